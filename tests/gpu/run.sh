@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The prepared GPU check: builds weft's CUDA targets for sm_90 and runs every GPU
+# test (CTest label `gpu`) and the GPU benchmarks in one call, writing logs under
+# $OUT (default build/gpu-out) and printing a short table last.
+#
+# On a machine without network access, Catch2 comes from .gpu-deps/ (made here by
+# tests/gpu/prepare.sh, carried along). Usage: OUT=/some/dir tests/gpu/run.sh
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+OUT=${OUT:-build/gpu-out}
+mkdir -p "$OUT"
+jobs=${WEFT_JOBS:-$(nproc)}
+t_start=$(date +%s)
+preset=cuda-sm90
+bdir=build/$preset
+
+{ nvidia-smi; nvcc --version; cmake --version; } >"$OUT/device.txt" 2>&1
+card=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1)
+
+prefix=()
+[ -d .gpu-deps ] && prefix=(-DCMAKE_PREFIX_PATH="$PWD/.gpu-deps")
+cmake --preset $preset "${prefix[@]}" -DWEFT_HEADER_TESTS=OFF -DWEFT_BUILD_EXAMPLES=ON >"$OUT/build.txt" 2>&1
+build_rc=0
+cmake --build $bdir -j"$jobs" >>"$OUT/build.txt" 2>&1 || build_rc=$?
+t_build=$(( $(date +%s) - t_start ))
+
+ctest --test-dir $bdir -L gpu --output-on-failure --timeout 300 >"$OUT/tests.txt" 2>&1
+test_rc=$?
+
+: >"$OUT/bench.txt"
+for b in $bdir/bench/*_gpu; do
+  [ -x "$b" ] || continue
+  echo "### $(basename "$b")" >>"$OUT/bench.txt"
+  timeout 180 "$b" >>"$OUT/bench.txt" 2>&1 || echo "### $(basename "$b") exited with $?" >>"$OUT/bench.txt"
+done
+t_total=$(( $(date +%s) - t_start ))
+
+echo
+echo "================ weft GPU check ================"
+echo "card:   ${card:-unknown}"
+echo "build:  rc=$build_rc (${t_build}s)   tests: rc=$test_rc   total ${t_total}s"
+grep -E '^\s*[0-9]+/[0-9]+ Test' "$OUT/tests.txt" | sed -E 's/ +/ /g'
+grep -E 'tests passed|tests failed' "$OUT/tests.txt"
+grep -E '^# (worst|reduce_copy)|^###|target' "$OUT/bench.txt"
+if [ $build_rc -ne 0 ]; then echo "--- build errors:"; grep -E 'error' "$OUT/build.txt" | head -20; fi
+exit $(( build_rc != 0 || test_rc != 0 ))
