@@ -15,6 +15,8 @@
 //!   rank's own input, as opposed to partial results received from peers);
 //!   `post` is applied to the result when `apply_post` is set.
 //! - Work is split over the group's threads; the function does not call `g.sync()`.
+//! - Host code (a CPU-team rank) takes a blocked loop the compiler vectorises,
+//!   with no alignment requirement; device code takes the pack path above.
 
 #include <weft/core/config.hpp>
 #include <weft/core/ops.hpp>
@@ -153,6 +155,69 @@ WEFT_HOST_DEVICE void reduce_copy_scalar(Op const& op, ptr_list<typename Op::val
     if (d < dst.n) dst.ptr[d][i] = out;
 }
 
+// Host path: blocks of elements reduced through a small fp32/acc buffer, in
+// loops simple enough for the compiler to vectorise; any alignment works.
+template <bool Raw, class Group, class Op, int MaxSrcs, int MaxDsts>
+inline void reduce_copy_host(Group& g, Op const& op, ptr_list<typename Op::value_type const, MaxSrcs> const& src,
+                             ptr_list<typename Op::value_type, MaxDsts> const& dst, cuda::std::size_t count,
+                             reduce_copy_flags flags) {
+  using T = typename Op::value_type;
+  using A = acc_t<T>;
+  constexpr cuda::std::size_t B = 512;
+  cuda::std::size_t const tid = cuda::std::size_t(g.thread_rank());
+  cuda::std::size_t const nt = cuda::std::size_t(g.num_threads());
+  cuda::std::size_t const nblocks = (count + B - 1) / B;
+  for (cuda::std::size_t b = tid; b < nblocks; b += nt) {
+    cuda::std::size_t const lo = b * B;
+    cuda::std::size_t const n = count - lo < B ? count - lo : B;
+    if constexpr (Raw) {
+      for (int d = 0; d < dst.n; ++d)
+        if (dst.ptr[d] != src.ptr[0]) memmove(dst.ptr[d] + lo, src.ptr[0] + lo, n * sizeof(T));
+    } else {
+      bool const p0 = (flags.pre_mask & 1u) != 0, p1 = ((flags.pre_mask >> 1) & 1u) != 0;
+      bool const post = flags.apply_post && !post_is_identity<Op>::value;
+      T const* WEFT_RESTRICT s0 = src.ptr[0] + lo;
+      if (src.n == 2 && dst.n == 1) { // the ring's hot path: own input + received -> one destination
+        T const* WEFT_RESTRICT s1 = src.ptr[1] + lo;
+        T* WEFT_RESTRICT d0 = dst.ptr[0] + lo;
+        for (cuda::std::size_t i = 0; i < n; ++i) {
+          A const x = to_acc(s0[i]), y = to_acc(s1[i]);
+          A const a = op(p0 ? op.pre(x) : x, p1 ? op.pre(y) : y);
+          d0[i] = from_acc<T>(post ? op.post(a) : a);
+        }
+        continue;
+      }
+      A acc[B];
+      if (src.n == 1) {
+        for (cuda::std::size_t i = 0; i < n; ++i) {
+          A const x = to_acc(s0[i]);
+          acc[i] = p0 ? op.pre(x) : x;
+        }
+      } else {
+        T const* WEFT_RESTRICT s1 = src.ptr[1] + lo;
+        for (cuda::std::size_t i = 0; i < n; ++i) {
+          A const x = to_acc(s0[i]), y = to_acc(s1[i]);
+          acc[i] = op(p0 ? op.pre(x) : x, p1 ? op.pre(y) : y);
+        }
+      }
+      for (int k = 2; k < src.n; ++k) {
+        T const* WEFT_RESTRICT sk = src.ptr[k] + lo;
+        bool const pk = ((flags.pre_mask >> k) & 1u) != 0;
+        for (cuda::std::size_t i = 0; i < n; ++i) {
+          A const x = to_acc(sk[i]);
+          acc[i] = op(acc[i], pk ? op.pre(x) : x);
+        }
+      }
+      if (post)
+        for (cuda::std::size_t i = 0; i < n; ++i) acc[i] = op.post(acc[i]);
+      for (int d = 0; d < dst.n; ++d) {
+        T* WEFT_RESTRICT dd = dst.ptr[d] + lo;
+        for (cuda::std::size_t i = 0; i < n; ++i) dd[i] = from_acc<T>(acc[i]);
+      }
+    }
+  }
+}
+
 template <int Unroll, bool Raw, class Group, class Op, int MaxSrcs, int MaxDsts>
 WEFT_HOST_DEVICE void reduce_copy_run(Group& g, Op const& op, ptr_list<typename Op::value_type const, MaxSrcs> const& src,
                                       ptr_list<typename Op::value_type, MaxDsts> const& dst, cuda::std::size_t count,
@@ -182,13 +247,7 @@ WEFT_HOST_DEVICE void reduce_copy_run(Group& g, Op const& op, ptr_list<typename 
 
   for (cuda::std::size_t i = tid; i < head; i += nt) reduce_copy_scalar<Raw>(op, src, dst, i, flags);
 
-  // Several packs in flight per thread hide a GPU's memory latency; a CPU core's
-  // out-of-order window does that by itself, so host code keeps one.
-#if defined(__CUDA_ARCH__)
   constexpr int U = Unroll;
-#else
-  constexpr int U = 1;
-#endif
   cuda::std::size_t p = tid;
   if constexpr (U > 1) {
     for (; p + (U - 1) * nt < npacks; p += U * nt) reduce_copy_packs<U, Raw>(op, src, dst, head, p, nt, flags);
@@ -210,8 +269,13 @@ WEFT_HOST_DEVICE void reduce_copy(Group& g, Op const& op, ptr_list<typename Op::
   if (count == 0 || dst.n <= 0 || src.n <= 0) return;
   bool const raw = src.n == 1 && (detail::pre_is_identity<Op>::value || (flags.pre_mask & 1u) == 0) &&
                    (detail::post_is_identity<Op>::value || !flags.apply_post);
+#if defined(__CUDA_ARCH__)
   if (raw) detail::reduce_copy_run<Unroll, true>(g, op, src, dst, count, flags);
   else detail::reduce_copy_run<Unroll, false>(g, op, src, dst, count, flags);
+#else
+  if (raw) detail::reduce_copy_host<true>(g, op, src, dst, count, flags);
+  else detail::reduce_copy_host<false>(g, op, src, dst, count, flags);
+#endif
 }
 
 //! Copy `count` elements from `src` to every destination in `dst` (bit-exact).
