@@ -6,7 +6,7 @@
 //! `__syncthreads`/`__syncwarp`; algorithms see the four-method contract only.
 
 #include <weft/core/config.hpp>
-#include <weft/detail/ptx/timer.cuh>
+#include <weft/detail/ptx/barrier.cuh>
 #include <weft/group/group.hpp>
 
 #if !defined(__CUDACC__)
@@ -37,6 +37,14 @@ struct cuda_tile {
   }
 };
 
+//! Synchronise the tile and return whether `pred` held in any of its threads.
+template <int N>
+WEFT_DEVICE bool sync_any(cuda_tile<N>& g, bool pred) {
+  g.sync();
+  if constexpr (N > 1) return __any_sync(g.lane_mask(), pred) != 0;
+  else return pred;
+}
+
 //! A single CUDA thread.
 using cuda_thread = cuda_tile<1>;
 //! A full warp.
@@ -56,6 +64,12 @@ struct cuda_warp_span {
   }
 };
 
+//! Synchronise the span and return whether `pred` held in any of its threads.
+WEFT_DEVICE bool sync_any(cuda_warp_span& g, bool pred) {
+  if (g.nwarps == 1) return __any_sync(0xffffffffu, pred) != 0;
+  return detail::ptx::bar_red_or(unsigned(g.barrier_id), unsigned(32 * g.nwarps), pred);
+}
+
 //! The whole thread block.
 struct cuda_cta {
   WEFT_DEVICE int thread_rank() const { return detail::flat_thread_index(); }
@@ -63,5 +77,8 @@ struct cuda_cta {
   WEFT_DEVICE int num_threads() const { return size(); }
   WEFT_DEVICE void sync() { __syncthreads(); }
 };
+
+//! Synchronise the CTA and return whether `pred` held in any of its threads.
+WEFT_DEVICE bool sync_any(cuda_cta&, bool pred) { return __syncthreads_or(pred) != 0; }
 
 } // namespace weft

@@ -12,6 +12,11 @@
 //!   int  num_threads() const;   // same as size()
 //!   void sync();                // barrier + memory ordering among the group's threads
 //!
+//! weft's prims also need a vote, `bool sync_any(G&, bool)`: a barrier that
+//! returns whether any thread passed true. It is a free function, defined
+//! for every weft group, so that a group satisfying only the four methods can
+//! be given one.
+//!
 //! GPU groups live in `weft/group/cuda_groups.cuh`; the host group is below.
 
 #include <weft/core/config.hpp>
@@ -27,6 +32,10 @@ struct host_group {
   WEFT_HOST_DEVICE constexpr int num_threads() const noexcept { return 1; }
   WEFT_HOST_DEVICE void sync() noexcept {}
 };
+
+//! Synchronise the group and return whether `pred` held in any of its threads
+//! (how a group agrees on a failure seen by one thread). One host thread: `pred`.
+WEFT_HOST_DEVICE bool sync_any(host_group&, bool pred) noexcept { return pred; }
 
 namespace detail {
 template <class G, class = void>

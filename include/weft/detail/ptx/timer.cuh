@@ -1,6 +1,6 @@
 #pragma once
 //! \file
-//! Device clocks and back-off, one function per instruction. Device code only.
+//! Device clock and back-off, one function per instruction. Device code only.
 
 #include <weft/core/config.hpp>
 #include <nv/target>
@@ -21,11 +21,6 @@ WEFT_DEVICE unsigned long long globaltimer() {
 //! `nanosleep.u32`: suspend this thread for about `ns` nanoseconds (sm_70+).
 WEFT_DEVICE void nanosleep(unsigned ns) {
   NV_IF_TARGET(NV_PROVIDES_SM_70, (asm volatile("nanosleep.u32 %0;" ::"r"(ns));), ((void)ns;))
-}
-
-//! `bar.sync id, count;`: named barrier for `count` threads (a multiple of 32).
-WEFT_DEVICE void bar_sync(unsigned id, unsigned count) {
-  asm volatile("bar.sync %0, %1;" ::"r"(id), "r"(count) : "memory");
 }
 
 } // namespace weft::detail::ptx

@@ -1,0 +1,265 @@
+#pragma once
+//! \file
+//! The CPU communicator: ring connections in host memory for every protocol and
+//! channel, and the collectives as CPU-team ranks call them.
+//!
+//! ```
+//! weft::cpu_team team(4);
+//! weft::cpu_comm comm(4);
+//! team.run([&](weft::team_rank& r) {
+//!   return weft::all_reduce(comm, r, send[r.rank()], recv[r.rank()], count, weft::op::sum<float>{});
+//! });
+//! ```
+//! Every rank's thread calls the same collective with the same count, options
+//! and root; channels run one after another in each thread (each channel is
+//! an independent ring with its own connections). A collective that fails
+//! (timeout, abort) leaves the communicator broken: later calls return
+//! `status::aborted` and `last_error` says why; make a new communicator.
+
+#include <weft/algorithm/ring.hpp>
+#include <weft/core/ops.hpp>
+#include <weft/core/status.hpp>
+#include <weft/group/group.hpp>
+#include <weft/prims/describe.hpp>
+#include <weft/prims/prims.hpp>
+#include <weft/proto/connection.hpp>
+#include <weft/proto/protocol.hpp>
+#include <weft/team/cpu_team.hpp>
+#include <cuda/atomic>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <new>
+#include <string>
+#include <vector>
+
+namespace weft {
+
+//! Per-call choices; the defaults suit small CPU teams.
+struct coll_options {
+  protocol proto = protocol::simple;
+  int nchannels = 1;
+  bool direct = false; //!< all-gather: write into the next rank's output buffer (Simple only)
+};
+
+//! How a CPU communicator is built.
+struct cpu_comm_config {
+  int max_channels = 4;
+  int nslots = 8;
+  std::size_t simple_slot_bytes = 32 << 10;
+  std::size_t ll_slot_bytes = 4 << 10;
+  std::size_t ll128_slot_bytes = 16 << 10;
+  std::size_t slot_bytes(protocol p) const {
+    return p == protocol::simple ? simple_slot_bytes : p == protocol::ll ? ll_slot_bytes : ll128_slot_bytes;
+  }
+};
+
+class cpu_comm {
+public:
+  explicit cpu_comm(int nranks, cpu_comm_config cfg = {}) : n_(nranks), cfg_(cfg) {
+    if (n_ < 1 || cfg_.max_channels < 1 || cfg_.nslots < 1) return; // invalid: every call reports it
+    errors_.resize(std::size_t(n_) * std::size_t(cfg_.max_channels));
+    for (int pi = 0; pi < protocol_count; ++pi) {
+      protocol const p = protocol(pi);
+      std::size_t const sb = cfg_.slot_bytes(p);
+      std::size_t const bytes = connection_bytes(cfg_.nslots, sb);
+      for (int ch = 0; ch < cfg_.max_channels; ++ch)
+        for (int s = 0; s < n_; ++s) {
+          void* mem = std::aligned_alloc(64, align_up(bytes, 64));
+          if (!mem) throw std::bad_alloc();
+          std::memset(mem, 0, bytes);
+          blocks_.emplace_back(static_cast<unsigned char*>(mem));
+          conns_.push_back(make_connection(mem, p, cfg_.nslots, sb, s, (s + 1) % n_));
+          scratch_ += bytes;
+        }
+    }
+    valid_ = true;
+  }
+
+  int size() const noexcept { return n_; }
+  cpu_comm_config const& config() const noexcept { return cfg_; }
+  //! Bytes of connection memory (staging slots and counters) this communicator holds.
+  std::size_t scratch_bytes() const noexcept { return scratch_; }
+  //! False when the last collective failed; the communicator must then be replaced.
+  bool healthy() const noexcept { return valid_ && broken_ == 0; }
+
+  //! Message of the first failure recorded on `rank`'s channels, or "no error".
+  std::string last_error(int rank) const {
+    if (!valid_) return "invalid communicator configuration";
+    if (rank < 0 || rank >= n_) return "no such rank";
+    for (int ch = 0; ch < cfg_.max_channels; ++ch) {
+      wait_error const& e = errors_[std::size_t(rank) * std::size_t(cfg_.max_channels) + std::size_t(ch)];
+      if (e.st != status::success) return describe(e);
+    }
+    if (call_errors_.size() > std::size_t(rank) && !call_errors_[std::size_t(rank)].empty())
+      return call_errors_[std::size_t(rank)];
+    return "no error";
+  }
+
+  // ---- used by the collective entry points ----
+  //! Ring connection sender -> sender+1 for protocol `p` on channel `ch`.
+  connection* ring_conn(protocol p, int ch, int sender) noexcept {
+    return &conns_[(std::size_t(int(p)) * std::size_t(cfg_.max_channels) + std::size_t(ch)) * std::size_t(n_) +
+                   std::size_t(sender)];
+  }
+  wait_error* error_slot(int rank, int ch) noexcept {
+    return &errors_[std::size_t(rank) * std::size_t(cfg_.max_channels) + std::size_t(ch)];
+  }
+  //! Check the call's arguments; record why it is refused.
+  status admit(team_rank& tr, coll_kind coll, coll_options const& o, int root = 0) {
+    if (call_errors_.size() != std::size_t(n_)) call_errors_.resize(std::size_t(n_));
+    auto refuse = [&](status s, char const* why) {
+      if (tr.rank() >= 0 && tr.rank() < n_)
+        call_errors_[std::size_t(tr.rank())] = std::string(to_string(coll)) + ": " + why;
+      return s;
+    };
+    if (!valid_) return refuse(status::invalid_argument, "invalid communicator configuration");
+    if (tr.size() != n_) return refuse(status::invalid_argument, "team size differs from the communicator's");
+    if (cuda::atomic_ref<int, cuda::thread_scope_system>(broken_).load(cuda::memory_order_acquire) != 0)
+      return refuse(status::aborted, "communicator is broken by an earlier failed collective");
+    if (o.nchannels < 1 || o.nchannels > cfg_.max_channels)
+      return refuse(status::invalid_argument, "nchannels outside 1..max_channels");
+    if (int(o.proto) < 0 || int(o.proto) >= protocol_count) return refuse(status::invalid_argument, "unknown protocol");
+    if (o.direct && o.proto != protocol::simple)
+      return refuse(status::unsupported, "direct transfers need the Simple protocol");
+    if (root < 0 || root >= n_) return refuse(status::invalid_argument, "root outside 0..nranks-1");
+    call_errors_[std::size_t(tr.rank())].clear();
+    for (int ch = 0; ch < cfg_.max_channels; ++ch) *error_slot(tr.rank(), ch) = wait_error{};
+    return status::success;
+  }
+  void mark_broken() noexcept {
+    cuda::atomic_ref<int, cuda::thread_scope_system>(broken_).store(1, cuda::memory_order_release);
+  }
+
+private:
+  struct free_deleter {
+    void operator()(unsigned char* p) const noexcept { std::free(p); }
+  };
+  int n_;
+  cpu_comm_config cfg_;
+  bool valid_ = false;
+  std::vector<std::unique_ptr<unsigned char, free_deleter>> blocks_;
+  std::vector<connection> conns_;
+  std::vector<wait_error> errors_;
+  std::vector<std::string> call_errors_;
+  std::size_t scratch_ = 0;
+  int broken_ = 0;
+};
+
+namespace detail {
+
+// Runs `body(prims&, channel range)` for every channel with the chosen protocol.
+template <class Op, class Body>
+status cpu_ring_run(cpu_comm& c, team_rank& tr, coll_kind coll, Op const& op, coll_options const& o,
+                    std::size_t range_count, Body&& body) {
+  host_group g;
+  int const me = tr.rank(), n = c.size();
+  auto one = [&](auto proto_tag) -> status {
+    constexpr protocol P = decltype(proto_tag)::value;
+    for (int ch = 0; ch < o.nchannels; ++ch) {
+      prims_context ctx{me, ch, coll, tr.bound(), c.error_slot(me, ch)};
+      prims<Op, P, host_group> p(g, op, c.ring_conn(P, ch, mod(me - 1, n)), c.ring_conn(P, ch, me), ctx);
+      status const s = body(p, partition(range_count, o.nchannels, ch));
+      p.finish();
+      if (s != status::success) return s;
+    }
+    return status::success;
+  };
+  status s;
+  switch (o.proto) {
+    case protocol::ll: s = one(cuda::std::integral_constant<protocol, protocol::ll>{}); break;
+    case protocol::ll128: s = one(cuda::std::integral_constant<protocol, protocol::ll128>{}); break;
+    default: s = one(cuda::std::integral_constant<protocol, protocol::simple>{}); break;
+  }
+  if (s != status::success) c.mark_broken();
+  return s;
+}
+
+inline bool bad_buffers(void const* a, void const* b, std::size_t count) { return count > 0 && (!a || !b); }
+
+template <class T>
+bool count_overflows(std::size_t count, int n) {
+  return count > std::numeric_limits<std::size_t>::max() / sizeof(T) / std::size_t(n < 1 ? 1 : n);
+}
+
+} // namespace detail
+
+//! All-reduce: every rank's `recv` gets the reduction of all ranks' `send` (`count` elements; in place when equal).
+template <class T, class Op>
+status all_reduce(cpu_comm& c, team_rank& tr, T const* send, T* recv, std::size_t count, Op const& op,
+                  coll_options o = {}) {
+  static_assert(std::is_same_v<typename Op::value_type, T>, "op's value type must match the buffers");
+  if (status s = c.admit(tr, coll_kind::all_reduce, o); s != status::success) return s;
+  if (detail::bad_buffers(send, recv, count) || detail::count_overflows<T>(count, 1)) return status::invalid_argument;
+  ring_position const pos{tr.rank(), c.size()};
+  return detail::cpu_ring_run(c, tr, coll_kind::all_reduce, op, o, count,
+                              [&](auto& p, elem_range r) { return ring_all_reduce(p, pos, send, recv, r); });
+}
+
+//! All-gather: `recv` (nranks * sendcount) gets every rank's `send` in rank order.
+//! In place when `send == recv + rank * sendcount`.
+template <class T>
+status all_gather(cpu_comm& c, team_rank& tr, T const* send, T* recv, std::size_t sendcount, coll_options o = {}) {
+  if (status s = c.admit(tr, coll_kind::all_gather, o); s != status::success) return s;
+  if (detail::bad_buffers(send, recv, sendcount) || detail::count_overflows<T>(sendcount, c.size()))
+    return status::invalid_argument;
+  ring_position const pos{tr.rank(), c.size()};
+  if (o.direct) {
+    // The next rank's output buffer is this rank's direct destination: exchange pointers.
+    std::vector<T*> outs(std::size_t(c.size()));
+    if (status s = tr.all_gather_ptr(recv, outs.data()); s != status::success) return s;
+    for (int ch = 0; ch < o.nchannels; ++ch)
+      c.ring_conn(protocol::simple, ch, tr.rank())->direct_buf = outs[std::size_t(mod(tr.rank() + 1, c.size()))];
+  }
+  op::sum<T> copy_op;
+  return detail::cpu_ring_run(c, tr, coll_kind::all_gather, copy_op, o, sendcount, [&](auto& p, elem_range r) {
+    if constexpr (std::decay_t<decltype(p)>::proto == protocol::simple)
+      if (o.direct) return ring_all_gather_direct(p, pos, send, recv, sendcount, r);
+    return ring_all_gather(p, pos, send, recv, sendcount, r);
+  });
+}
+
+//! Reduce-scatter: rank r's `recv` (recvcount) gets the reduction of block r of every rank's `send` (nranks * recvcount).
+template <class T, class Op>
+status reduce_scatter(cpu_comm& c, team_rank& tr, T const* send, T* recv, std::size_t recvcount, Op const& op,
+                      coll_options o = {}) {
+  static_assert(std::is_same_v<typename Op::value_type, T>, "op's value type must match the buffers");
+  if (status s = c.admit(tr, coll_kind::reduce_scatter, o); s != status::success) return s;
+  if (detail::bad_buffers(send, recv, recvcount) || detail::count_overflows<T>(recvcount, c.size()))
+    return status::invalid_argument;
+  ring_position const pos{tr.rank(), c.size()};
+  return detail::cpu_ring_run(c, tr, coll_kind::reduce_scatter, op, o, recvcount, [&](auto& p, elem_range r) {
+    return ring_reduce_scatter(p, pos, send, recv, recvcount, r);
+  });
+}
+
+//! Broadcast: every rank's `recv` gets root's `send` (only root's `send` is read).
+template <class T>
+status broadcast(cpu_comm& c, team_rank& tr, T const* send, T* recv, std::size_t count, int root, coll_options o = {}) {
+  if (status s = c.admit(tr, coll_kind::broadcast, o, root); s != status::success) return s;
+  if ((tr.rank() == root && detail::bad_buffers(send, recv, count)) || (count > 0 && !recv) ||
+      detail::count_overflows<T>(count, 1))
+    return status::invalid_argument;
+  ring_position const pos{tr.rank(), c.size()};
+  op::sum<T> copy_op;
+  return detail::cpu_ring_run(c, tr, coll_kind::broadcast, copy_op, o, count, [&](auto& p, elem_range r) {
+    return chain_broadcast(p, pos, root, send, recv, r);
+  });
+}
+
+//! Reduce: root's `recv` gets the reduction of every rank's `send` (other ranks' `recv` is untouched).
+template <class T, class Op>
+status reduce(cpu_comm& c, team_rank& tr, T const* send, T* recv, std::size_t count, int root, Op const& op,
+              coll_options o = {}) {
+  static_assert(std::is_same_v<typename Op::value_type, T>, "op's value type must match the buffers");
+  if (status s = c.admit(tr, coll_kind::reduce, o, root); s != status::success) return s;
+  if ((count > 0 && !send) || (tr.rank() == root && count > 0 && !recv) || detail::count_overflows<T>(count, 1))
+    return status::invalid_argument;
+  ring_position const pos{tr.rank(), c.size()};
+  return detail::cpu_ring_run(c, tr, coll_kind::reduce, op, o, count, [&](auto& p, elem_range r) {
+    return chain_reduce(p, pos, root, send, recv, r);
+  });
+}
+
+} // namespace weft
