@@ -176,10 +176,10 @@ inline void reduce_copy_host(Group& g, Op const& op, ptr_list<typename Op::value
     } else {
       bool const p0 = (flags.pre_mask & 1u) != 0, p1 = ((flags.pre_mask >> 1) & 1u) != 0;
       bool const post = flags.apply_post && !post_is_identity<Op>::value;
-      T const* WEFT_RESTRICT s0 = src.ptr[0] + lo;
+      T const* s0 = src.ptr[0] + lo;
       if (src.n == 2 && dst.n == 1) { // the ring's hot path: own input + received -> one destination
-        T const* WEFT_RESTRICT s1 = src.ptr[1] + lo;
-        T* WEFT_RESTRICT d0 = dst.ptr[0] + lo;
+        T const* s1 = src.ptr[1] + lo;
+        T* d0 = dst.ptr[0] + lo;
         for (cuda::std::size_t i = 0; i < n; ++i) {
           A const x = to_acc(s0[i]), y = to_acc(s1[i]);
           A const a = op(p0 ? op.pre(x) : x, p1 ? op.pre(y) : y);
@@ -194,14 +194,14 @@ inline void reduce_copy_host(Group& g, Op const& op, ptr_list<typename Op::value
           acc[i] = p0 ? op.pre(x) : x;
         }
       } else {
-        T const* WEFT_RESTRICT s1 = src.ptr[1] + lo;
+        T const* s1 = src.ptr[1] + lo;
         for (cuda::std::size_t i = 0; i < n; ++i) {
           A const x = to_acc(s0[i]), y = to_acc(s1[i]);
           acc[i] = op(p0 ? op.pre(x) : x, p1 ? op.pre(y) : y);
         }
       }
       for (int k = 2; k < src.n; ++k) {
-        T const* WEFT_RESTRICT sk = src.ptr[k] + lo;
+        T const* sk = src.ptr[k] + lo;
         bool const pk = ((flags.pre_mask >> k) & 1u) != 0;
         for (cuda::std::size_t i = 0; i < n; ++i) {
           A const x = to_acc(sk[i]);
@@ -211,7 +211,7 @@ inline void reduce_copy_host(Group& g, Op const& op, ptr_list<typename Op::value
       if (post)
         for (cuda::std::size_t i = 0; i < n; ++i) acc[i] = op.post(acc[i]);
       for (int d = 0; d < dst.n; ++d) {
-        T* WEFT_RESTRICT dd = dst.ptr[d] + lo;
+        T* dd = dst.ptr[d] + lo;
         for (cuda::std::size_t i = 0; i < n; ++i) dd[i] = from_acc<T>(acc[i]);
       }
     }

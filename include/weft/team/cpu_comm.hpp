@@ -30,7 +30,6 @@
 #include <cstring>
 #include <limits>
 #include <memory>
-#include <new>
 #include <string>
 #include <vector>
 
@@ -67,7 +66,13 @@ public:
       for (int ch = 0; ch < cfg_.max_channels; ++ch)
         for (int s = 0; s < n_; ++s) {
           void* mem = std::aligned_alloc(64, align_up(bytes, 64));
-          if (!mem) throw std::bad_alloc();
+          if (!mem) { // leave the communicator invalid: every call then reports it
+            blocks_.clear();
+            conns_.clear();
+            scratch_ = 0;
+            out_of_memory_ = true;
+            return;
+          }
           std::memset(mem, 0, bytes);
           blocks_.emplace_back(static_cast<unsigned char*>(mem));
           conns_.push_back(make_connection(mem, p, cfg_.nslots, sb, s, (s + 1) % n_));
@@ -114,6 +119,7 @@ public:
         call_errors_[std::size_t(tr.rank())] = std::string(to_string(coll)) + ": " + why;
       return s;
     };
+    if (out_of_memory_) return refuse(status::out_of_memory, "connection memory could not be allocated");
     if (!valid_) return refuse(status::invalid_argument, "invalid communicator configuration");
     if (tr.size() != n_) return refuse(status::invalid_argument, "team size differs from the communicator's");
     if (cuda::atomic_ref<int, cuda::thread_scope_system>(broken_).load(cuda::memory_order_acquire) != 0)
@@ -144,6 +150,7 @@ private:
   std::vector<wait_error> errors_;
   std::vector<std::string> call_errors_;
   std::size_t scratch_ = 0;
+  bool out_of_memory_ = false;
   int broken_ = 0;
 };
 

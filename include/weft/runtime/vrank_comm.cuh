@@ -1,0 +1,267 @@
+#pragma once
+//! \file
+//! Virtual ranks on one GPU: `nranks` ranks as partitions of a single device,
+//! each rank-channel pair one CTA of a single cooperative launch, running the
+//! same algorithm source as the CPU team (`weft/algorithm/ring.hpp` over
+//! `weft::prims` with `cuda_cta` groups). Used by the GPU test suite and the
+//! GPU benchmarks; the multi-GPU communicator builds on the same kernels.
+//!
+//! Every rank's buffers are device pointers on the current device. Ring
+//! connections for every protocol and channel live in device memory allocated
+//! at creation (`scratch_bytes()` reports it). A failed wait is recorded per
+//! rank and channel; `last_error()` reads it back after the stream is synchronised.
+
+#include <weft/algorithm/ring.hpp>
+#include <weft/core/ops.hpp>
+#include <weft/core/status.hpp>
+#include <weft/group/cuda_groups.cuh>
+#include <weft/prims/describe.hpp>
+#include <weft/prims/prims.hpp>
+#include <weft/proto/connection.hpp>
+#include <weft/proto/protocol.hpp>
+#include <cuda_runtime.h>
+#include <string>
+#include <vector>
+
+namespace weft {
+
+//! How a virtual-rank communicator is built.
+struct vrank_config {
+  int max_channels = 4;
+  int nslots = 8;
+  std::size_t simple_slot_bytes = 128 << 10;
+  std::size_t ll_slot_bytes = 16 << 10;
+  std::size_t ll128_slot_bytes = 64 << 10;
+  int threads = 512;                              //!< threads per CTA (one CTA per rank and channel)
+  std::uint64_t timeout_ns = 10'000'000'000ull;   //!< bound of every device-side wait
+  std::size_t slot_bytes(protocol p) const {
+    return p == protocol::simple ? simple_slot_bytes : p == protocol::ll ? ll_slot_bytes : ll128_slot_bytes;
+  }
+};
+
+//! Per-call choices (same meaning as on the CPU team).
+struct vrank_options {
+  protocol proto = protocol::simple;
+  int nchannels = 1;
+  bool direct = false;
+};
+
+namespace detail {
+
+template <class T>
+struct vrank_args {
+  T const* const* send; //!< device array: rank r's send buffer
+  T* const* recv;       //!< device array: rank r's recv buffer
+  std::size_t count;
+  int nranks;
+  int nchannels;
+  int root;
+  bool direct;
+  connection* conns;    //!< [nchannels_max][nranks]: sender r -> r+1, this protocol
+  int max_channels;
+  wait_error* errors;   //!< [nranks][max_channels]
+  wait_bound bound;
+};
+
+template <coll_kind Coll, protocol P, class Op>
+__global__ void __launch_bounds__(512) vrank_ring_kernel(Op op, vrank_args<typename Op::value_type> a) {
+  using T = typename Op::value_type;
+  int const rank = int(blockIdx.x) / a.nchannels;
+  int const ch = int(blockIdx.x) % a.nchannels;
+  int const n = a.nranks;
+  cuda_cta g;
+  connection recv_c = a.conns[ch * n + mod(rank - 1, n)];
+  connection send_c = a.conns[ch * n + rank];
+  if (a.direct) send_c.direct_buf = a.recv[mod(rank + 1, n)];
+  prims_context ctx{rank, ch, Coll, a.bound, &a.errors[rank * a.max_channels + ch]};
+  prims<Op, P, cuda_cta> p(g, op, &recv_c, &send_c, ctx);
+  ring_position const pos{rank, n};
+  T const* in = a.send[rank];
+  T* out = a.recv[rank];
+  status s = status::success;
+  if constexpr (Coll == coll_kind::all_reduce) {
+    s = ring_all_reduce(p, pos, in, out, partition(a.count, a.nchannels, ch));
+  } else if constexpr (Coll == coll_kind::all_gather) {
+    elem_range const r = partition(a.count, a.nchannels, ch);
+    if constexpr (P == protocol::simple) {
+      if (a.direct) s = ring_all_gather_direct(p, pos, in, out, a.count, r);
+      else s = ring_all_gather(p, pos, in, out, a.count, r);
+    } else {
+      s = ring_all_gather(p, pos, in, out, a.count, r);
+    }
+  } else if constexpr (Coll == coll_kind::reduce_scatter) {
+    s = ring_reduce_scatter(p, pos, in, out, a.count, partition(a.count, a.nchannels, ch));
+  } else if constexpr (Coll == coll_kind::broadcast) {
+    s = chain_broadcast(p, pos, a.root, in, out, partition(a.count, a.nchannels, ch));
+  } else if constexpr (Coll == coll_kind::reduce) {
+    s = chain_reduce(p, pos, a.root, in, out, partition(a.count, a.nchannels, ch));
+  }
+  (void)s; // a failure is in a.errors
+  p.finish();
+}
+
+} // namespace detail
+
+//! Ring connections for `nranks` virtual ranks on the current device.
+class vrank_comm {
+public:
+  vrank_comm() = default;
+  vrank_comm(vrank_comm const&) = delete;
+  vrank_comm& operator=(vrank_comm const&) = delete;
+  ~vrank_comm() { destroy(); }
+
+  //! Allocate and zero the connection memory. Returns a status; nothing is held on failure.
+  status init(int nranks, vrank_config cfg = {}) {
+    destroy();
+    if (nranks < 1 || cfg.max_channels < 1 || cfg.nslots < 1 || cfg.threads < 32 || cfg.threads > 512 ||
+        cfg.threads % 32 != 0)
+      return status::invalid_argument;
+    n_ = nranks;
+    cfg_ = cfg;
+    std::vector<connection> host;
+    for (int pi = 0; pi < protocol_count; ++pi) {
+      protocol const p = protocol(pi);
+      std::size_t const bytes = align_up(connection_bytes(cfg.nslots, cfg.slot_bytes(p)), 256);
+      std::size_t const total = bytes * std::size_t(cfg.max_channels) * std::size_t(n_);
+      void* mem = nullptr;
+      if (cudaMalloc(&mem, total) != cudaSuccess) return fail_init(status::out_of_memory);
+      mem_[pi] = mem;
+      scratch_ += total;
+      if (cudaMemset(mem, 0, total) != cudaSuccess) return fail_init(status::cuda_error);
+      for (int ch = 0; ch < cfg.max_channels; ++ch)
+        for (int s = 0; s < n_; ++s)
+          host.push_back(make_connection(static_cast<unsigned char*>(mem) + (std::size_t(ch) * std::size_t(n_) + std::size_t(s)) * bytes,
+                                         p, cfg.nslots, cfg.slot_bytes(p), s, (s + 1) % n_));
+    }
+    std::size_t const cbytes = host.size() * sizeof(connection);
+    std::size_t const ebytes = std::size_t(n_) * std::size_t(cfg.max_channels) * sizeof(wait_error);
+    if (cudaMalloc(&conns_, cbytes) != cudaSuccess || cudaMalloc(&errors_, ebytes) != cudaSuccess ||
+        cudaMalloc(&ptrs_, 2 * std::size_t(n_) * sizeof(void*)) != cudaSuccess)
+      return fail_init(status::out_of_memory);
+    if (cudaMemcpy(conns_, host.data(), cbytes, cudaMemcpyHostToDevice) != cudaSuccess ||
+        cudaMemset(errors_, 0, ebytes) != cudaSuccess)
+      return fail_init(status::cuda_error);
+    scratch_ += cbytes + ebytes;
+    return status::success;
+  }
+
+  int size() const noexcept { return n_; }
+  //! Device bytes held: connections (slots and counters), descriptors and error records.
+  std::size_t scratch_bytes() const noexcept { return scratch_; }
+
+  template <class T, class Op>
+  status all_reduce(std::vector<T const*> const& send, std::vector<T*> const& recv, std::size_t count, Op const& op,
+                    vrank_options o = {}, cudaStream_t stream = 0) {
+    return launch<coll_kind::all_reduce>(op, send, recv, count, 0, o, stream);
+  }
+  template <class T>
+  status all_gather(std::vector<T const*> const& send, std::vector<T*> const& recv, std::size_t sendcount,
+                    vrank_options o = {}, cudaStream_t stream = 0) {
+    return launch<coll_kind::all_gather>(op::sum<T>{}, send, recv, sendcount, 0, o, stream);
+  }
+  template <class T, class Op>
+  status reduce_scatter(std::vector<T const*> const& send, std::vector<T*> const& recv, std::size_t recvcount,
+                        Op const& op, vrank_options o = {}, cudaStream_t stream = 0) {
+    return launch<coll_kind::reduce_scatter>(op, send, recv, recvcount, 0, o, stream);
+  }
+  template <class T>
+  status broadcast(std::vector<T const*> const& send, std::vector<T*> const& recv, std::size_t count, int root,
+                   vrank_options o = {}, cudaStream_t stream = 0) {
+    return launch<coll_kind::broadcast>(op::sum<T>{}, send, recv, count, root, o, stream);
+  }
+  template <class T, class Op>
+  status reduce(std::vector<T const*> const& send, std::vector<T*> const& recv, std::size_t count, int root,
+                Op const& op, vrank_options o = {}, cudaStream_t stream = 0) {
+    return launch<coll_kind::reduce>(op, send, recv, count, root, o, stream);
+  }
+
+  //! After the stream is synchronised: the first recorded failure (status::success if none), and its text.
+  status last_status(std::string* text = nullptr) {
+    std::vector<wait_error> e(std::size_t(n_) * std::size_t(cfg_.max_channels));
+    if (!errors_ || cudaMemcpy(e.data(), errors_, e.size() * sizeof(wait_error), cudaMemcpyDeviceToHost) != cudaSuccess) {
+      if (text) *text = "could not read the error records";
+      return status::cuda_error;
+    }
+    for (auto const& x : e)
+      if (x.st != status::success) {
+        if (text) *text = describe(x);
+        return x.st;
+      }
+    if (text) *text = "no error";
+    return status::success;
+  }
+
+private:
+  int n_ = 0;
+  vrank_config cfg_{};
+  void* mem_[protocol_count] = {};
+  connection* conns_ = nullptr;
+  wait_error* errors_ = nullptr;
+  void** ptrs_ = nullptr;
+  std::size_t scratch_ = 0;
+
+  status fail_init(status s) {
+    destroy();
+    return s;
+  }
+  void destroy() {
+    for (auto& m : mem_) {
+      if (m) cudaFree(m);
+      m = nullptr;
+    }
+    if (conns_) cudaFree(conns_);
+    if (errors_) cudaFree(errors_);
+    if (ptrs_) cudaFree(ptrs_);
+    conns_ = nullptr;
+    errors_ = nullptr;
+    ptrs_ = nullptr;
+    scratch_ = 0;
+    n_ = 0;
+  }
+
+  template <coll_kind Coll, class Op, class T = typename Op::value_type>
+  status launch(Op const& op, std::vector<T const*> const& send, std::vector<T*> const& recv, std::size_t count,
+                int root, vrank_options const& o, cudaStream_t stream) {
+    if (n_ < 1) return status::invalid_argument;
+    if (send.size() != std::size_t(n_) || recv.size() != std::size_t(n_)) return status::invalid_argument;
+    if (o.nchannels < 1 || o.nchannels > cfg_.max_channels || root < 0 || root >= n_) return status::invalid_argument;
+    if (o.direct && (o.proto != protocol::simple || Coll != coll_kind::all_gather)) return status::unsupported;
+    for (int r = 0; r < n_; ++r)
+      if (count > 0 && ((!send[std::size_t(r)] && (Coll != coll_kind::broadcast || r == root)) ||
+                        (!recv[std::size_t(r)] && (Coll != coll_kind::reduce || r == root))))
+        return status::invalid_argument;
+    std::vector<void*> ptrs(2 * std::size_t(n_));
+    for (int r = 0; r < n_; ++r) {
+      ptrs[std::size_t(r)] = const_cast<T*>(send[std::size_t(r)]);
+      ptrs[std::size_t(n_ + r)] = recv[std::size_t(r)];
+    }
+    if (cudaMemcpyAsync(ptrs_, ptrs.data(), ptrs.size() * sizeof(void*), cudaMemcpyHostToDevice, stream) != cudaSuccess)
+      return status::cuda_error;
+    if (cudaMemsetAsync(errors_, 0, std::size_t(n_) * std::size_t(cfg_.max_channels) * sizeof(wait_error), stream) !=
+        cudaSuccess)
+      return status::cuda_error;
+    detail::vrank_args<T> a{reinterpret_cast<T const* const*>(ptrs_), reinterpret_cast<T* const*>(ptrs_ + n_), count, n_,
+                            o.nchannels, root, o.direct, nullptr, cfg_.max_channels, errors_,
+                            wait_bound{cfg_.timeout_ns, nullptr}};
+    dim3 const grid(unsigned(n_ * o.nchannels)), block(unsigned(cfg_.threads));
+    cudaError_t e = cudaSuccess;
+    auto go = [&](auto proto_tag) {
+      constexpr protocol P = decltype(proto_tag)::value;
+      a.conns = conns_ + std::size_t(int(P)) * std::size_t(cfg_.max_channels) * std::size_t(n_);
+      Op op_copy = op;
+      void* args[] = {&op_copy, &a};
+      // Cooperative: every rank's CTA must be resident at once (they wait on each other).
+      e = cudaLaunchCooperativeKernel(reinterpret_cast<void const*>(&detail::vrank_ring_kernel<Coll, P, Op>), grid,
+                                      block, args, 0, stream);
+    };
+    switch (o.proto) {
+      case protocol::ll: go(cuda::std::integral_constant<protocol, protocol::ll>{}); break;
+      case protocol::ll128: go(cuda::std::integral_constant<protocol, protocol::ll128>{}); break;
+      default: go(cuda::std::integral_constant<protocol, protocol::simple>{}); break;
+    }
+    if (e == cudaErrorCooperativeLaunchTooLarge) return status::unsupported;
+    return e == cudaSuccess ? status::success : status::cuda_error;
+  }
+};
+
+} // namespace weft
