@@ -126,7 +126,7 @@ public:
       return refuse(status::aborted, "communicator is broken by an earlier failed collective");
     if (o.nchannels < 1 || o.nchannels > cfg_.max_channels)
       return refuse(status::invalid_argument, "nchannels outside 1..max_channels");
-    if (int(o.proto) < 0 || int(o.proto) >= protocol_count) return refuse(status::invalid_argument, "unknown protocol");
+    if (unsigned(o.proto) >= unsigned(protocol_count)) return refuse(status::invalid_argument, "unknown protocol");
     if (o.direct && o.proto != protocol::simple)
       return refuse(status::unsupported, "direct transfers need the Simple protocol");
     if (root < 0 || root >= n_) return refuse(status::invalid_argument, "root outside 0..nranks-1");
