@@ -1,0 +1,117 @@
+// Ring all-reduce with virtual ranks on one GPU (all ranks are partitions of
+// one device, one cooperative launch): per protocol, small-message latency
+// against an empty kernel launch, and large-message bandwidth against the
+// device's copy bandwidth (cudaMemcpy D2D), all measured in the same run.
+//
+// "sched GB/s" counts the device-memory bytes the ring schedule itself moves
+// (user buffers and staging slots, read + written, all ranks); its ratio to
+// memcpy's bytes/s is how close the kernel runs to the HBM roofline for the
+// work it has to do. busbw uses nccl-tests' factor 2(n-1)/n.
+#include <weft/runtime/vrank_comm.cuh>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+#define CK(call)                                                                                   \
+  do {                                                                                             \
+    cudaError_t e_ = (call);                                                                       \
+    if (e_ != cudaSuccess) {                                                                       \
+      std::printf("CUDA error %s at %s:%d: %s\n", cudaGetErrorString(e_), __FILE__, __LINE__, #call); \
+      return 1;                                                                                    \
+    }                                                                                              \
+  } while (0)
+
+__global__ void empty_kernel() {}
+
+template <class F>
+static double median_us(F&& f, int iters, int reps) {
+  cudaEvent_t a, b;
+  cudaEventCreate(&a);
+  cudaEventCreate(&b);
+  for (int i = 0; i < 3; ++i) f();
+  std::vector<double> t;
+  for (int r = 0; r < reps; ++r) {
+    cudaEventRecord(a);
+    for (int i = 0; i < iters; ++i) f();
+    cudaEventRecord(b);
+    cudaEventSynchronize(b);
+    float ms = 0;
+    cudaEventElapsedTime(&ms, a, b);
+    t.push_back(1000.0 * ms / iters);
+  }
+  cudaEventDestroy(a);
+  cudaEventDestroy(b);
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+int main() {
+  int ndev = 0;
+  if (cudaGetDeviceCount(&ndev) != cudaSuccess || ndev == 0) {
+    std::printf("SKIPPED: ring_bench_gpu needs a CUDA device\n");
+    return 0;
+  }
+  cudaDeviceProp prop{};
+  CK(cudaGetDeviceProperties(&prop, 0));
+  std::size_t const max_bytes = 256u << 20;
+  // memcpy D2D reference (bytes read + written).
+  void *x, *y;
+  CK(cudaMalloc(&x, max_bytes));
+  CK(cudaMalloc(&y, max_bytes));
+  double const t_mc = median_us([&] { cudaMemcpyAsync(y, x, max_bytes, cudaMemcpyDeviceToDevice); }, 10, 5);
+  double const mc_gbs = 2.0 * double(max_bytes) / (t_mc * 1e-6) / 1e9;
+  double const t_empty = median_us([&] { empty_kernel<<<1, 32>>>(); }, 200, 5);
+  CK(cudaFree(x));
+  CK(cudaFree(y));
+  std::printf("# ring all-reduce, fp32 sum, virtual ranks on one %s (%d SMs); median of 5 batches (CUDA events)\n",
+              prop.name, prop.multiProcessorCount);
+  std::printf("# memcpy D2D (256 MiB): %.1f GB/s moved;  empty kernel launch: %.2f us\n", mc_gbs, t_empty);
+  std::printf("# %5s %7s %4s %12s %10s %9s %9s %10s %8s %9s\n", "ranks", "proto", "ch", "size(B)", "time(us)",
+              "algbw", "busbw", "sched GB/s", "/memcpy", "/launch");
+  for (int n : {2, 4, 8}) {
+    weft::vrank_comm comm;
+    if (comm.init(n) != weft::status::success) {
+      std::printf("vrank_comm init failed for %d ranks\n", n);
+      return 1;
+    }
+    std::vector<float*> buf(static_cast<std::size_t>(n), nullptr);
+    std::vector<float const*> cbuf(static_cast<std::size_t>(n));
+    for (int r = 0; r < n; ++r) {
+      CK(cudaMalloc(&buf[std::size_t(r)], max_bytes));
+      CK(cudaMemset(buf[std::size_t(r)], 0, max_bytes));
+      cbuf[std::size_t(r)] = buf[std::size_t(r)];
+    }
+    for (weft::protocol p : {weft::protocol::simple, weft::protocol::ll, weft::protocol::ll128}) {
+      for (int nch : {1, 4}) {
+        weft::vrank_options o;
+        o.proto = p;
+        o.nchannels = nch;
+        for (std::size_t bytes : {std::size_t(8), std::size_t(4096), std::size_t(1) << 20, std::size_t(64) << 20,
+                                  std::size_t(256) << 20}) {
+          if (p != weft::protocol::simple && bytes > (std::size_t(64) << 20)) continue;
+          std::size_t const count = bytes / 4;
+          int const iters = bytes >= (std::size_t(64) << 20) ? 3 : 20;
+          weft::status st = weft::status::success;
+          double const us = median_us(
+              [&] { st = comm.all_reduce(cbuf, buf, count, weft::op::sum<float>{}, o); }, iters, 5);
+          CK(cudaDeviceSynchronize());
+          std::string why;
+          if (st != weft::status::success || comm.last_status(&why) != weft::status::success) {
+            std::printf("all_reduce failed: %s %s\n", weft::to_string(st), why.c_str());
+            return 1;
+          }
+          double const algbw = double(bytes) / (us * 1e-6) / 1e9;
+          double const busbw = algbw * 2.0 * (n - 1) / n;
+          // Schedule traffic per rank ~ (6n - 4)/n * S bytes (own input, slots, output); all ranks share the HBM.
+          double const sched = double(n) * (6.0 * n - 4.0) / n * double(bytes) / (us * 1e-6) / 1e9;
+          std::printf("  %5d %7s %4d %12zu %10.2f %9.2f %9.2f %10.1f %8.3f %9.2f\n", n, weft::to_string(p), nch, bytes,
+                      us, algbw, busbw, sched, sched / mc_gbs, us / t_empty);
+        }
+      }
+    }
+    for (auto* b : buf) cudaFree(b);
+  }
+  return 0;
+}
