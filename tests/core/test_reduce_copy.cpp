@@ -14,6 +14,10 @@ TEST_CASE("reduce_copy: a few MiB", "[reduce_copy][large]") {
   require_ok<weft::float8_e4m3_t>(opk::max, 2, 2, bytes, offsets(2, 2), offsets(2, 2), false);
   require_ok<std::int32_t>(opk::prod, 8, 1, bytes / 4, offsets(8, 0), offsets(1, 0), true);
   require_ok<double>(opk::premul, 5, 3, bytes / 8 + 1, offsets(5, 1), offsets(3, 1), false);
+  // Past host_stream_threshold the host path writes with streaming stores.
+  std::size_t const big = weft::detail::host_stream_threshold + 1000;
+  require_ok<float>(opk::sum, 2, 1, big / 4 + 3, offsets(2, 1), offsets(1, 1), false);
+  require_ok<weft::bfloat16_t>(opk::avg, 3, 2, big / 2 + 1, offsets(3, 2), offsets(2, 2), true);
 }
 
 TEST_CASE("reduce_copy: compile-time lists and copy()", "[reduce_copy]") {

@@ -22,6 +22,9 @@
 #include <weft/core/ops.hpp>
 #include <weft/core/pack.hpp>
 #include <weft/core/types.hpp>
+#if !defined(__CUDA_ARCH__)
+#  include <weft/detail/host_stream.hpp>
+#endif
 #include <cuda/std/cstddef>
 #include <cuda/std/cstdint>
 #include <cuda/std/type_traits>
@@ -155,6 +158,9 @@ WEFT_HOST_DEVICE void reduce_copy_scalar(Op const& op, ptr_list<typename Op::val
     if (d < dst.n) dst.ptr[d][i] = out;
 }
 
+//! Host calls at least this large stream their result around the cache.
+inline constexpr cuda::std::size_t host_stream_threshold = cuda::std::size_t(8) << 20;
+
 // Host path: blocks of elements reduced through a small fp32/acc buffer, in
 // loops simple enough for the compiler to vectorise; any alignment works.
 template <bool Raw, class Group, class Op, int MaxSrcs, int MaxDsts>
@@ -164,6 +170,9 @@ inline void reduce_copy_host(Group& g, Op const& op, ptr_list<typename Op::value
   using T = typename Op::value_type;
   using A = acc_t<T>;
   constexpr cuda::std::size_t B = 512;
+  // Large calls (a user-level reduce, not a prims step whose slot the peer reads
+  // next) write their result around the cache, as memcpy does for large copies.
+  bool const stream = count * sizeof(T) >= host_stream_threshold;
   cuda::std::size_t const tid = cuda::std::size_t(g.thread_rank());
   cuda::std::size_t const nt = cuda::std::size_t(g.num_threads());
   cuda::std::size_t const nblocks = (count + B - 1) / B;
@@ -180,6 +189,16 @@ inline void reduce_copy_host(Group& g, Op const& op, ptr_list<typename Op::value
       if (src.n == 2 && dst.n == 1) { // the ring's hot path: own input + received -> one destination
         T const* s1 = src.ptr[1] + lo;
         T* d0 = dst.ptr[0] + lo;
+        if (stream) {
+          T tmp[B];
+          for (cuda::std::size_t i = 0; i < n; ++i) {
+            A const x = to_acc(s0[i]), y = to_acc(s1[i]);
+            A const a = op(p0 ? op.pre(x) : x, p1 ? op.pre(y) : y);
+            tmp[i] = from_acc<T>(post ? op.post(a) : a);
+          }
+          stream_copy(d0, tmp, n * sizeof(T));
+          continue;
+        }
         for (cuda::std::size_t i = 0; i < n; ++i) {
           A const x = to_acc(s0[i]), y = to_acc(s1[i]);
           A const a = op(p0 ? op.pre(x) : x, p1 ? op.pre(y) : y);
@@ -210,12 +229,19 @@ inline void reduce_copy_host(Group& g, Op const& op, ptr_list<typename Op::value
       }
       if (post)
         for (cuda::std::size_t i = 0; i < n; ++i) acc[i] = op.post(acc[i]);
-      for (int d = 0; d < dst.n; ++d) {
-        T* dd = dst.ptr[d] + lo;
-        for (cuda::std::size_t i = 0; i < n; ++i) dd[i] = from_acc<T>(acc[i]);
+      if (stream) {
+        T tmp[B];
+        for (cuda::std::size_t i = 0; i < n; ++i) tmp[i] = from_acc<T>(acc[i]);
+        for (int d = 0; d < dst.n; ++d) stream_copy(dst.ptr[d] + lo, tmp, n * sizeof(T));
+      } else {
+        for (int d = 0; d < dst.n; ++d) {
+          T* dd = dst.ptr[d] + lo;
+          for (cuda::std::size_t i = 0; i < n; ++i) dd[i] = from_acc<T>(acc[i]);
+        }
       }
     }
   }
+  if (stream) stream_fence();
 }
 
 template <int Unroll, bool Raw, class Group, class Op, int MaxSrcs, int MaxDsts>
