@@ -72,7 +72,9 @@ int main() {
               "algbw", "busbw", "sched GB/s", "/memcpy", "/launch");
   for (int n : {2, 4, 8}) {
     weft::vrank_comm comm;
-    if (comm.init(n) != weft::status::success) {
+    weft::vrank_config cfg;
+    cfg.max_channels = 16; // one CTA per rank and channel: more channels fill more SMs
+    if (comm.init(n, cfg) != weft::status::success) {
       std::printf("vrank_comm init failed for %d ranks\n", n);
       return 1;
     }
@@ -84,7 +86,8 @@ int main() {
       cbuf[std::size_t(r)] = buf[std::size_t(r)];
     }
     for (weft::protocol p : {weft::protocol::simple, weft::protocol::ll, weft::protocol::ll128}) {
-      for (int nch : {1, 4}) {
+      for (int nch : {1, 4, 16}) {
+        if (n * nch > 4 * prop.multiProcessorCount) continue;
         weft::vrank_options o;
         o.proto = p;
         o.nchannels = nch;
