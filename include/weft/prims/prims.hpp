@@ -17,7 +17,8 @@
 //! | recv_reduce_copy_send(src, dst) | peer, own | dst, peer |
 //! | copy_send(src, dst) | own | dst, peer |
 //!
-//! "own" data is this rank's input: the op's `pre` applies to it (premul_sum);
+//! "own" data is this rank's input: the op's `pre` applies to it (premul_sum)
+//! unless the caller passes `pre = false` (own data that is already a partial result);
 //! `post` (avg) applies where the caller says the result is final. Direct forms
 //! (Simple only) write into the receiver's user buffer instead of a slot.
 //!
@@ -100,27 +101,31 @@ public:
     }
   }
 
-  WEFT_HOST_DEVICE status send(T const* src, cuda::std::size_t n) { return run<true, false, false, true>(src, nullptr, n, false); }
-  WEFT_HOST_DEVICE status recv(T* dst, cuda::std::size_t n) { return run<false, true, true, false>(nullptr, dst, n, false); }
-  WEFT_HOST_DEVICE status recv_reduce_send(T const* src, cuda::std::size_t n) {
-    return run<true, true, false, true>(src, nullptr, n, false);
+  WEFT_HOST_DEVICE status send(T const* src, cuda::std::size_t n, bool pre = true) {
+    return run<true, false, false, true>(src, nullptr, n, false, pre);
   }
-  WEFT_HOST_DEVICE status recv_reduce_copy(T const* src, T* dst, cuda::std::size_t n, bool post) {
-    return run<true, true, true, false>(src, dst, n, post);
+  WEFT_HOST_DEVICE status recv(T* dst, cuda::std::size_t n) { return run<false, true, true, false>(nullptr, dst, n, false); }
+  WEFT_HOST_DEVICE status recv_reduce_send(T const* src, cuda::std::size_t n, bool pre = true) {
+    return run<true, true, false, true>(src, nullptr, n, false, pre);
+  }
+  WEFT_HOST_DEVICE status recv_reduce_copy(T const* src, T* dst, cuda::std::size_t n, bool post, bool pre = true) {
+    return run<true, true, true, false>(src, dst, n, post, pre);
   }
   WEFT_HOST_DEVICE status recv_copy_send(T* dst, cuda::std::size_t n) {
     return run<false, true, true, true>(nullptr, dst, n, false);
   }
-  WEFT_HOST_DEVICE status recv_reduce_copy_send(T const* src, T* dst, cuda::std::size_t n, bool post) {
-    return run<true, true, true, true>(src, dst, n, post);
+  WEFT_HOST_DEVICE status recv_reduce_copy_send(T const* src, T* dst, cuda::std::size_t n, bool post,
+                                                bool pre = true) {
+    return run<true, true, true, true>(src, dst, n, post, pre);
   }
   WEFT_HOST_DEVICE status copy_send(T const* src, T* dst, cuda::std::size_t n) {
     return run<true, false, true, true>(src, dst, n, false);
   }
 
-  //! `dst = src` on this rank alone (pre applied; post when `post`): a one-rank collective.
-  WEFT_HOST_DEVICE status reduce_local(T const* src, T* dst, cuda::std::size_t n, bool post) {
-    reduce_copy(g_, op_, ptr_list<T const, 1>{{src}, 1}, ptr_list<T, 1>{{dst}, 1}, n, reduce_copy_flags{1u, post});
+  //! `dst = src` on this rank alone (pre applied unless `pre` is false; post when `post`).
+  WEFT_HOST_DEVICE status reduce_local(T const* src, T* dst, cuda::std::size_t n, bool post, bool pre = true) {
+    reduce_copy(g_, op_, ptr_list<T const, 1>{{src}, 1}, ptr_list<T, 1>{{dst}, 1}, n,
+                reduce_copy_flags{pre ? 1u : 0u, post});
     g_.sync();
     return status::success;
   }
@@ -195,19 +200,19 @@ private:
   }
 
   template <bool Own, bool Recv, bool Dst, bool Send>
-  WEFT_HOST_DEVICE status run(T const* own, T* dst, cuda::std::size_t n, bool post) {
+  WEFT_HOST_DEVICE status run(T const* own, T* dst, cuda::std::size_t n, bool post, bool pre = true) {
     for (cuda::std::size_t off = 0; off < n; off += cap_) {
       cuda::std::size_t const len = n - off < cap_ ? n - off : cap_;
       status st;
-      if constexpr (P == protocol::simple) st = step_simple<Own, Recv, Dst, Send>(own + off, dst + off, len, post);
-      else st = step_lines<Own, Recv, Dst, Send>(own + off, dst + off, len, post);
+      if constexpr (P == protocol::simple) st = step_simple<Own, Recv, Dst, Send>(own + off, dst + off, len, post, pre);
+      else st = step_lines<Own, Recv, Dst, Send>(own + off, dst + off, len, post, pre);
       if (st != status::success) return st;
     }
     return status::success;
   }
 
   template <bool Own, bool Recv, bool Dst, bool Send>
-  WEFT_HOST_DEVICE status step_simple(T const* own, T* dst, cuda::std::size_t len, bool post) {
+  WEFT_HOST_DEVICE status step_simple(T const* own, T* dst, cuda::std::size_t len, bool post, bool pre) {
     if (status st = wait_ready<Recv, Send, true>(); st != status::success) return st;
     ptr_list<T const, 2> s{};
     ptr_list<T, 2> d{};
@@ -215,7 +220,7 @@ private:
     if constexpr (Recv) s.ptr[s.n++] = reinterpret_cast<T const*>(slot(recv_, rstep_));
     if constexpr (Dst) d.ptr[d.n++] = dst;
     if constexpr (Send) d.ptr[d.n++] = reinterpret_cast<T*>(slot(send_, sstep_));
-    reduce_copy(g_, op_, s, d, len, reduce_copy_flags{Own ? 1u : 0u, post});
+    reduce_copy(g_, op_, s, d, len, reduce_copy_flags{Own && pre ? 1u : 0u, post});
     signal_done<Recv, Send, true>();
     return status::success;
   }
@@ -297,14 +302,15 @@ private:
   }
 
   template <bool Own, bool Recv, bool Dst, bool Send>
-  WEFT_HOST_DEVICE status step_lines(T const* own, T* dst, cuda::std::size_t len, bool post) {
+  WEFT_HOST_DEVICE status step_lines(T const* own, T* dst, cuda::std::size_t len, bool post, bool pre) {
     if (status st = wait_ready<false, Send, false>(); st != status::success) return st;
     cuda::std::size_t const nlines = (len + K - 1) / K;
     unsigned char const* rbuf = Recv ? slot(recv_, rstep_) : nullptr;
     unsigned char* sbuf = Send ? slot(send_, sstep_) : nullptr;
     cuda::std::uint64_t const rflag = rstep_ + 1, sflag = sstep_ + 1;
     status st = status::success;
-    bool const raw_own = detail::pre_is_identity<Op>::value && (detail::post_is_identity<Op>::value || !post);
+    bool const raw_own =
+        (detail::pre_is_identity<Op>::value || !pre) && (detail::post_is_identity<Op>::value || !post);
     for (cuda::std::size_t l = cuda::std::size_t(g_.thread_rank()); l < nlines; l += cuda::std::size_t(g_.num_threads())) {
       int const cnt = len - l * K < cuda::std::size_t(K) ? int(len - l * K) : K;
       T in[K];
@@ -320,12 +326,14 @@ private:
       for (int i = 0; i < K; ++i) {
         if (i < cnt) {
           if constexpr (Own && Recv) {
-            A const a = op_(op_.pre(to_acc(own[l * K + i])), to_acc(in[i]));
+            A const x = to_acc(own[l * K + i]);
+            A const a = op_(pre ? op_.pre(x) : x, to_acc(in[i]));
             out[i] = from_acc<T>(post ? op_.post(a) : a);
           } else if constexpr (Own) {
             if (raw_own) out[i] = own[l * K + i];
             else {
-              A const a = op_.pre(to_acc(own[l * K + i]));
+              A const x = to_acc(own[l * K + i]);
+              A const a = pre ? op_.pre(x) : x;
               out[i] = from_acc<T>(post ? op_.post(a) : a);
             }
           } else {

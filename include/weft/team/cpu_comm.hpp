@@ -16,6 +16,8 @@
 //! (timeout, abort) leaves the communicator broken: later calls return
 //! `status::aborted` and `last_error` says why; make a new communicator.
 
+#include <weft/algorithm/algorithm.hpp>
+#include <weft/algorithm/recursive.hpp>
 #include <weft/algorithm/ring.hpp>
 #include <weft/core/ops.hpp>
 #include <weft/core/status.hpp>
@@ -29,7 +31,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <tuple>
 #include <string>
 #include <vector>
 
@@ -37,6 +42,7 @@ namespace weft {
 
 //! Per-call choices; the defaults suit small CPU teams.
 struct coll_options {
+  algorithm algo = algorithm::ring; //!< all-reduce: ring, recursive_doubling or rabenseifner; others: ring
   protocol proto = protocol::simple;
   int nchannels = 1;
   bool direct = false; //!< all-gather: write into the next rank's output buffer (Simple only)
@@ -85,7 +91,11 @@ public:
   int size() const noexcept { return n_; }
   cpu_comm_config const& config() const noexcept { return cfg_; }
   //! Bytes of connection memory (staging slots and counters) this communicator holds.
-  std::size_t scratch_bytes() const noexcept { return scratch_; }
+  //! Point-to-point connections (recursive algorithms) are made on first use and counted from then on.
+  std::size_t scratch_bytes() const noexcept {
+    std::lock_guard<std::mutex> lock(pair_mutex_);
+    return scratch_;
+  }
   //! False when the last collective failed; the communicator must then be replaced.
   bool healthy() const noexcept { return valid_ && broken_ == 0; }
 
@@ -108,6 +118,22 @@ public:
     return &conns_[(std::size_t(int(p)) * std::size_t(cfg_.max_channels) + std::size_t(ch)) * std::size_t(n_) +
                    std::size_t(sender)];
   }
+  //! Connection sender -> receiver for protocol `p` on channel `ch`, made on first use
+  //! (by whichever endpoint asks first; both get the same one).
+  connection pair_conn(protocol p, int ch, int sender, int receiver) {
+    std::lock_guard<std::mutex> lock(pair_mutex_);
+    auto key = std::make_tuple(int(p), ch, sender, receiver);
+    auto it = pairs_.find(key);
+    if (it != pairs_.end()) return it->second;
+    std::size_t const sb = cfg_.slot_bytes(p);
+    std::size_t const bytes = connection_bytes(cfg_.nslots, sb);
+    void* mem = std::aligned_alloc(64, align_up(bytes, 64));
+    if (!mem) return connection{};
+    std::memset(mem, 0, bytes);
+    blocks_.emplace_back(static_cast<unsigned char*>(mem));
+    scratch_ += bytes;
+    return pairs_[key] = make_connection(mem, p, cfg_.nslots, sb, sender, receiver);
+  }
   wait_error* error_slot(int rank, int ch) noexcept {
     return &errors_[std::size_t(rank) * std::size_t(cfg_.max_channels) + std::size_t(ch)];
   }
@@ -127,6 +153,9 @@ public:
     if (o.nchannels < 1 || o.nchannels > cfg_.max_channels)
       return refuse(status::invalid_argument, "nchannels outside 1..max_channels");
     if (unsigned(o.proto) >= unsigned(protocol_count)) return refuse(status::invalid_argument, "unknown protocol");
+    if (unsigned(o.algo) >= unsigned(algorithm_count)) return refuse(status::invalid_argument, "unknown algorithm");
+    if (o.algo != algorithm::ring && coll != coll_kind::all_reduce)
+      return refuse(status::unsupported, "recursive algorithms are for all-reduce only");
     if (o.direct && o.proto != protocol::simple)
       return refuse(status::unsupported, "direct transfers need the Simple protocol");
     if (root < 0 || root >= n_) return refuse(status::invalid_argument, "root outside 0..nranks-1");
@@ -150,6 +179,8 @@ private:
   std::vector<wait_error> errors_;
   std::vector<std::string> call_errors_;
   std::size_t scratch_ = 0;
+  mutable std::mutex pair_mutex_;
+  std::map<std::tuple<int, int, int, int>, connection> pairs_;
   bool out_of_memory_ = false;
   int broken_ = 0;
 };
@@ -183,6 +214,55 @@ status cpu_ring_run(cpu_comm& c, team_rank& tr, coll_kind coll, Op const& op, co
   return s;
 }
 
+// Prims to any peer for the recursive algorithms (see weft/algorithm/recursive.hpp).
+template <class Op, protocol P>
+struct cpu_net {
+  cpu_comm& c;
+  team_rank& tr;
+  coll_kind coll;
+  Op const& op;
+  int ch;
+  host_group g{};
+  template <class F>
+  status with_peer(int peer, F&& f) {
+    int const me = tr.rank();
+    connection const rc = c.pair_conn(P, ch, peer, me), sc = c.pair_conn(P, ch, me, peer);
+    if (!rc.buf || !sc.buf) return status::out_of_memory;
+    prims_context ctx{me, ch, coll, tr.bound(), c.error_slot(me, ch)};
+    prims<Op, P, host_group> p(g, op, &rc, &sc, ctx);
+    status const s = f(p);
+    p.finish();
+    return s;
+  }
+  template <class F>
+  status local(F&& f) {
+    prims_context ctx{tr.rank(), ch, coll, tr.bound(), c.error_slot(tr.rank(), ch)};
+    prims<Op, P, host_group> p(g, op, nullptr, nullptr, ctx);
+    return f(p);
+  }
+};
+
+template <class Op, class Body>
+status cpu_net_run(cpu_comm& c, team_rank& tr, coll_kind coll, Op const& op, coll_options const& o,
+                   std::size_t range_count, Body&& body) {
+  auto one = [&](auto proto_tag) -> status {
+    constexpr protocol P = decltype(proto_tag)::value;
+    for (int ch = 0; ch < o.nchannels; ++ch) {
+      cpu_net<Op, P> net{c, tr, coll, op, ch};
+      if (status const s = body(net, partition(range_count, o.nchannels, ch)); s != status::success) return s;
+    }
+    return status::success;
+  };
+  status s;
+  switch (o.proto) {
+    case protocol::ll: s = one(cuda::std::integral_constant<protocol, protocol::ll>{}); break;
+    case protocol::ll128: s = one(cuda::std::integral_constant<protocol, protocol::ll128>{}); break;
+    default: s = one(cuda::std::integral_constant<protocol, protocol::simple>{}); break;
+  }
+  if (s != status::success) c.mark_broken();
+  return s;
+}
+
 inline bool bad_buffers(void const* a, void const* b, std::size_t count) { return count > 0 && (!a || !b); }
 
 template <class T>
@@ -200,6 +280,14 @@ status all_reduce(cpu_comm& c, team_rank& tr, T const* send, T* recv, std::size_
   if (status s = c.admit(tr, coll_kind::all_reduce, o); s != status::success) return s;
   if (detail::bad_buffers(send, recv, count) || detail::count_overflows<T>(count, 1)) return status::invalid_argument;
   ring_position const pos{tr.rank(), c.size()};
+  if (o.algo == algorithm::recursive_doubling)
+    return detail::cpu_net_run(c, tr, coll_kind::all_reduce, op, o, count, [&](auto& net, elem_range r) {
+      return recursive_doubling_all_reduce(net, pos, send, recv, r);
+    });
+  if (o.algo == algorithm::rabenseifner)
+    return detail::cpu_net_run(c, tr, coll_kind::all_reduce, op, o, count, [&](auto& net, elem_range r) {
+      return rabenseifner_all_reduce(net, pos, send, recv, r);
+    });
   return detail::cpu_ring_run(c, tr, coll_kind::all_reduce, op, o, count,
                               [&](auto& p, elem_range r) { return ring_all_reduce(p, pos, send, recv, r); });
 }
