@@ -9,8 +9,12 @@
 //! Every rank's buffers are device pointers on the current device. Ring
 //! connections for every protocol and channel live in device memory allocated
 //! at creation (`scratch_bytes()` reports it). A failed wait is recorded per
-//! rank and channel; `last_error()` reads it back after the stream is synchronised.
+//! rank and channel; `last_status()` reads it back after the stream is synchronised,
+//! and once it has reported a failure the communicator refuses further calls
+//! (`status::aborted`): make a new one.
 
+#include <weft/algorithm/algorithm.hpp>
+#include <weft/algorithm/recursive.hpp>
 #include <weft/algorithm/ring.hpp>
 #include <weft/core/ops.hpp>
 #include <weft/core/status.hpp>
@@ -41,6 +45,7 @@ struct vrank_config {
 
 //! Per-call choices (same meaning as on the CPU team).
 struct vrank_options {
+  algorithm algo = algorithm::ring; //!< all-reduce only: ring, recursive_doubling, rabenseifner
   protocol proto = protocol::simple;
   int nchannels = 1;
   bool direct = false;
@@ -58,10 +63,51 @@ struct vrank_args {
   int root;
   bool direct;
   connection* conns;    //!< [nchannels_max][nranks]: sender r -> r+1, this protocol
+  connection* pairs;    //!< [nchannels_max][nranks][nranks]: sender -> receiver, this protocol (or null)
   int max_channels;
   wait_error* errors;   //!< [nranks][max_channels]
   wait_bound bound;
 };
+
+// Prims to any peer for the recursive algorithms: one CTA = one rank and channel.
+template <class Op, protocol P>
+struct vrank_net {
+  vrank_args<typename Op::value_type> const& a;
+  Op const& op;
+  int rank, ch;
+  cuda_cta& g;
+  template <class F>
+  WEFT_DEVICE status with_peer(int peer, F&& f) {
+    int const n = a.nranks;
+    connection const rc = a.pairs[(ch * n + peer) * n + rank];
+    connection const sc = a.pairs[(ch * n + rank) * n + peer];
+    prims_context ctx{rank, ch, coll_kind::all_reduce, a.bound, &a.errors[rank * a.max_channels + ch]};
+    prims<Op, P, cuda_cta> p(g, op, &rc, &sc, ctx);
+    status const s = f(p);
+    p.finish();
+    return s;
+  }
+  template <class F>
+  WEFT_DEVICE status local(F&& f) {
+    prims_context ctx{rank, ch, coll_kind::all_reduce, a.bound, &a.errors[rank * a.max_channels + ch]};
+    prims<Op, P, cuda_cta> p(g, op, nullptr, nullptr, ctx);
+    return f(p);
+  }
+};
+
+template <algorithm Algo, protocol P, class Op>
+__global__ void __launch_bounds__(512) vrank_recursive_kernel(Op op, vrank_args<typename Op::value_type> a) {
+  int const rank = int(blockIdx.x) / a.nchannels;
+  int const ch = int(blockIdx.x) % a.nchannels;
+  cuda_cta g;
+  vrank_net<Op, P> net{a, op, rank, ch, g};
+  ring_position const pos{rank, a.nranks};
+  elem_range const r = partition(a.count, a.nchannels, ch);
+  if constexpr (Algo == algorithm::recursive_doubling)
+    (void)recursive_doubling_all_reduce(net, pos, a.send[rank], a.recv[rank], r);
+  else
+    (void)rabenseifner_all_reduce(net, pos, a.send[rank], a.recv[rank], r);
+}
 
 template <coll_kind Coll, protocol P, class Op>
 __global__ void __launch_bounds__(512) vrank_ring_kernel(Op op, vrank_args<typename Op::value_type> a) {
@@ -152,6 +198,10 @@ public:
   template <class T, class Op>
   status all_reduce(std::vector<T const*> const& send, std::vector<T*> const& recv, std::size_t count, Op const& op,
                     vrank_options o = {}, cudaStream_t stream = 0) {
+    if (o.algo != algorithm::ring) {
+      if (unsigned(o.algo) >= unsigned(algorithm_count)) return status::invalid_argument;
+      if (status s = make_pairs(); s != status::success) return s;
+    }
     return launch<coll_kind::all_reduce>(op, send, recv, count, 0, o, stream);
   }
   template <class T>
@@ -185,6 +235,7 @@ public:
     for (auto const& x : e)
       if (x.st != status::success) {
         if (text) *text = describe(x);
+        broken_ = true; // step counters may now disagree between ranks
         return x.st;
       }
     if (text) *text = "no error";
@@ -195,10 +246,42 @@ private:
   int n_ = 0;
   vrank_config cfg_{};
   void* mem_[protocol_count] = {};
+  void* pair_mem_[protocol_count] = {};
+  connection* pairs_ = nullptr;
   connection* conns_ = nullptr;
   wait_error* errors_ = nullptr;
   void** ptrs_ = nullptr;
   std::size_t scratch_ = 0;
+  bool broken_ = false;
+
+  // Point-to-point connections between every ordered pair, made on the first
+  // recursive all-reduce (n*(n-1) per channel and protocol; counted in scratch_bytes()).
+  status make_pairs() {
+    if (pairs_) return status::success;
+    std::vector<connection> host(std::size_t(protocol_count) * std::size_t(cfg_.max_channels) * std::size_t(n_) *
+                                 std::size_t(n_));
+    for (int pi = 0; pi < protocol_count; ++pi) {
+      protocol const p = protocol(pi);
+      std::size_t const bytes = align_up(connection_bytes(cfg_.nslots, cfg_.slot_bytes(p)), 256);
+      std::size_t const total = bytes * std::size_t(cfg_.max_channels) * std::size_t(n_) * std::size_t(n_);
+      if (cudaMalloc(&pair_mem_[pi], total) != cudaSuccess) return status::out_of_memory;
+      if (cudaMemset(pair_mem_[pi], 0, total) != cudaSuccess) return status::cuda_error;
+      scratch_ += total;
+      for (int ch = 0; ch < cfg_.max_channels; ++ch)
+        for (int s = 0; s < n_; ++s)
+          for (int r = 0; r < n_; ++r) {
+            std::size_t const i = ((std::size_t(ch) * std::size_t(n_) + std::size_t(s)) * std::size_t(n_) + std::size_t(r));
+            host[std::size_t(pi) * std::size_t(cfg_.max_channels) * std::size_t(n_) * std::size_t(n_) + i] =
+                make_connection(static_cast<unsigned char*>(pair_mem_[pi]) + i * bytes, p, cfg_.nslots,
+                                cfg_.slot_bytes(p), s, r);
+          }
+    }
+    std::size_t const cbytes = host.size() * sizeof(connection);
+    if (cudaMalloc(&pairs_, cbytes) != cudaSuccess) return status::out_of_memory;
+    if (cudaMemcpy(pairs_, host.data(), cbytes, cudaMemcpyHostToDevice) != cudaSuccess) return status::cuda_error;
+    scratch_ += cbytes;
+    return status::success;
+  }
 
   status fail_init(status s) {
     destroy();
@@ -209,6 +292,12 @@ private:
       if (m) cudaFree(m);
       m = nullptr;
     }
+    for (auto& m : pair_mem_) {
+      if (m) cudaFree(m);
+      m = nullptr;
+    }
+    if (pairs_) cudaFree(pairs_);
+    pairs_ = nullptr;
     if (conns_) cudaFree(conns_);
     if (errors_) cudaFree(errors_);
     if (ptrs_) cudaFree(ptrs_);
@@ -217,12 +306,14 @@ private:
     ptrs_ = nullptr;
     scratch_ = 0;
     n_ = 0;
+    broken_ = false;
   }
 
   template <coll_kind Coll, class Op, class T = typename Op::value_type>
   status launch(Op const& op, std::vector<T const*> const& send, std::vector<T*> const& recv, std::size_t count,
                 int root, vrank_options const& o, cudaStream_t stream) {
     if (n_ < 1) return status::invalid_argument;
+    if (broken_) return status::aborted; // an earlier collective failed: make a new communicator
     if (send.size() != std::size_t(n_) || recv.size() != std::size_t(n_)) return status::invalid_argument;
     if (o.nchannels < 1 || o.nchannels > cfg_.max_channels || root < 0 || root >= n_) return status::invalid_argument;
     if (o.direct && (o.proto != protocol::simple || Coll != coll_kind::all_gather)) return status::unsupported;
@@ -241,18 +332,26 @@ private:
         cudaSuccess)
       return status::cuda_error;
     detail::vrank_args<T> a{reinterpret_cast<T const* const*>(ptrs_), reinterpret_cast<T* const*>(ptrs_ + n_), count, n_,
-                            o.nchannels, root, o.direct, nullptr, cfg_.max_channels, errors_,
+                            o.nchannels, root, o.direct, nullptr, nullptr, cfg_.max_channels, errors_,
                             wait_bound{cfg_.timeout_ns, nullptr}};
     dim3 const grid(unsigned(n_ * o.nchannels)), block(unsigned(cfg_.threads));
     cudaError_t e = cudaSuccess;
     auto go = [&](auto proto_tag) {
       constexpr protocol P = decltype(proto_tag)::value;
       a.conns = conns_ + std::size_t(int(P)) * std::size_t(cfg_.max_channels) * std::size_t(n_);
+      a.pairs = pairs_ ? pairs_ + std::size_t(int(P)) * std::size_t(cfg_.max_channels) * std::size_t(n_) * std::size_t(n_)
+                       : nullptr;
       Op op_copy = op;
       void* args[] = {&op_copy, &a};
+      void const* fn = reinterpret_cast<void const*>(&detail::vrank_ring_kernel<Coll, P, Op>);
+      if constexpr (Coll == coll_kind::all_reduce) {
+        if (o.algo == algorithm::recursive_doubling)
+          fn = reinterpret_cast<void const*>(&detail::vrank_recursive_kernel<algorithm::recursive_doubling, P, Op>);
+        else if (o.algo == algorithm::rabenseifner)
+          fn = reinterpret_cast<void const*>(&detail::vrank_recursive_kernel<algorithm::rabenseifner, P, Op>);
+      }
       // Cooperative: every rank's CTA must be resident at once (they wait on each other).
-      e = cudaLaunchCooperativeKernel(reinterpret_cast<void const*>(&detail::vrank_ring_kernel<Coll, P, Op>), grid,
-                                      block, args, 0, stream);
+      e = cudaLaunchCooperativeKernel(fn, grid, block, args, 0, stream);
     };
     switch (o.proto) {
       case protocol::ll: go(cuda::std::integral_constant<protocol, protocol::ll>{}); break;

@@ -65,6 +65,7 @@ public:
   explicit cpu_comm(int nranks, cpu_comm_config cfg = {}) : n_(nranks), cfg_(cfg) {
     if (n_ < 1 || cfg_.max_channels < 1 || cfg_.nslots < 1) return; // invalid: every call reports it
     errors_.resize(std::size_t(n_) * std::size_t(cfg_.max_channels));
+    call_errors_.resize(std::size_t(n_)); // sized once: ranks then touch only their own entry
     for (int pi = 0; pi < protocol_count; ++pi) {
       protocol const p = protocol(pi);
       std::size_t const sb = cfg_.slot_bytes(p);
@@ -139,9 +140,8 @@ public:
   }
   //! Check the call's arguments; record why it is refused.
   status admit(team_rank& tr, coll_kind coll, coll_options const& o, int root = 0) {
-    if (call_errors_.size() != std::size_t(n_)) call_errors_.resize(std::size_t(n_));
     auto refuse = [&](status s, char const* why) {
-      if (tr.rank() >= 0 && tr.rank() < n_)
+      if (tr.rank() >= 0 && std::size_t(tr.rank()) < call_errors_.size())
         call_errors_[std::size_t(tr.rank())] = std::string(to_string(coll)) + ": " + why;
       return s;
     };
