@@ -1,140 +1,9 @@
-// The ring family on one GPU with virtual ranks (one cooperative launch, one CTA
-// per rank and channel): the same algorithm source as the CPU-team tests,
-// checked against a host reference.
-#include "gpu_check.hpp"
+// The ring family on one GPU with virtual ranks (one cooperative launch, one CTA per
+// rank and channel): the same algorithm source as the CPU-team tests, checked
+// against a host reference.
+#include "ring_gpu_check.cuh"
 
-#include <weft/runtime/vrank_comm.cuh>
-
-#include <cmath>
-#include <cstdint>
-#include <cstring>
-#include <random>
-#include <string>
-#include <vector>
-
-namespace {
-
-enum class coll { all_reduce, all_gather, reduce_scatter, broadcast, reduce };
-char const* name(coll c) {
-  switch (c) {
-    case coll::all_reduce: return "all_reduce";
-    case coll::all_gather: return "all_gather";
-    case coll::reduce_scatter: return "reduce_scatter";
-    case coll::broadcast: return "broadcast";
-    case coll::reduce: return "reduce";
-  }
-  return "?";
-}
-
-template <class T>
-double val(T x) {
-  if constexpr (std::is_same_v<T, float> || std::is_same_v<T, std::int32_t>) return double(x);
-  else return double(x.to_float());
-}
-
-template <class T>
-T make(std::mt19937& rng) {
-  if constexpr (std::is_same_v<T, std::int32_t>) return std::int32_t(rng() % 2001) - 1000;
-  else {
-    float v = float(int(rng() % 200) - 100) / 16.0f;
-    if (v == 0.0f) v = 0.5f;
-    if constexpr (std::is_same_v<T, float>) return v;
-    else return T(v);
-  }
-}
-
-// Runs one collective on `n` virtual ranks and compares every rank's output with a host reference.
-// Sum for floating types (tolerance scaled by n), max for int32 (exact).
-template <class T>
-void check(weft::vrank_comm& comm, coll c, int n, std::size_t count, weft::vrank_options o, bool in_place, int root,
-           unsigned seed) {
-  INFO(name(c) << " T=" << sizeof(T) << "B n=" << n << " count=" << count << " proto=" << weft::to_string(o.proto)
-               << " nch=" << o.nchannels << " in_place=" << in_place << " root=" << root << " direct=" << o.direct);
-  std::mt19937 rng(seed);
-  bool const gathers = c == coll::all_gather, scatters = c == coll::reduce_scatter;
-  std::size_t const in_count = scatters ? count * std::size_t(n) : count;
-  std::size_t const out_count = gathers ? count * std::size_t(n) : count;
-  std::vector<std::vector<T>> hin(static_cast<std::size_t>(n), std::vector<T>(in_count));
-  for (auto& v : hin)
-    for (auto& x : v) x = make<T>(rng);
-  std::vector<T*> dout(static_cast<std::size_t>(n));
-  std::vector<T const*> din(static_cast<std::size_t>(n));
-  std::vector<T*> dalloc_in(static_cast<std::size_t>(n), nullptr);
-  T guard;
-  std::memset(&guard, 0x5a, sizeof(T));
-  for (int r = 0; r < n; ++r) {
-    WEFT_TEST_CUDA(cudaMalloc(&dout[std::size_t(r)], (out_count + 1) * sizeof(T)));
-    std::vector<T> g(out_count + 1, guard);
-    WEFT_TEST_CUDA(cudaMemcpy(dout[std::size_t(r)], g.data(), g.size() * sizeof(T), cudaMemcpyHostToDevice));
-    if (in_place) {
-      T* base = dout[std::size_t(r)] + (gathers ? std::size_t(r) * count : 0);
-      if (!scatters) {
-        WEFT_TEST_CUDA(cudaMemcpy(base, hin[std::size_t(r)].data(), in_count * sizeof(T), cudaMemcpyHostToDevice));
-        din[std::size_t(r)] = base;
-      }
-    }
-    if (!in_place || scatters) {
-      WEFT_TEST_CUDA(cudaMalloc(&dalloc_in[std::size_t(r)], (in_count + 1) * sizeof(T)));
-      WEFT_TEST_CUDA(cudaMemcpy(dalloc_in[std::size_t(r)], hin[std::size_t(r)].data(), in_count * sizeof(T),
-                                cudaMemcpyHostToDevice));
-      din[std::size_t(r)] = dalloc_in[std::size_t(r)];
-    }
-  }
-  constexpr bool is_int = std::is_same_v<T, std::int32_t>;
-  weft::status s;
-  auto run = [&](auto const& op) {
-    switch (c) {
-      case coll::all_reduce: return comm.all_reduce(din, dout, count, op, o);
-      case coll::all_gather: return comm.all_gather(din, dout, count, o);
-      case coll::reduce_scatter: return comm.reduce_scatter(din, dout, count, op, o);
-      case coll::broadcast: return comm.broadcast(din, dout, count, root, o);
-      case coll::reduce: return comm.reduce(din, dout, count, root, op, o);
-    }
-    return weft::status::internal_error;
-  };
-  if constexpr (is_int) s = run(weft::op::max<T>{});
-  else s = run(weft::op::sum<T>{});
-  REQUIRE(s == weft::status::success);
-  WEFT_TEST_CUDA(cudaDeviceSynchronize());
-  std::string why;
-  REQUIRE(comm.last_status(&why) == weft::status::success);
-  double const eps = std::is_same_v<T, float> ? 1e-6 : std::is_same_v<T, weft::bfloat16_t> ? 1.0 / 64 : 0.0;
-  std::size_t wrong = 0;
-  for (int r = 0; r < n; ++r) {
-    std::vector<T> h(out_count + 1);
-    WEFT_TEST_CUDA(cudaMemcpy(h.data(), dout[std::size_t(r)], h.size() * sizeof(T), cudaMemcpyDeviceToHost));
-    CHECK(std::memcmp(&h[out_count], &guard, sizeof(T)) == 0);
-    if (c == coll::reduce && r != root) continue; // untouched elsewhere (guard checked above for the tail)
-    for (std::size_t i = 0; i < out_count; ++i) {
-      double want = 0, mag = 0;
-      if (c == coll::all_gather) want = val(hin[i / count][i % count]);
-      else if (c == coll::broadcast) want = val(hin[std::size_t(root)][i]);
-      else {
-        std::size_t const at = scatters ? std::size_t(r) * count + i : i;
-        for (int q = 0; q < n; ++q) {
-          double const x = val(hin[std::size_t(q)][at]);
-          want = q == 0 ? x : (is_int ? std::max(want, x) : want + x);
-          mag += std::fabs(x);
-        }
-      }
-      double const got = val(h[i]);
-      if (!(std::fabs(got - want) <= eps * mag * n)) {
-        if (wrong < 3) UNSCOPED_INFO("rank " << r << " elem " << i << ": got " << got << " want " << want);
-        ++wrong;
-      }
-    }
-  }
-  CHECK(wrong == 0);
-  for (int r = 0; r < n; ++r) {
-    cudaFree(dout[std::size_t(r)]);
-    if (dalloc_in[std::size_t(r)]) cudaFree(dalloc_in[std::size_t(r)]);
-  }
-}
-
-constexpr weft::protocol protos[] = {weft::protocol::simple, weft::protocol::ll, weft::protocol::ll128};
-constexpr coll colls[] = {coll::all_reduce, coll::all_gather, coll::reduce_scatter, coll::broadcast, coll::reduce};
-
-} // namespace
+using namespace ring_gpu_test;
 
 TEST_CASE("gpu ring: every collective x protocol x channels x ranks x counts (fp32 sum)", "[gpu][ring]") {
   unsigned seed = 1;
@@ -154,22 +23,6 @@ TEST_CASE("gpu ring: every collective x protocol x channels x ranks x counts (fp
   }
 }
 
-TEST_CASE("gpu ring: bf16 sum and int32 max", "[gpu][ring]") {
-  unsigned seed = 77;
-  for (int n : {3, 4}) {
-    weft::vrank_comm comm;
-    REQUIRE(comm.init(n) == weft::status::success);
-    for (coll c : colls)
-      for (weft::protocol p : protos)
-        for (std::size_t count : {std::size_t(5), std::size_t(70001)}) {
-          weft::vrank_options o;
-          o.proto = p;
-          o.nchannels = 2;
-          check<weft::bfloat16_t>(comm, c, n, count, o, false, 1, ++seed);
-          check<std::int32_t>(comm, c, n, count, o, true, 2, ++seed);
-        }
-  }
-}
 
 TEST_CASE("gpu ring: direct all-gather", "[gpu][ring]") {
   for (int n : {2, 3, 5}) {
@@ -180,6 +33,7 @@ TEST_CASE("gpu ring: direct all-gather", "[gpu][ring]") {
     for (std::size_t count : {std::size_t(1), std::size_t(4099), std::size_t(1) << 20}) check<float>(comm, coll::all_gather, n, count, o, false, 0, 5);
   }
 }
+
 
 TEST_CASE("gpu ring: 1000 back-to-back all-reduces per protocol on the same connections", "[gpu][ring]") {
   int const n = 4;
@@ -224,6 +78,7 @@ TEST_CASE("gpu ring: 1000 back-to-back all-reduces per protocol on the same conn
   for (auto* b : buf) cudaFree(b);
 }
 
+
 TEST_CASE("gpu ring: bad input is refused before launch", "[gpu][ring]") {
   weft::vrank_comm comm;
   REQUIRE(comm.init(2) == weft::status::success);
@@ -242,21 +97,3 @@ TEST_CASE("gpu ring: bad input is refused before launch", "[gpu][ring]") {
   CHECK(bad.init(0) == weft::status::invalid_argument);
 }
 
-TEST_CASE("gpu recursive doubling and Rabenseifner all-reduce (fp32 sum)", "[gpu][recursive]") {
-  unsigned seed = 500;
-  for (int n : {1, 2, 3, 4, 5, 8}) {
-    weft::vrank_comm comm;
-    REQUIRE(comm.init(n) == weft::status::success);
-    for (weft::algorithm a : {weft::algorithm::recursive_doubling, weft::algorithm::rabenseifner})
-      for (weft::protocol p : protos)
-        for (std::size_t count : {std::size_t(0), std::size_t(1), std::size_t(4099), std::size_t(300001)})
-          for (bool ip : {false, true}) {
-            weft::vrank_options o;
-            o.algo = a;
-            o.proto = p;
-            o.nchannels = 2;
-            INFO("algo " << weft::to_string(a));
-            check<float>(comm, coll::all_reduce, n, count, o, ip, 0, ++seed);
-          }
-  }
-}
