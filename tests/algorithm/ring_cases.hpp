@@ -313,6 +313,17 @@ private:
 
 // ---- the checker -------------------------------------------------------------------------------
 
+//! Per-rank buffers of one element type, kept between cases (single-threaded test code only).
+template <class T>
+struct ring_buffers {
+  std::vector<std::vector<T>> in, sbuf, rbuf, sbefore, rbefore;
+};
+template <class T>
+ring_buffers<T>& workspace() {
+  static ring_buffers<T> w;
+  return w;
+}
+
 //! Run one case on `team` and `comm` (both of c.nranks ranks) and compare with the reference.
 template <class T, class Ops = sum_only, unsigned Colls = every_coll>
 outcome check_ring(ring_case const& c, weft::cpu_team& team, weft::cpu_comm& comm) {
@@ -333,12 +344,20 @@ outcome check_ring(ring_case const& c, weft::cpu_team& team, weft::cpu_comm& com
   bool const inplace_whole = c.c == coll::all_gather || c.c == coll::reduce_scatter; // buffer holds n blocks
 
   rng64 g{mix_seed(c.seed, 0x5eed)};
-  std::vector<std::vector<T>> in(un);     // each rank's input values
-  std::vector<std::vector<T>> sbuf(un);   // out of place: send buffers (with guards)
-  std::vector<std::vector<T>> rbuf(un);   // recv buffers (in place: the only buffer)
+  // Buffers live in a per-type workspace reused across cases (the sweep's large
+  // cases would otherwise spend much of their time on fresh pages).
+  auto& w = workspace<T>();
+  auto& in = w.in;     // each rank's input values
+  auto& sbuf = w.sbuf; // out of place: send buffers (with guards)
+  auto& rbuf = w.rbuf; // recv buffers (in place: the only buffer)
+  for (auto* v : {&in, &sbuf, &rbuf, &w.sbefore, &w.rbefore})
+    if (v->size() < un) v->resize(un);
   std::vector<T const*> sptr(un);
   std::vector<T*> rptr(un);
   std::vector<std::size_t> lead(un), out_lo(un), out_len(un);
+  auto fill_bits = [&](T* p, std::size_t k) {
+    for (std::size_t i = 0; i < k; ++i) p[i] = random_bits<T>(g);
+  };
   for (int r = 0; r < n; ++r) {
     std::size_t const R = std::size_t(r);
     lead[R] = guard + (c.misalign ? std::size_t(r % 3 + 1) : 0);
@@ -346,19 +365,21 @@ outcome check_ring(ring_case const& c, weft::cpu_team& team, weft::cpu_comm& com
     for (auto& v : in[R]) v = random_value<T>(g, c.o);
     if (!c.in_place) {
       sbuf[R].resize(lead[R] + in_n + guard);
-      for (auto& v : sbuf[R]) v = random_bits<T>(g);
+      fill_bits(sbuf[R].data(), lead[R]);
+      fill_bits(sbuf[R].data() + lead[R] + in_n, guard);
       std::copy(in[R].begin(), in[R].end(), sbuf[R].begin() + std::ptrdiff_t(lead[R]));
       rbuf[R].resize(lead[R] + out_n + guard);
-      for (auto& v : rbuf[R]) v = random_bits<T>(g);
+      fill_bits(rbuf[R].data(), rbuf[R].size());
       sptr[R] = sbuf[R].data() + lead[R];
       rptr[R] = rbuf[R].data() + lead[R];
       out_lo[R] = lead[R];
       if (c.null_unused && c.c == coll::broadcast && r != c.root) sptr[R] = nullptr;
       if (c.null_unused && c.c == coll::reduce && r != c.root) rptr[R] = nullptr;
     } else {
+      sbuf[R].clear();
       std::size_t const whole = inplace_whole ? un * count : count;
       rbuf[R].resize(lead[R] + whole + guard);
-      for (auto& v : rbuf[R]) v = random_bits<T>(g);
+      fill_bits(rbuf[R].data(), rbuf[R].size());
       T* const base = rbuf[R].data() + lead[R];
       if (c.c == coll::all_gather) {
         std::copy(in[R].begin(), in[R].end(), base + R * count);
@@ -378,9 +399,11 @@ outcome check_ring(ring_case const& c, weft::cpu_team& team, weft::cpu_comm& com
       }
     }
     out_len[R] = (c.c == coll::reduce && r != c.root) ? 0 : out_n;
+    w.sbefore[R] = sbuf[R];
+    w.rbefore[R] = rbuf[R];
   }
-  auto const sbefore = sbuf;
-  auto const rbefore = rbuf;
+  auto const& sbefore = w.sbefore;
+  auto const& rbefore = w.rbefore;
 
   weft::coll_options opt;
   opt.proto = c.proto;

@@ -27,6 +27,15 @@ t_build=$(( $(date +%s) - t_start ))
 ctest --test-dir $bdir -L gpu --output-on-failure --timeout 300 >"$OUT/tests.txt" 2>&1
 test_rc=$?
 
+# compute-sanitizer memcheck on a small configuration (direct all-gather moves
+# data straight between ranks' buffers: the likeliest place for a stray write).
+san_rc=skipped
+if command -v compute-sanitizer >/dev/null 2>&1 && [ -x $bdir/tests/gpu/test_ring_gpu ]; then
+  timeout 240 compute-sanitizer --tool memcheck --error-exitcode 9 $bdir/tests/gpu/test_ring_gpu \
+    "gpu ring: direct all-gather" >"$OUT/sanitizer.txt" 2>&1
+  san_rc=$?
+fi
+
 : >"$OUT/bench.txt"
 for b in $bdir/bench/*_gpu; do
   [ -x "$b" ] || continue
@@ -38,7 +47,8 @@ t_total=$(( $(date +%s) - t_start ))
 echo
 echo "================ weft GPU check ================"
 echo "card:   ${card:-unknown}"
-echo "build:  rc=$build_rc (${t_build}s)   tests: rc=$test_rc   total ${t_total}s"
+echo "build:  rc=$build_rc (${t_build}s)   tests: rc=$test_rc   memcheck: rc=$san_rc   total ${t_total}s"
+grep -E 'ERROR SUMMARY' "$OUT/sanitizer.txt" 2>/dev/null
 grep -E '^\s*[0-9]+/[0-9]+ Test' "$OUT/tests.txt" | sed -E 's/ +/ /g'
 grep -E 'tests passed|tests failed' "$OUT/tests.txt"
 grep -E '^# (worst|reduce_copy)|^###|target' "$OUT/bench.txt"
