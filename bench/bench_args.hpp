@@ -1,0 +1,455 @@
+#pragma once
+// Command line of weft-bench: nccl-tests' flags where they apply, plus weft's own.
+// Parsing never exits: it returns an error message, and main() exits with 2.
+#include <weft/algorithm/algorithm.hpp>
+#include <weft/core/ops.hpp>
+#include <weft/core/types.hpp>
+#include <weft/proto/protocol.hpp>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace weft_bench {
+
+//! The collectives weft-bench measures (the nccl-tests binaries all_reduce_perf, ...).
+enum class coll { all_reduce, all_gather, reduce_scatter, broadcast, reduce };
+inline constexpr coll all_colls[] = {coll::all_reduce, coll::all_gather, coll::reduce_scatter, coll::broadcast,
+                                     coll::reduce};
+
+//! Command-line name: "allreduce", "allgather", "reducescatter", "broadcast", "reduce".
+inline char const* to_string(coll c) {
+  switch (c) {
+    case coll::all_reduce: return "allreduce";
+    case coll::all_gather: return "allgather";
+    case coll::reduce_scatter: return "reducescatter";
+    case coll::broadcast: return "broadcast";
+    case coll::reduce: return "reduce";
+  }
+  return "unknown";
+}
+
+//! Whether weft has algorithm `a` for collective `c` (ring and its chains for all;
+//! recursive doubling and Rabenseifner for all-reduce only).
+inline bool has_algorithm(coll c, weft::algorithm a) {
+  return a == weft::algorithm::ring || c == coll::all_reduce;
+}
+
+inline bool reduces(coll c) { return c == coll::all_reduce || c == coll::reduce_scatter || c == coll::reduce; }
+inline bool rooted(coll c) { return c == coll::broadcast || c == coll::reduce; }
+//! For all-gather and reduce-scatter the size column counts every rank's part (nccl-tests).
+inline bool size_is_total(coll c) { return c == coll::all_gather || c == coll::reduce_scatter; }
+
+//! nccl-tests' bus bandwidth factor: busbw = algbw * factor.
+inline double busbw_factor(coll c, int n) {
+  double const dn = double(n);
+  switch (c) {
+    case coll::all_reduce: return 2.0 * (dn - 1.0) / dn;
+    case coll::all_gather:
+    case coll::reduce_scatter: return (dn - 1.0) / dn;
+    case coll::broadcast:
+    case coll::reduce: return 1.0;
+  }
+  return 1.0;
+}
+
+inline char const* busbw_formula(coll c) {
+  switch (c) {
+    case coll::all_reduce: return "2(n-1)/n";
+    case coll::all_gather:
+    case coll::reduce_scatter: return "(n-1)/n";
+    default: return "1";
+  }
+}
+
+//! Everything the command line sets.
+struct options {
+  // nccl-tests flags
+  std::size_t min_bytes = 8;          // -b
+  std::size_t max_bytes = 32u << 20;  // -e
+  std::size_t step_bytes = 1u << 20;  // -i (used when the factor is 1)
+  std::size_t step_factor = 2;        // -f
+  int iters = 20;                     // -n
+  int warmup = 5;                     // -w
+  int check = 1;                      // -c (number of checked runs; 0 = no check)
+  std::vector<weft::dtype> types{weft::dtype::f32}; // -d
+  bool types_all = false;
+  std::vector<weft::redop> ops{weft::redop::sum};   // -o
+  bool ops_all = false;
+  int root = 0;                       // -r (-1 or "all": every root)
+  int blocking = 0;                   // -z
+  int average = 3;                    // -a: 0 rank 0, 1 mean, 2 min, 3 max over ranks
+  std::string json_path;              // -J
+  int graph_iters = 0;                // -G (ignored on the CPU)
+  int nthreads = 0;                   // -t (0: not given)
+  int ngpus = 0;                      // -g (0: not given)
+  // weft's own
+  std::vector<coll> colls{coll::all_reduce};
+  std::vector<weft::algorithm> algos{weft::algorithm::ring};
+  bool algos_all = false;
+  std::vector<weft::protocol> protos{weft::protocol::simple};
+  int nchannels = 1;
+  std::string backend = "cpu";
+  int nranks = 4;
+  bool nranks_given = false;
+  long timeout_ms = 10000;
+  bool inject_error = false;          // hidden: perturb one output element before the check
+  bool help = false;
+};
+
+//! Bytes with an optional K/M/G suffix (powers of 1024, either case), as nccl-tests reads -b/-e.
+//! Accepts decimals ("1.5M"). Returns false on anything else.
+inline bool parse_size(char const* s, std::size_t& out) {
+  if (s == nullptr || *s == '\0') return false;
+  char* end = nullptr;
+  errno = 0;
+  double v = std::strtod(s, &end);
+  if (end == s || errno != 0 || !(v >= 0)) return false;
+  double unit = 1;
+  if (*end != '\0') {
+    switch (*end) {
+      case 'k': case 'K': unit = 1024.0; break;
+      case 'm': case 'M': unit = 1024.0 * 1024.0; break;
+      case 'g': case 'G': unit = 1024.0 * 1024.0 * 1024.0; break;
+      default: return false;
+    }
+    ++end;
+    if (*end == 'B' || *end == 'b') ++end; // "16MB", "4KiB" are not nccl-tests, but harmless
+    if (*end != '\0') return false;
+  }
+  double const bytes = v * unit;
+  if (bytes > 1.0e18) return false;
+  out = std::size_t(bytes);
+  return true;
+}
+
+inline bool parse_int(char const* s, long lo, long hi, long& out) {
+  if (s == nullptr || *s == '\0') return false;
+  char* end = nullptr;
+  errno = 0;
+  long const v = std::strtol(s, &end, 0);
+  if (*end != '\0' || errno != 0 || v < lo || v > hi) return false;
+  out = v;
+  return true;
+}
+
+namespace detail {
+
+// Splits "a,b,c" into parts (empty parts are kept, so "a,,b" fails to parse).
+inline std::vector<std::string> split_list(char const* s) {
+  std::vector<std::string> parts;
+  std::string cur;
+  for (char const* p = s; *p; ++p) {
+    if (*p == ',') {
+      parts.push_back(cur);
+      cur.clear();
+    } else {
+      cur += *p;
+    }
+  }
+  parts.push_back(cur);
+  return parts;
+}
+
+inline bool parse_coll(std::string const& s, coll& out) {
+  struct entry {
+    char const* name;
+    coll c;
+  };
+  static constexpr entry table[] = {
+      {"allreduce", coll::all_reduce},         {"all_reduce", coll::all_reduce},
+      {"allgather", coll::all_gather},         {"all_gather", coll::all_gather},
+      {"reducescatter", coll::reduce_scatter}, {"reduce_scatter", coll::reduce_scatter},
+      {"broadcast", coll::broadcast},          {"reduce", coll::reduce},
+  };
+  for (entry const& e : table)
+    if (s == e.name) return out = e.c, true;
+  return false;
+}
+
+} // namespace detail
+
+inline void print_usage(std::FILE* f, char const* prog) {
+  std::fprintf(f,
+      "USAGE: %s [flags]\n"
+      "nccl-tests flags:\n"
+      "  -b,--minbytes <size>        smallest size in bytes, K/M/G suffixes (default 8)\n"
+      "  -e,--maxbytes <size>        largest size (default 32M)\n"
+      "  -f,--stepfactor <n>         multiply the size by n each step (default 2)\n"
+      "  -i,--stepbytes <size>       add this many bytes each step (used when -f is 1; default 1M)\n"
+      "  -n,--iters <n>              timed iterations per size (default 20)\n"
+      "  -w,--warmup_iters <n>       untimed iterations before them (default 5)\n"
+      "  -c,--check <n>              checked runs per size after timing, 0 = no check (default 1)\n"
+      "  -d,--datatype <type|all>    double float half bfloat16 fp8_e4m3 fp8_e5m2 int8 uint8 int32 uint32\n"
+      "                              int64 uint64, a comma list, or all (default float)\n"
+      "  -o,--op <op|all>            sum prod max min avg mulsum, a comma list, or all (default sum)\n"
+      "  -r,--root <rank|all>        root of broadcast and reduce; all (or -1) loops over every rank (default 0)\n"
+      "  -z,--blocking <0/1>         1: barrier of all ranks after every collective (default 0)\n"
+      "  -a,--average <0/1/2/3>      time reported: 0 rank 0, 1 mean, 2 min, 3 max over ranks (default 3)\n"
+      "  -J,--json <file>            also write the results as JSON\n"
+      "  -G,--cudagraph <n>          CUDA graph launches: ignored on the CPU backend\n"
+      "  -t,--nthreads <n>           threads per process; with -g gives the rank count (t*g) if --ranks is not given\n"
+      "  -g,--ngpus <n>              GPUs per thread; on the CPU backend each of them is one more rank thread\n"
+      "  -T,--timeout <s>            same as --timeout-ms, in seconds\n"
+      "weft flags:\n"
+      "  --coll <c|all>              allreduce allgather reducescatter broadcast reduce, a comma list, or all\n"
+      "                              (default allreduce)\n"
+      "  --algo <a|all>              ring; for allreduce also recursive_doubling (rd), rabenseifner (rhd);\n"
+      "                              a comma list, or all (default ring)\n"
+      "  --proto <p|all>             simple ll ll128, a comma list, or all (default simple)\n"
+      "  --channels <n>              channels (independent rings) per collective (default 1)\n"
+      "  --backend <cpu>             cpu: ranks as threads in this process (cuda and mpi are not available yet)\n"
+      "  --ranks <n>                 number of ranks (default 4)\n"
+      "  --timeout-ms <ms>           bound of every wait of a collective (default 10000)\n"
+      "  -h,--help                   this text\n"
+      "Exit status: 0 success, 1 wrong results or a failed collective, 2 bad command line.\n",
+      prog);
+}
+
+//! Parses argv into `o`. Returns an empty string on success, else the reason.
+inline std::string parse_args(int argc, char** argv, options& o) {
+  bool factor_given = false, step_given = false;
+  std::string err;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    std::string name, value;
+    bool has_value = false;
+    if (arg.size() > 2 && arg[0] == '-' && arg[1] == '-') {
+      std::size_t const eq = arg.find('=');
+      if (eq != std::string::npos) {
+        name = arg.substr(0, eq);
+        value = arg.substr(eq + 1);
+        has_value = true;
+      } else {
+        name = arg;
+      }
+    } else if (arg.size() >= 2 && arg[0] == '-' && arg[1] != '-') {
+      name = arg.substr(0, 2);
+      if (arg.size() > 2) { // "-b8", like getopt
+        value = arg.substr(2);
+        has_value = true;
+      }
+    } else {
+      return "unexpected argument '" + arg + "'";
+    }
+
+    // Flags without a value.
+    if (name == "-h" || name == "--help") {
+      o.help = true;
+      continue;
+    }
+    if (name == "--inject-error") {
+      o.inject_error = true;
+      continue;
+    }
+
+    // Canonical name of a flag that takes a value.
+    struct alias {
+      char const* s;
+      char const* l;
+    };
+    static constexpr alias aliases[] = {
+        {"-b", "--minbytes"},    {"-e", "--maxbytes"},      {"-i", "--stepbytes"}, {"-f", "--stepfactor"},
+        {"-n", "--iters"},       {"-w", "--warmup_iters"},  {"-c", "--check"},     {"-d", "--datatype"},
+        {"-o", "--op"},          {"-r", "--root"},          {"-z", "--blocking"},  {"-a", "--average"},
+        {"-J", "--json"},        {"-G", "--cudagraph"},     {"-t", "--nthreads"},  {"-g", "--ngpus"},
+        {"-T", "--timeout"},     {"", "--coll"},            {"", "--algo"},        {"", "--proto"},
+        {"", "--channels"},      {"", "--backend"},         {"", "--ranks"},       {"", "--timeout-ms"},
+    };
+    // nccl-tests flags weft-bench does not implement: say so rather than "unknown".
+    static constexpr alias unsupported[] = {
+        {"-m", "--agg_iters"}, {"-p", "--parallel_init"}, {"-y", "--stream_null"},
+        {"-C", "--report_cputime"}, {"-F", "--output_file"},
+    };
+    std::string key;
+    for (alias const& a : aliases)
+      if (name == a.s || name == a.l) key = a.l;
+    if (key.empty()) {
+      for (alias const& a : unsupported)
+        if (name == a.s || name == a.l)
+          return "nccl-tests flag " + std::string(a.s) + " (" + a.l + ") is not supported by weft-bench";
+      return "unknown flag '" + name + "'";
+    }
+    if (!has_value) {
+      if (i + 1 >= argc) return "flag " + name + " needs a value";
+      value = argv[++i];
+    }
+    char const* v = value.c_str();
+    auto bad = [&](char const* what) { return "bad value '" + value + "' for " + name + " (" + what + ")"; };
+    long n = 0;
+
+    if (key == "--minbytes") {
+      if (!parse_size(v, o.min_bytes)) return bad("bytes, with an optional K, M or G suffix");
+    } else if (key == "--maxbytes") {
+      if (!parse_size(v, o.max_bytes)) return bad("bytes, with an optional K, M or G suffix");
+    } else if (key == "--stepbytes") {
+      if (!parse_size(v, o.step_bytes) || o.step_bytes == 0) return bad("bytes > 0, with an optional K, M or G suffix");
+      step_given = true;
+    } else if (key == "--stepfactor") {
+      if (!parse_int(v, 1, 1 << 20, n)) return bad("integer >= 1");
+      o.step_factor = std::size_t(n);
+      factor_given = true;
+    } else if (key == "--iters") {
+      if (!parse_int(v, 1, 1 << 30, n)) return bad("integer >= 1");
+      o.iters = int(n);
+    } else if (key == "--warmup_iters") {
+      if (!parse_int(v, 0, 1 << 30, n)) return bad("integer >= 0");
+      o.warmup = int(n);
+    } else if (key == "--check") {
+      if (!parse_int(v, 0, 1 << 20, n)) return bad("integer >= 0");
+      o.check = int(n);
+    } else if (key == "--datatype") {
+      o.types.clear();
+      o.types_all = value == "all";
+      if (o.types_all) {
+        for (int d = 0; d < weft::dtype_count; ++d) o.types.push_back(weft::dtype(d));
+      } else {
+        for (std::string const& s : detail::split_list(v)) {
+          weft::dtype d{};
+          if (!weft::parse_dtype(s.c_str(), d))
+            return bad("double float half bfloat16 fp8_e4m3 fp8_e5m2 int8 uint8 int32 uint32 int64 uint64 or all");
+          o.types.push_back(d);
+        }
+      }
+    } else if (key == "--op") {
+      o.ops.clear();
+      o.ops_all = value == "all";
+      if (o.ops_all) {
+        // nccl-tests' order.
+        o.ops = {weft::redop::sum, weft::redop::prod, weft::redop::max, weft::redop::min, weft::redop::avg,
+                 weft::redop::premul_sum};
+      } else {
+        for (std::string const& s : detail::split_list(v)) {
+          weft::redop r{};
+          if (!weft::parse_redop(s.c_str(), r)) return bad("sum prod max min avg mulsum or all");
+          o.ops.push_back(r);
+        }
+      }
+    } else if (key == "--root") {
+      if (value == "all") {
+        o.root = -1;
+      } else if (!parse_int(v, -1, 1 << 20, n)) {
+        return bad("rank >= 0, or all / -1 for every rank");
+      } else {
+        o.root = int(n);
+      }
+    } else if (key == "--blocking") {
+      if (!parse_int(v, 0, 1, n)) return bad("0 or 1");
+      o.blocking = int(n);
+    } else if (key == "--average") {
+      if (!parse_int(v, 0, 3, n)) return bad("0 rank 0, 1 mean, 2 min, 3 max");
+      o.average = int(n);
+    } else if (key == "--json") {
+      if (value.empty()) return bad("a file name");
+      o.json_path = value;
+    } else if (key == "--cudagraph") {
+      if (!parse_int(v, 0, 1 << 20, n)) return bad("integer >= 0");
+      o.graph_iters = int(n);
+    } else if (key == "--nthreads") {
+      if (!parse_int(v, 1, 4096, n)) return bad("integer >= 1");
+      o.nthreads = int(n);
+    } else if (key == "--ngpus") {
+      if (!parse_int(v, 1, 4096, n)) return bad("integer >= 1");
+      o.ngpus = int(n);
+    } else if (key == "--timeout") {
+      if (!parse_int(v, 1, 1 << 20, n)) return bad("seconds >= 1");
+      o.timeout_ms = n * 1000;
+    } else if (key == "--timeout-ms") {
+      if (!parse_int(v, 1, 1L << 40, n)) return bad("milliseconds >= 1");
+      o.timeout_ms = n;
+    } else if (key == "--coll") {
+      o.colls.clear();
+      if (value == "all") {
+        o.colls.assign(std::begin(all_colls), std::end(all_colls));
+      } else {
+        for (std::string const& s : detail::split_list(v)) {
+          coll c{};
+          if (!detail::parse_coll(s, c)) return bad("allreduce allgather reducescatter broadcast reduce or all");
+          o.colls.push_back(c);
+        }
+      }
+    } else if (key == "--algo") {
+      o.algos.clear();
+      o.algos_all = value == "all";
+      if (o.algos_all) {
+        for (int a = 0; a < weft::algorithm_count; ++a) o.algos.push_back(weft::algorithm(a));
+      } else {
+        for (std::string const& s : detail::split_list(v)) {
+          weft::algorithm a{};
+          if (weft::parse_algorithm(s.c_str(), a)) {
+            o.algos.push_back(a);
+          } else if (s == "tree" || s == "nvls" || s == "nvlstree" || s == "collnet" || s == "collnetdirect" ||
+                     s == "collnetchain" || s == "pat") {
+            return "algorithm '" + s + "' is not available yet (weft has ring, recursive_doubling, rabenseifner)";
+          } else {
+            return bad("ring, recursive_doubling (rd), rabenseifner (rhd), or all");
+          }
+        }
+      }
+    } else if (key == "--proto") {
+      o.protos.clear();
+      if (value == "all") {
+        o.protos = {weft::protocol::simple, weft::protocol::ll, weft::protocol::ll128};
+      } else {
+        for (std::string const& s : detail::split_list(v)) {
+          weft::protocol p{};
+          if (!weft::parse_protocol(s.c_str(), p)) return bad("simple ll ll128 or all");
+          o.protos.push_back(p);
+        }
+      }
+    } else if (key == "--channels") {
+      if (!parse_int(v, 1, 64, n)) return bad("integer 1..64");
+      o.nchannels = int(n);
+    } else if (key == "--backend") {
+      if (value == "cpu") {
+        o.backend = value;
+      } else if (value == "cuda" || value == "gpu" || value == "mpi") {
+        return "backend '" + value + "' is not available yet: this build of weft-bench runs only --backend cpu";
+      } else {
+        return bad("cpu");
+      }
+    } else if (key == "--ranks") {
+      if (!parse_int(v, 1, 4096, n)) return bad("integer 1..4096");
+      o.nranks = int(n);
+      o.nranks_given = true;
+    }
+  }
+
+  // Cross-checks.
+  if (o.min_bytes > o.max_bytes)
+    return "minbytes (" + std::to_string(o.min_bytes) + ") is larger than maxbytes (" + std::to_string(o.max_bytes) +
+           ")";
+  if (step_given && !factor_given) o.step_factor = 1; // -i alone: linear steps, as nccl-tests' default factor 1 means
+  if (o.nthreads != 0 || o.ngpus != 0) {
+    int const tg = (o.nthreads ? o.nthreads : 1) * (o.ngpus ? o.ngpus : 1);
+    if (o.nranks_given && tg != o.nranks)
+      return "-t/-g give " + std::to_string(tg) + " ranks but --ranks says " + std::to_string(o.nranks);
+    o.nranks = tg;
+  }
+  if (!o.algos_all)
+    for (coll c : o.colls)
+      for (weft::algorithm a : o.algos)
+        if (!has_algorithm(c, a))
+          return "algorithm " + std::string(weft::to_string(a)) + " exists for allreduce only, not for " + to_string(c);
+  if (o.root >= o.nranks) return "root " + std::to_string(o.root) + " is not a rank (0.." + std::to_string(o.nranks - 1) + ")";
+  return err;
+}
+
+//! The sizes -b/-e/-f/-i select, in nccl-tests' order.
+inline std::vector<std::size_t> sizes(options const& o) {
+  std::vector<std::size_t> v;
+  for (std::size_t s = o.min_bytes; s <= o.max_bytes;) {
+    v.push_back(s);
+    std::size_t const next = o.step_factor > 1 ? s * o.step_factor : s + o.step_bytes;
+    if (next <= s) break; // 0 * factor, or overflow
+    s = next;
+  }
+  return v;
+}
+
+} // namespace weft_bench

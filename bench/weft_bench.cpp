@@ -1,0 +1,402 @@
+// weft-bench: nccl-tests compatible benchmark of weft's collectives.
+//
+// Same flags as nccl-tests where they apply (-b -e -f -i -n -w -c -d -o -r -z -a
+// -J -G -g -t), same table (size count type redop root, then time algbw busbw
+// #wrong out of place and in place), same bus-bandwidth factors, same footer.
+// The driver here is backend-neutral; bench_cpu_backend.hpp runs the ranks as
+// threads of this process. See docs/benchmarks.md.
+#include "bench_args.hpp"
+#include "bench_backend.hpp"
+#include "bench_cpu_backend.hpp"
+#include "bench_report.hpp"
+
+#include <weft/version.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace {
+
+using namespace weft_bench;
+
+struct memcpy_reference {
+  std::size_t bytes = 0;
+  double time_us = 0;
+  double gbps = 0; // bytes copied per second / 1e9
+};
+
+// One thread copying `bytes`: median of 5 batches of about 20 ms (at least one copy each).
+memcpy_reference measure_memcpy(std::size_t bytes) {
+  memcpy_reference m;
+  m.bytes = bytes;
+  if (bytes == 0) return m;
+  // Page-aligned, like the ranks' buffers (glibc's memcpy can be several times
+  // slower between buffers whose distance is not a multiple of the page size).
+  std::size_t const cap = (bytes + 4095) / 4096 * 4096;
+  std::unique_ptr<unsigned char, void (*)(void*)> pa(static_cast<unsigned char*>(std::aligned_alloc(4096, cap)),
+                                                     std::free);
+  std::unique_ptr<unsigned char, void (*)(void*)> pb(static_cast<unsigned char*>(std::aligned_alloc(4096, cap)),
+                                                     std::free);
+  if (!pa || !pb) return m;
+  unsigned char* const a = pa.get();
+  unsigned char* const b = pb.get();
+  for (std::size_t i = 0; i < bytes; ++i) a[i] = static_cast<unsigned char>(i * 131u + 7u);
+  std::memcpy(b, a, bytes); // touch both
+  using clock = std::chrono::steady_clock;
+  auto const p0 = clock::now();
+  std::memcpy(b, a, bytes);
+  double const probe = std::max(std::chrono::duration<double>(clock::now() - p0).count(), 1e-7);
+  int const reps = std::clamp(int(0.02 / probe), 1, 100000);
+  std::vector<double> t;
+  for (int k = 0; k < 5; ++k) {
+    auto const t0 = clock::now();
+    for (int i = 0; i < reps; ++i) {
+      std::memcpy(b, a, bytes);
+      asm volatile("" : : "r"(b) : "memory"); // keep the copy
+
+    }
+    t.push_back(std::chrono::duration<double>(clock::now() - t0).count() / reps);
+  }
+  std::sort(t.begin(), t.end());
+  m.time_us = t[2] * 1e6;
+  m.gbps = double(bytes) / t[2] / 1e9;
+  return m;
+}
+
+double reported_seconds(std::vector<double> const& per_rank, int average) {
+  if (per_rank.empty()) return 0;
+  switch (average) {
+    case 0: return per_rank[0];
+    case 1: {
+      double s = 0;
+      for (double v : per_rank) s += v;
+      return s / double(per_rank.size());
+    }
+    case 2: return *std::min_element(per_rank.begin(), per_rank.end());
+    default: return *std::max_element(per_rank.begin(), per_rank.end());
+  }
+}
+
+char const* average_name(int a) {
+  switch (a) {
+    case 0: return "rank 0's";
+    case 1: return "the mean over ranks of each rank's";
+    case 2: return "the minimum over ranks of each rank's";
+    default: return "the maximum over ranks of each rank's";
+  }
+}
+
+struct ratio_line {
+  row r;
+  double ratio;
+};
+
+int run(int argc, char** argv) {
+  options o;
+  std::string const err = parse_args(argc, argv, o);
+  if (!err.empty()) {
+    std::fprintf(stderr, "weft-bench: %s\nweft-bench: see weft-bench --help\n", err.c_str());
+    return 2;
+  }
+  if (o.help) {
+    print_usage(stdout, "weft-bench");
+    return 0;
+  }
+  int const n = o.nranks;
+  std::vector<std::size_t> const size_list = sizes(o);
+  std::vector<int> roots;
+  if (o.root < 0)
+    for (int r = 0; r < n; ++r) roots.push_back(r);
+  else
+    roots.push_back(o.root);
+
+  // Only "cpu" gets past parse_args today; a CUDA or MPI backend plugs in here.
+  std::unique_ptr<backend> be;
+  try {
+    be = std::make_unique<cpu_backend>(n, o.nchannels, o.timeout_ms, o.max_bytes);
+  } catch (std::bad_alloc const&) {
+    std::fprintf(stderr, "weft-bench: cannot allocate 2 x %zu bytes for each of %d ranks (reduce -e or --ranks)\n",
+                 o.max_bytes, n);
+    return 1;
+  }
+
+  // A type/op pair that is not compiled in: an error when asked for by name,
+  // skipped with a note when it comes from "all".
+  std::vector<std::pair<weft::dtype, std::string>> skipped; // type -> ops not compiled in
+  for (coll c : o.colls) {
+    if (!reduces(c)) continue;
+    for (weft::dtype d : o.types)
+      for (weft::redop r : o.ops) {
+        coll_spec s;
+        s.kind = c;
+        s.type = d;
+        s.op.op = r;
+        std::string why;
+        if (be->supports(s, why)) continue;
+        if (!o.types_all && !o.ops_all) {
+          std::fprintf(stderr, "weft-bench: %s\n", why.c_str());
+          return 2;
+        }
+        auto it = std::find_if(skipped.begin(), skipped.end(), [&](auto const& e) { return e.first == d; });
+        if (it == skipped.end()) it = skipped.insert(skipped.end(), {d, std::string()});
+        std::string const op = weft::to_string(r);
+        if ((" " + it->second + " ").find(" " + op + " ") == std::string::npos)
+          it->second += (it->second.empty() ? "" : " ") + op;
+      }
+  }
+
+  memcpy_reference const mref = measure_memcpy(size_list.back()); // the largest size of the sweep
+  std::string const hw = hardware_string();
+
+  // ---- header ----
+  std::string protos, colls, algos;
+  for (weft::algorithm a : o.algos) algos += std::string(algos.empty() ? "" : ",") + weft::to_string(a);
+  for (weft::protocol p : o.protos) protos += std::string(protos.empty() ? "" : ",") + weft::to_string(p);
+  for (coll c : o.colls) colls += std::string(colls.empty() ? "" : ",") + to_string(c);
+  int const nthreads = o.nthreads ? o.nthreads : (o.ngpus ? 1 : n);
+  int const ngpus = o.ngpus ? o.ngpus : 1;
+  std::printf("# weft-bench %s: %s on the %s backend, %s\n", weft::version_string, colls.c_str(), be->name(),
+              be->description().c_str());
+  std::printf("# algo %s  protocol %s  channels %d  ranks %d\n", algos.c_str(), protos.c_str(), o.nchannels, n);
+  std::printf("# nThread %d nGpus %d minBytes %zu maxBytes %zu step: %zu(%s) warmup iters: %d iters: %d agg iters: 1 "
+              "validation: %d graph: 0\n",
+              nthreads, ngpus, o.min_bytes, o.max_bytes, o.step_factor > 1 ? o.step_factor : o.step_bytes,
+              o.step_factor > 1 ? "factor" : "bytes", o.warmup, o.iters, o.check);
+  if (o.blocking) std::printf("# Blocking Enabled: wait for completion and barrier after each collective \n");
+  if (o.nthreads || o.ngpus)
+    std::printf("# -t %d -g %d: %d ranks (nThread x nGpus); on the CPU backend every rank is a thread\n", nthreads,
+                ngpus, n);
+  if (o.graph_iters > 0) std::printf("# -G %d: CUDA graphs are ignored on the CPU backend\n", o.graph_iters);
+  std::printf("# time: %s mean wall-clock time per iteration, after a barrier (-a %d)\n", average_name(o.average),
+              o.average);
+  std::printf("# hardware: %s\n", hw.c_str());
+  std::printf("# communicator scratch memory: %zu bytes\n", be->scratch_bytes());
+  if (o.check > 0 && std::find(o.ops.begin(), o.ops.end(), weft::redop::premul_sum) != o.ops.end())
+    std::printf("# mulsum scalar: 0.5 (floating types), 3 (integer types)\n");
+  if (!skipped.empty()) {
+    // One line per distinct op list: "prod max min avg mulsum for double half ...".
+    std::vector<std::pair<std::string, std::string>> groups; // ops -> types
+    for (auto const& [d, ops] : skipped) {
+      auto it = std::find_if(groups.begin(), groups.end(), [&](auto const& g) { return g.first == ops; });
+      if (it == groups.end()) it = groups.insert(groups.end(), {ops, std::string()});
+      it->second += std::string(it->second.empty() ? "" : " ") + weft::to_string(d);
+    }
+    for (auto const& [ops, types] : groups)
+      std::printf("# skipped, not compiled in (configure with -DWEFT_BENCH_ALL_OPS=ON): %s for %s\n", ops.c_str(),
+                  types.c_str());
+  }
+  std::printf("#\n# Using devices\n");
+  for (std::string const& l : be->rank_lines()) std::printf("%s\n", l.c_str());
+  std::printf("#\n# memcpy reference (one thread, %zu bytes): %s us, %s GB/s\n", mref.bytes,
+              fit_number(mref.time_us, 7).c_str(), fit_number(mref.gbps, 6).c_str());
+  std::fflush(stdout);
+
+  // ---- tables ----
+  std::vector<row> rows;
+  std::vector<ratio_line> ratios;
+  int failed_tests = 0; // nccl-tests' "Out of bounds values": results with #wrong > 0
+  double bw_sum = 0;
+  int bw_count = 0;
+  std::string fatal;
+  std::uint64_t seed = 1;
+
+  // One table per (collective, algorithm, protocol), in that order.
+  struct table_key {
+    coll c;
+    weft::algorithm a;
+    weft::protocol p;
+  };
+  std::vector<table_key> tables;
+  for (coll c : o.colls)
+    for (weft::algorithm a : o.algos)
+      if (has_algorithm(c, a)) // "--algo all": only the collectives that have it
+        for (weft::protocol p : o.protos) tables.push_back({c, a, p});
+
+  // Both placements of one size; false when a collective failed (`fatal` says why).
+  auto measure_row = [&](coll_spec& s, row& rw) -> bool {
+    for (int ip = 0; ip < 2; ++ip) {
+      s.in_place = ip == 1;
+      run_settings how;
+      how.warmup = o.warmup;
+      how.iters = o.iters;
+      how.blocking = o.blocking != 0;
+      how.check_runs = o.check;
+      how.inject_error = o.inject_error;
+      how.seed = seed;
+      seed += std::uint64_t(o.check) + 1;
+      measurement const m = be->run(s, how);
+      if (!m.ok) {
+        fatal = m.error;
+        return false;
+      }
+      placement_result& pr = ip ? rw.ip : rw.oop;
+      double const sec = reported_seconds(m.rank_seconds, o.average);
+      pr.time_us = sec * 1e6;
+      pr.algbw = sec > 0 ? double(rw.size) / sec / 1e9 : 0;
+      pr.busbw = pr.algbw * busbw_factor(s.kind, n);
+      pr.checked = m.checked;
+      pr.wrong = m.wrong;
+      if (m.checked && m.wrong > 0) ++failed_tests;
+      bw_sum += pr.busbw;
+      ++bw_count;
+    }
+    return true;
+  };
+
+  // Every type, op, root and size of one table; false when a collective failed.
+  auto run_table = [&](table_key const& t) -> bool {
+    std::printf("#\n# %s, algo %s, protocol %s, channels %d; busbw = algbw * %s\n", to_string(t.c),
+                weft::to_string(t.a), weft::to_string(t.p), o.nchannels, busbw_formula(t.c));
+    print_column_header(stdout);
+    std::fflush(stdout);
+    std::size_t const first_ratio = ratios.size();
+    for (weft::dtype d : o.types) {
+      std::vector<weft::redop> ops = o.ops;
+      if (!reduces(t.c)) ops.assign(1, weft::redop::sum);
+      for (weft::redop r : ops) {
+        coll_spec s;
+        s.kind = t.c;
+        s.type = d;
+        s.op.op = r;
+        s.op.nranks = n;
+        s.op.scalar = mulsum_scalar(d);
+        s.algo = t.a;
+        s.proto = t.p;
+        s.nchannels = o.nchannels;
+        std::string why;
+        if (!be->supports(s, why)) continue; // listed in the header
+        for (int root : rooted(t.c) ? roots : std::vector<int>{-1}) {
+          s.root = root < 0 ? 0 : root;
+          row rw;
+          for (std::size_t bytes : size_list) {
+            std::size_t const per = weft::dtype_size(d) * (size_is_total(t.c) ? std::size_t(n) : 1u);
+            s.count = bytes / per;
+            rw = row{};
+            rw.kind = t.c;
+            rw.algo = t.a;
+            rw.proto = t.p;
+            rw.nchannels = o.nchannels;
+            rw.size = s.count * per;
+            rw.count = s.count;
+            rw.type = weft::to_string(d);
+            rw.redop = reduces(t.c) ? weft::to_string(r) : "none";
+            rw.root = root;
+            if (!measure_row(s, rw)) return false;
+            std::printf("%s\n", format_row(rw).c_str());
+            std::fflush(stdout);
+            rows.push_back(rw);
+          }
+          if (mref.gbps > 0) ratios.push_back({rw, rw.oop.busbw / mref.gbps});
+        }
+      }
+    }
+    // Against memcpy at the largest size (out-of-place busbw), one line per type/op/root.
+    for (std::size_t i = first_ratio; i < ratios.size(); ++i) {
+      row const& r = ratios[i].r;
+      std::string const root = rooted(t.c) ? " root " + std::to_string(r.root) : "";
+      std::printf("# busbw/memcpy at largest size: %.3f (%s %s %s%s, %zu B: busbw %.2f GB/s, memcpy %.2f GB/s)\n",
+                  ratios[i].ratio, to_string(t.c), r.type.c_str(), r.redop.c_str(), root.c_str(), r.size,
+                  r.oop.busbw, mref.gbps);
+    }
+    return true;
+  };
+
+  for (table_key const& t : tables)
+    if (!run_table(t)) break;
+
+  if (!fatal.empty()) { // in the log too, before the footer: the table stops here
+    std::printf("# FAILED: %s\n", fatal.c_str());
+    std::fprintf(stderr, "weft-bench: %s\n", fatal.c_str());
+  }
+  double const avg_bw = bw_count ? bw_sum / double(bw_count) : 0.0;
+  std::printf("# Out of bounds values : %d %s\n", failed_tests, failed_tests ? "FAILED" : "OK");
+  std::printf("# Avg bus bandwidth    : %g\n", avg_bw);
+  std::printf("#\n");
+  std::fflush(stdout);
+
+  // ---- JSON ----
+  if (!o.json_path.empty()) {
+    json_writer j;
+    j.begin_object();
+    j.field("benchmark", "weft-bench").field("weft_version", weft::version_string);
+    j.key("args").begin_array();
+    for (int i = 0; i < argc; ++i) j.value(argv[i]);
+    j.end_array();
+    j.field("backend", be->name()).field("ranks", n);
+    j.key("hardware").begin_object();
+    j.field("description", hw).field("cpu_model", cpu_model()).field("logical_cpus", logical_cpus());
+    j.field("host", host_name());
+    j.end_object();
+    j.key("params").begin_object();
+    j.field("min_bytes", o.min_bytes).field("max_bytes", o.max_bytes);
+    j.field("step_factor", o.step_factor).field("step_bytes", o.step_bytes);
+    j.field("iters", o.iters).field("warmup_iters", o.warmup).field("check", o.check);
+    j.field("average", o.average).field("blocking", o.blocking).field("graph_iters_ignored", o.graph_iters);
+    j.field("channels", o.nchannels).field("timeout_ms", o.timeout_ms);
+    j.key("algos").begin_array();
+    for (weft::algorithm a : o.algos) j.value(weft::to_string(a));
+    j.end_array();
+    j.key("colls").begin_array();
+    for (coll c : o.colls) j.value(to_string(c));
+    j.end_array();
+    j.key("protos").begin_array();
+    for (weft::protocol p : o.protos) j.value(weft::to_string(p));
+    j.end_array();
+    j.key("types").begin_array();
+    for (weft::dtype d : o.types) j.value(weft::to_string(d));
+    j.end_array();
+    j.key("ops").begin_array();
+    for (weft::redop r : o.ops) j.value(weft::to_string(r));
+    j.end_array();
+    j.field("root", o.root);
+    j.end_object();
+    j.field("scratch_bytes", be->scratch_bytes());
+    j.key("memcpy").begin_object();
+    j.field("bytes", mref.bytes).field("time_us", mref.time_us).field("gbps", mref.gbps).field("threads", 1);
+    j.end_object();
+    j.key("rows").begin_array();
+    for (row const& r : rows) json_row(j, r);
+    j.end_array();
+    j.key("busbw_over_memcpy").begin_array();
+    for (ratio_line const& rl : ratios) {
+      j.begin_object();
+      j.field("coll", to_string(rl.r.kind)).field("algo", weft::to_string(rl.r.algo));
+      j.field("proto", weft::to_string(rl.r.proto));
+      j.field("type", rl.r.type).field("redop", rl.r.redop).field("root", rl.r.root).field("size", rl.r.size);
+      j.field("ratio", rl.ratio);
+      j.end_object();
+    }
+    j.end_array();
+    j.field("out_of_bounds", failed_tests).field("avg_busbw", avg_bw);
+    if (!fatal.empty())
+      j.field("error", fatal);
+    else
+      j.key("error").null();
+    j.end_object();
+    std::FILE* f = std::fopen(o.json_path.c_str(), "w");
+    if (!f || std::fprintf(f, "%s\n", j.str().c_str()) < 0 || std::fclose(f) != 0) {
+      std::fprintf(stderr, "weft-bench: cannot write %s\n", o.json_path.c_str());
+      return 1;
+    }
+  }
+  return (!fatal.empty() || failed_tests > 0) ? 1 : 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (std::exception const& e) {
+    std::fprintf(stderr, "weft-bench: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# Checks weft-bench's output and exit codes (CTest label "bench").
+#   check_weft_bench.sh <mode> <path to weft-bench> <scratch dir>
+# modes:
+#   table   several small runs: every row parses (13 columns, nccl-tests layout,
+#           size = count * type size (* ranks for allgather/reducescatter)),
+#           #wrong is 0 everywhere, the header and the footer are there
+#   flags   bad command lines exit 2 with a message; --help exits 0
+#   inject  --inject-error: every row with elements reports exactly 1 wrong
+#           element per placement, the footer says FAILED, the exit code is 1
+#   json    -J writes one JSON object whose rows match the table
+set -u
+mode=$1
+bench=$2
+dir=$3
+mkdir -p "$dir"
+fails=0
+fail() {
+  echo "FAIL: $*" >&2
+  fails=$((fails + 1))
+}
+
+small=(-b 8 -e 64K -f 4 -n 2 -w 1 --ranks 3)
+header='#       size         count      type   redop    root     time   algbw   busbw #wrong     time   algbw   busbw #wrong'
+units='#        (B)    (elements)                               (us)  (GB/s)  (GB/s)            (us)  (GB/s)  (GB/s)'
+
+# check_table <output file> <ranks> <expected rows or -> <expected wrong: zero|inject>
+# Prints the number of rows. Fails on any malformed line.
+check_table() {
+  local out=$1 n=$2 want_rows=$3 want_wrong=$4
+  if ! grep -qxF -- "$header" "$out"; then fail "$out: column header missing or changed"; fi
+  if ! grep -q -- "^$units *\$" "$out"; then fail "$out: unit line missing or changed"; fi
+  if ! grep -qE '^# Out of bounds values : [0-9]+ (OK|FAILED)$' "$out"; then fail "$out: 'Out of bounds' footer missing"; fi
+  if ! grep -qE '^# Avg bus bandwidth    : [0-9.e+-]+$' "$out"; then fail "$out: 'Avg bus bandwidth' footer missing"; fi
+  if [ "$want_wrong" = zero ] && ! grep -qxF '# Out of bounds values : 0 OK' "$out"; then
+    fail "$out: footer does not say 0 OK"
+  fi
+  if ! grep -q '^# busbw/memcpy at largest size: [0-9.]*' "$out"; then fail "$out: busbw/memcpy line missing"; fi
+  if ! grep -q '^# memcpy reference (one thread, [0-9]* bytes):' "$out"; then fail "$out: memcpy reference missing"; fi
+  local result
+  result=$(awk -v n="$n" -v want="$want_wrong" '
+    BEGIN {
+      ts["double"] = 8; ts["float"] = 4; ts["half"] = 2; ts["bfloat16"] = 2; ts["fp8_e4m3"] = 1; ts["fp8_e5m2"] = 1
+      ts["int8"] = 1; ts["uint8"] = 1; ts["int32"] = 4; ts["uint32"] = 4; ts["int64"] = 8; ts["uint64"] = 8
+      ops["sum"] = 1; ops["prod"] = 1; ops["max"] = 1; ops["min"] = 1; ops["avg"] = 1; ops["mulsum"] = 1; ops["none"] = 1
+      rows = 0; bad = 0; failed = 0; coll = ""
+    }
+    # Table title: "# allreduce, algo ring, protocol simple, channels 1; busbw = ..."
+    /^# (allreduce|allgather|reducescatter|broadcast|reduce), algo / { coll = $2; sub(",", "", coll); next }
+    /^#/ || /^$/ { next }
+    {
+      rows++
+      if (NF != 13) { print "bad field count: " $0; bad++; next }
+      if ($1 !~ /^[0-9]+$/ || $2 !~ /^[0-9]+$/) { print "bad size/count: " $0; bad++; next }
+      if (!($3 in ts)) { print "bad type: " $0; bad++; next }
+      if (!($4 in ops)) { print "bad redop: " $0; bad++; next }
+      if ($5 !~ /^-?[0-9]+$/) { print "bad root: " $0; bad++; next }
+      for (i = 6; i <= 12; i++) {
+        if (i == 9) continue
+        if ($i !~ /^[0-9]+(\.[0-9]+)?(e[+-][0-9]+)?$/) { print "bad number in column " i ": " $0; bad++; next }
+      }
+      if ($9 !~ /^[0-9]+$/ || $13 !~ /^[0-9]+$/) { print "bad #wrong: " $0; bad++; next }
+      mult = (coll == "allgather" || coll == "reducescatter") ? n : 1
+      if ($1 != $2 * ts[$3] * mult) { print "size != count * " ts[$3] " * " mult " (" coll "): " $0; bad++ }
+      if ((coll == "allgather" || coll == "broadcast") && $4 != "none") { print "redop of a copy is not none: " $0; bad++ }
+      if ((coll == "broadcast" || coll == "reduce") ? ($5 < 0) : ($5 != -1)) { print "bad root for " coll ": " $0; bad++ }
+      if (want == "zero" && ($9 != 0 || $13 != 0)) { print "wrong elements: " $0; bad++ }
+      if (want == "inject") {
+        expect = ($2 > 0) ? 1 : 0
+        if ($9 != expect || $13 != expect) { print "injected error not counted exactly once: " $0; bad++ }
+        failed += ($9 > 0) + ($13 > 0)
+      }
+    }
+    END { print "ROWS " rows " BAD " bad " FAILED " failed }
+  ' "$out")
+  echo "$result" | grep -v '^ROWS' >&2
+  local rows bad failed
+  rows=$(echo "$result" | awk '/^ROWS/ {print $2}')
+  bad=$(echo "$result" | awk '/^ROWS/ {print $4}')
+  failed=$(echo "$result" | awk '/^ROWS/ {print $6}')
+  if [ "$bad" != 0 ]; then fail "$out: $bad malformed or wrong rows"; fi
+  if [ "$rows" = 0 ]; then fail "$out: no rows"; fi
+  if [ "$want_rows" != - ] && [ "$rows" != "$want_rows" ]; then fail "$out: $rows rows, expected $want_rows"; fi
+  if [ "$want_wrong" = inject ] && ! grep -qxF "# Out of bounds values : $failed FAILED" "$out"; then
+    fail "$out: footer does not count the $failed failed results"
+  fi
+  echo "$rows"
+}
+
+# run <name> <expected exit code> <args...>: runs weft-bench, output in $dir/<name>.out/.err
+run() {
+  local name=$1 want=$2
+  shift 2
+  "$bench" "$@" >"$dir/$name.out" 2>"$dir/$name.err"
+  local rc=$?
+  if [ "$rc" != "$want" ]; then
+    fail "$name: exit code $rc, expected $want ($bench $*)"
+    cat "$dir/$name.err" >&2
+  fi
+}
+
+case "$mode" in
+table)
+  # 5 collectives x 3 protocols x 7 sizes (8 B .. 32 KiB).
+  run all_colls 0 "${small[@]}" --coll all --proto all
+  check_table "$dir/all_colls.out" 3 105 zero >/dev/null
+  # Every all-reduce algorithm with every protocol, on 3 ranks (not a power of two).
+  run algos 0 "${small[@]}" --coll allreduce --algo all --proto all
+  check_table "$dir/algos.out" 3 63 zero >/dev/null
+  # Every compiled type/op pair of the reductions (the header lists the others).
+  run all_types 0 "${small[@]}" -e 4K -d all -o all --coll allreduce,reducescatter,reduce --proto simple,ll
+  check_table "$dir/all_types.out" 3 - zero >/dev/null
+  # Every root, two channels, nccl-tests flags the CPU accepts (-z -a -G -t -g).
+  run roots 0 -b 8 -e 64K -f 4 -n 2 -w 1 -t 3 -g 1 --coll broadcast,reduce -r all --channels 2 --proto ll128 \
+    -d int8,half -z 1 -a 1 -G 2
+  check_table "$dir/roots.out" 3 84 zero >/dev/null
+  grep -q 'CUDA graphs are ignored on the CPU backend' "$dir/roots.out" || fail "roots: no note about -G"
+  # Linear steps (-i) and no check (-c 0: #wrong is N/A, so only the layout is checked here).
+  run linear 0 -b 1K -e 4K -i 1K -n 2 -w 0 --ranks 2 -c 0
+  grep -c '    N/A' "$dir/linear.out" | grep -qx 4 || fail "linear: expected 4 rows with N/A"
+  grep -qE '^ +1024 +256 +float' "$dir/linear.out" || fail "linear: first size is not 1024"
+  grep -qE '^ +4096 +1024 +float' "$dir/linear.out" || fail "linear: last size is not 4096"
+  ;;
+flags)
+  n=0
+  while IFS= read -r line; do
+    [ -z "$line" ] && continue
+    n=$((n + 1))
+    # shellcheck disable=SC2086
+    "$bench" $line >"$dir/flag$n.out" 2>"$dir/flag$n.err"
+    rc=$?
+    if [ "$rc" != 2 ]; then fail "'weft-bench $line' exited $rc, expected 2"; fi
+    if ! grep -q '^weft-bench: ' "$dir/flag$n.err"; then fail "'weft-bench $line' printed no error message"; fi
+    if grep -q 'size         count' "$dir/flag$n.out"; then fail "'weft-bench $line' printed a table"; fi
+  done <<'EOF'
+--bogus
+-x 1
+stray
+-b
+-b 12Q
+-b 100 -e 10
+-n 0
+-w -1
+-f 0
+-d float17
+-o xor
+-r 3 --ranks 3
+-a 4
+-z 2
+-c -1
+--coll alltoall
+--algo tree
+--algo spiral
+--proto ll64
+--backend cuda
+--backend mpi
+--backend tpu
+--ranks 0
+--channels 0
+--timeout-ms 0
+-t 2 --ranks 3
+-m 2
+--coll allgather --algo rd
+EOF
+  "$bench" --help >"$dir/help.out" 2>&1 || fail "--help did not exit 0"
+  grep -q -- '--inject-error' "$dir/help.out" && fail "--help shows the hidden --inject-error"
+  grep -q 'not available yet' "$dir/flag20.err" || fail "--backend cuda: message does not say 'not available yet'"
+  ;;
+inject)
+  run inject 1 "${small[@]}" --coll all --proto simple,ll --inject-error
+  check_table "$dir/inject.out" 3 70 inject >/dev/null
+  ;;
+json)
+  run json 0 "${small[@]}" --coll allreduce,allgather -J "$dir/result.json"
+  rows=$(check_table "$dir/json.out" 3 14 zero)
+  [ -s "$dir/result.json" ] || fail "no JSON written"
+  if command -v python3 >/dev/null 2>&1; then
+    python3 - "$dir/result.json" "$rows" <<'PY' || fail "JSON check failed"
+import json, sys
+d = json.load(open(sys.argv[1]))
+rows = int(sys.argv[2])
+assert d["benchmark"] == "weft-bench" and d["backend"] == "cpu" and d["ranks"] == 3, d
+assert d["hardware"]["cpu_model"] and d["hardware"]["logical_cpus"] >= 1
+assert d["memcpy"]["bytes"] == 32768 and d["memcpy"]["gbps"] > 0
+assert d["params"]["iters"] == 2 and d["params"]["colls"] == ["allreduce", "allgather"]
+assert len(d["rows"]) == rows, (len(d["rows"]), rows)
+for r in d["rows"]:
+    for k in ("size", "count", "type", "redop", "root", "oop", "ip"):
+        assert k in r, (k, r)
+    for p in ("oop", "ip"):
+        assert set(r[p]) == {"time_us", "algbw", "busbw", "wrong"}, r[p]
+        assert r[p]["wrong"] == 0 and r[p]["time_us"] > 0
+assert len(d["busbw_over_memcpy"]) == 2
+assert d["out_of_bounds"] == 0 and d["error"] is None
+PY
+  else
+    grep -q '"rows":\[' "$dir/result.json" || fail "JSON has no rows"
+  fi
+  ;;
+*)
+  echo "unknown mode $mode" >&2
+  exit 2
+  ;;
+esac
+
+if [ "$fails" != 0 ]; then
+  echo "$mode: $fails check(s) failed" >&2
+  exit 1
+fi
+echo "$mode: ok"
