@@ -85,7 +85,8 @@ WEFT_HOST_DEVICE void reduce_copy_packs(Op const& op, ptr_list<typename Op::valu
     for (int d = 0; d < MaxDsts; ++d) {
       if (d < dst.n) {
         WEFT_UNROLL
-        for (int u = 0; u < Unroll; ++u) store_b128(dst.ptr[d] + first_elem + (pack_index + u * pack_stride) * E, v[u]);
+        for (int u = 0; u < Unroll; ++u)
+          store_b128(dst.ptr[d] + first_elem + (pack_index + u * pack_stride) * E, v[u]);
       }
     }
   } else {
@@ -105,7 +106,8 @@ WEFT_HOST_DEVICE void reduce_copy_packs(Op const& op, ptr_list<typename Op::valu
       if (s < src.n) {
         bool const pre = ((flags.pre_mask >> s) & 1u) != 0;
         WEFT_UNROLL
-        for (int u = 0; u < Unroll; ++u) v[u] = load_b128(src.ptr[s] + first_elem + (pack_index + u * pack_stride) * E);
+        for (int u = 0; u < Unroll; ++u)
+          v[u] = load_b128(src.ptr[s] + first_elem + (pack_index + u * pack_stride) * E);
         WEFT_UNROLL
         for (int u = 0; u < Unroll; ++u) {
           pack<T> const p = as_pack<T>(v[u]);
@@ -121,14 +123,16 @@ WEFT_HOST_DEVICE void reduce_copy_packs(Op const& op, ptr_list<typename Op::valu
     for (int u = 0; u < Unroll; ++u) {
       pack<T> p;
       WEFT_UNROLL
-      for (int e = 0; e < E; ++e) p.e[e] = from_acc<T>(flags.apply_post ? op.post(acc[u][e]) : acc[u][e]);
+      for (int e = 0; e < E; ++e)
+        p.e[e] = from_acc<T>(flags.apply_post ? op.post(acc[u][e]) : acc[u][e]);
       v[u] = as_b128(p);
     }
     WEFT_UNROLL
     for (int d = 0; d < MaxDsts; ++d) {
       if (d < dst.n) {
         WEFT_UNROLL
-        for (int u = 0; u < Unroll; ++u) store_b128(dst.ptr[d] + first_elem + (pack_index + u * pack_stride) * E, v[u]);
+        for (int u = 0; u < Unroll; ++u)
+          store_b128(dst.ptr[d] + first_elem + (pack_index + u * pack_stride) * E, v[u]);
       }
     }
   }
@@ -143,7 +147,8 @@ WEFT_HOST_DEVICE void reduce_copy_scalar(Op const& op, ptr_list<typename Op::val
   T out = src.ptr[0][i];
   if constexpr (!Raw) {
     A acc = to_acc(out);
-    if (flags.pre_mask & 1u) acc = op.pre(acc);
+    if (flags.pre_mask & 1u)
+      acc = op.pre(acc);
     WEFT_UNROLL
     for (int s = 1; s < MaxSrcs; ++s) {
       if (s < src.n) {
@@ -155,7 +160,8 @@ WEFT_HOST_DEVICE void reduce_copy_scalar(Op const& op, ptr_list<typename Op::val
   }
   WEFT_UNROLL
   for (int d = 0; d < MaxDsts; ++d)
-    if (d < dst.n) dst.ptr[d][i] = out;
+    if (d < dst.n)
+      dst.ptr[d][i] = out;
 }
 
 //! Host calls at least this large stream their result around the cache.
@@ -181,30 +187,33 @@ inline void reduce_copy_host(Group& g, Op const& op, ptr_list<typename Op::value
     cuda::std::size_t const n = count - lo < B ? count - lo : B;
     if constexpr (Raw) {
       for (int d = 0; d < dst.n; ++d)
-        if (dst.ptr[d] != src.ptr[0]) memmove(dst.ptr[d] + lo, src.ptr[0] + lo, n * sizeof(T));
+        if (dst.ptr[d] != src.ptr[0])
+          memmove(dst.ptr[d] + lo, src.ptr[0] + lo, n * sizeof(T));
     } else {
       bool const p0 = (flags.pre_mask & 1u) != 0, p1 = ((flags.pre_mask >> 1) & 1u) != 0;
       bool const post = flags.apply_post && !post_is_identity<Op>::value;
       T const* s0 = src.ptr[0] + lo;
-      if (src.n == 2 && dst.n == 1) { // the ring's hot path: own input + received -> one destination
-        T const* s1 = src.ptr[1] + lo;
-        T* d0 = dst.ptr[0] + lo;
-        if (stream) {
-          T tmp[B];
+      if constexpr (MaxSrcs >= 2) {
+        if (src.n == 2 && dst.n == 1) { // the ring's hot path: own input + received -> one destination
+          T const* s1 = src.ptr[1] + lo;
+          T* d0 = dst.ptr[0] + lo;
+          if (stream) {
+            T tmp[B];
+            for (cuda::std::size_t i = 0; i < n; ++i) {
+              A const x = to_acc(s0[i]), y = to_acc(s1[i]);
+              A const a = op(p0 ? op.pre(x) : x, p1 ? op.pre(y) : y);
+              tmp[i] = from_acc<T>(post ? op.post(a) : a);
+            }
+            stream_copy(d0, tmp, n * sizeof(T));
+            continue;
+          }
           for (cuda::std::size_t i = 0; i < n; ++i) {
             A const x = to_acc(s0[i]), y = to_acc(s1[i]);
             A const a = op(p0 ? op.pre(x) : x, p1 ? op.pre(y) : y);
-            tmp[i] = from_acc<T>(post ? op.post(a) : a);
+            d0[i] = from_acc<T>(post ? op.post(a) : a);
           }
-          stream_copy(d0, tmp, n * sizeof(T));
           continue;
         }
-        for (cuda::std::size_t i = 0; i < n; ++i) {
-          A const x = to_acc(s0[i]), y = to_acc(s1[i]);
-          A const a = op(p0 ? op.pre(x) : x, p1 ? op.pre(y) : y);
-          d0[i] = from_acc<T>(post ? op.post(a) : a);
-        }
-        continue;
       }
       A acc[B];
       if (src.n == 1) {
@@ -212,7 +221,7 @@ inline void reduce_copy_host(Group& g, Op const& op, ptr_list<typename Op::value
           A const x = to_acc(s0[i]);
           acc[i] = p0 ? op.pre(x) : x;
         }
-      } else {
+      } else if constexpr (MaxSrcs >= 2) {
         T const* s1 = src.ptr[1] + lo;
         for (cuda::std::size_t i = 0; i < n; ++i) {
           A const x = to_acc(s0[i]), y = to_acc(s1[i]);
@@ -228,24 +237,30 @@ inline void reduce_copy_host(Group& g, Op const& op, ptr_list<typename Op::value
         }
       }
       if (post)
-        for (cuda::std::size_t i = 0; i < n; ++i) acc[i] = op.post(acc[i]);
+        for (cuda::std::size_t i = 0; i < n; ++i)
+          acc[i] = op.post(acc[i]);
       if (stream) {
         T tmp[B];
-        for (cuda::std::size_t i = 0; i < n; ++i) tmp[i] = from_acc<T>(acc[i]);
-        for (int d = 0; d < dst.n; ++d) stream_copy(dst.ptr[d] + lo, tmp, n * sizeof(T));
+        for (cuda::std::size_t i = 0; i < n; ++i)
+          tmp[i] = from_acc<T>(acc[i]);
+        for (int d = 0; d < dst.n; ++d)
+          stream_copy(dst.ptr[d] + lo, tmp, n * sizeof(T));
       } else {
         for (int d = 0; d < dst.n; ++d) {
           T* dd = dst.ptr[d] + lo;
-          for (cuda::std::size_t i = 0; i < n; ++i) dd[i] = from_acc<T>(acc[i]);
+          for (cuda::std::size_t i = 0; i < n; ++i)
+            dd[i] = from_acc<T>(acc[i]);
         }
       }
     }
   }
-  if (stream) stream_fence();
+  if (stream)
+    stream_fence();
 }
 
 template <int Unroll, bool Raw, class Group, class Op, int MaxSrcs, int MaxDsts>
-WEFT_HOST_DEVICE void reduce_copy_run(Group& g, Op const& op, ptr_list<typename Op::value_type const, MaxSrcs> const& src,
+WEFT_HOST_DEVICE void reduce_copy_run(Group& g, Op const& op,
+                                      ptr_list<typename Op::value_type const, MaxSrcs> const& src,
                                       ptr_list<typename Op::value_type, MaxDsts> const& dst, cuda::std::size_t count,
                                       reduce_copy_flags flags) {
   using T = typename Op::value_type;
@@ -258,29 +273,36 @@ WEFT_HOST_DEVICE void reduce_copy_run(Group& g, Op const& op, ptr_list<typename 
   bool same = (mis % sizeof(T)) == 0;
   WEFT_UNROLL
   for (int s = 1; s < MaxSrcs; ++s)
-    if (s < src.n) same = same && ((reinterpret_cast<cuda::std::uintptr_t>(src.ptr[s]) & 15u) == mis);
+    if (s < src.n)
+      same = same && ((reinterpret_cast<cuda::std::uintptr_t>(src.ptr[s]) & 15u) == mis);
   WEFT_UNROLL
   for (int d = 0; d < MaxDsts; ++d)
-    if (d < dst.n) same = same && ((reinterpret_cast<cuda::std::uintptr_t>(dst.ptr[d]) & 15u) == mis);
+    if (d < dst.n)
+      same = same && ((reinterpret_cast<cuda::std::uintptr_t>(dst.ptr[d]) & 15u) == mis);
 
   cuda::std::size_t head = count, npacks = 0;
   if (same) {
     head = ((16u - mis) & 15u) / sizeof(T);
-    if (head > count) head = count;
+    if (head > count)
+      head = count;
     npacks = (count - head) / E;
   }
   cuda::std::size_t const tail = head + npacks * E;
 
-  for (cuda::std::size_t i = tid; i < head; i += nt) reduce_copy_scalar<Raw>(op, src, dst, i, flags);
+  for (cuda::std::size_t i = tid; i < head; i += nt)
+    reduce_copy_scalar<Raw>(op, src, dst, i, flags);
 
   constexpr int U = Unroll;
   cuda::std::size_t p = tid;
   if constexpr (U > 1) {
-    for (; p + (U - 1) * nt < npacks; p += U * nt) reduce_copy_packs<U, Raw>(op, src, dst, head, p, nt, flags);
+    for (; p + (U - 1) * nt < npacks; p += U * nt)
+      reduce_copy_packs<U, Raw>(op, src, dst, head, p, nt, flags);
   }
-  for (; p < npacks; p += nt) reduce_copy_packs<1, Raw>(op, src, dst, head, p, nt, flags);
+  for (; p < npacks; p += nt)
+    reduce_copy_packs<1, Raw>(op, src, dst, head, p, nt, flags);
 
-  for (cuda::std::size_t i = tail + tid; i < count; i += nt) reduce_copy_scalar<Raw>(op, src, dst, i, flags);
+  for (cuda::std::size_t i = tail + tid; i < count; i += nt)
+    reduce_copy_scalar<Raw>(op, src, dst, i, flags);
 }
 
 } // namespace detail
@@ -292,15 +314,20 @@ WEFT_HOST_DEVICE void reduce_copy(Group& g, Op const& op, ptr_list<typename Op::
                                   ptr_list<typename Op::value_type, MaxDsts> const& dst, cuda::std::size_t count,
                                   reduce_copy_flags flags = {}) {
   static_assert(Unroll >= 1, "Unroll must be positive");
-  if (count == 0 || dst.n <= 0 || src.n <= 0) return;
+  if (count == 0 || dst.n <= 0 || src.n <= 0)
+    return;
   bool const raw = src.n == 1 && (detail::pre_is_identity<Op>::value || (flags.pre_mask & 1u) == 0) &&
                    (detail::post_is_identity<Op>::value || !flags.apply_post);
 #if defined(__CUDA_ARCH__)
-  if (raw) detail::reduce_copy_run<Unroll, true>(g, op, src, dst, count, flags);
-  else detail::reduce_copy_run<Unroll, false>(g, op, src, dst, count, flags);
+  if (raw)
+    detail::reduce_copy_run<Unroll, true>(g, op, src, dst, count, flags);
+  else
+    detail::reduce_copy_run<Unroll, false>(g, op, src, dst, count, flags);
 #else
-  if (raw) detail::reduce_copy_host<true>(g, op, src, dst, count, flags);
-  else detail::reduce_copy_host<false>(g, op, src, dst, count, flags);
+  if (raw)
+    detail::reduce_copy_host<true>(g, op, src, dst, count, flags);
+  else
+    detail::reduce_copy_host<false>(g, op, src, dst, count, flags);
 #endif
 }
 
