@@ -136,7 +136,7 @@ T random_bits(rng64& g) {
   return v;
 }
 
-//! A nonzero input: random bits for integers; for floating types +-[0.25, 2) (prod: +-[0.5, 1.5)).
+//! A nonzero input: random bits for integers; for floating types +-[0.25, 2) (prod: +-[0.5, 1.5), float: +-[0.5, 2)).
 template <class T>
 T random_value(rng64& g, opk o) {
   if constexpr (is_int<T>) {
@@ -144,6 +144,14 @@ T random_value(rng64& g, opk o) {
     do v = random_bits<T>(g);
     while (v == T(0));
     return v;
+  } else if constexpr (std::is_same_v<T, float>) {
+    // Straight from bits (the sweep draws millions): sign, exponent -2..0 (prod: -1..0), 23 random mantissa bits.
+    std::uint64_t const b = g.next();
+    std::uint32_t const e = o == opk::prod ? 126u + std::uint32_t(b & 1u) : 125u + std::uint32_t((b & 3u) * 3u / 4u);
+    std::uint32_t const bits = std::uint32_t((b >> 2) & 1u) << 31 | e << 23 | std::uint32_t(b >> 40);
+    float f;
+    std::memcpy(&f, &bits, sizeof f);
+    return f;
   } else {
     std::uint64_t const b = g.next();
     double const u = double(b >> 11) * 0x1p-53;
