@@ -19,11 +19,11 @@ WEFT_APT_PACKAGES=(
   make:make              # generator used by CMakePresets.json (Unix Makefiles)
   catch2                 # Catch2 2.13 (tests/CMakeLists.txt: find_package(Catch2 2))
   python3:python3        # small test helpers
+  python3-matplotlib     # tools/plot_busbw.py (weft-sim --plot) and its test
   # Later issues add here, for example:
   #   openmpi-bin libopenmpi-dev   MPI bootstrap / network leg of the CPU team
   #   libgloo-dev                  Gloo bootstrap
   #   clang libclang-rt-14-dev     clang builds and sanitizers
-  #   python3-matplotlib           benchmark plots
 )
 # ---------------------------------------------------------------------------
 

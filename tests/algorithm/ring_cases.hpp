@@ -45,22 +45,33 @@ using rc_test::value_of;
 
 enum class coll : unsigned { all_reduce, all_gather, reduce_scatter, broadcast, reduce };
 constexpr coll all_colls[] = {coll::all_reduce, coll::all_gather, coll::reduce_scatter, coll::broadcast, coll::reduce};
-constexpr unsigned bit(coll c) { return 1u << unsigned(c); }
+constexpr unsigned bit(coll c) {
+  return 1u << unsigned(c);
+}
 constexpr unsigned every_coll = 0x1fu;
 constexpr unsigned copy_colls = bit(coll::all_gather) | bit(coll::broadcast);
 
 inline char const* name(coll c) {
   switch (c) {
-    case coll::all_reduce: return "all_reduce";
-    case coll::all_gather: return "all_gather";
-    case coll::reduce_scatter: return "reduce_scatter";
-    case coll::broadcast: return "broadcast";
-    case coll::reduce: return "reduce";
+  case coll::all_reduce:
+    return "all_reduce";
+  case coll::all_gather:
+    return "all_gather";
+  case coll::reduce_scatter:
+    return "reduce_scatter";
+  case coll::broadcast:
+    return "broadcast";
+  case coll::reduce:
+    return "reduce";
   }
   return "?";
 }
-inline bool is_reducing(coll c) { return c == coll::all_reduce || c == coll::reduce_scatter || c == coll::reduce; }
-inline bool has_root(coll c) { return c == coll::broadcast || c == coll::reduce; }
+inline bool is_reducing(coll c) {
+  return c == coll::all_reduce || c == coll::reduce_scatter || c == coll::reduce;
+}
+inline bool has_root(coll c) {
+  return c == coll::broadcast || c == coll::reduce;
+}
 
 constexpr weft::protocol all_protocols[] = {weft::protocol::simple, weft::protocol::ll, weft::protocol::ll128};
 
@@ -89,13 +100,18 @@ struct ring_case {
 inline std::string describe(ring_case const& c) {
   std::ostringstream s;
   s << name(c.c);
-  if (is_reducing(c.c)) s << " op " << rc_test::name(c.o);
+  if (is_reducing(c.c))
+    s << " op " << rc_test::name(c.o);
   s << " nranks " << c.nranks << " count " << c.count << " proto " << weft::to_string(c.proto) << " nchannels "
     << c.nchannels << (c.in_place ? " in-place" : " out-of-place");
-  if (has_root(c.c)) s << " root " << c.root;
-  if (c.direct) s << " direct";
-  if (c.misalign) s << " misaligned";
-  if (c.null_unused) s << " null-unused";
+  if (has_root(c.c))
+    s << " root " << c.root;
+  if (c.direct)
+    s << " direct";
+  if (c.misalign)
+    s << " misaligned";
+  if (c.null_unused)
+    s << " null-unused";
   s << " seed " << c.seed;
   return s.str();
 }
@@ -105,7 +121,8 @@ struct outcome {
   std::size_t mismatches = 0;
   std::string error; //!< the first problem found
   void fail(std::string const& why) {
-    if (ok) error = why;
+    if (ok)
+      error = why;
     ok = false;
   }
 };
@@ -141,7 +158,8 @@ template <class T>
 T random_value(rng64& g, opk o) {
   if constexpr (is_int<T>) {
     T v;
-    do v = random_bits<T>(g);
+    do
+      v = random_bits<T>(g);
     while (v == T(0));
     return v;
   } else if constexpr (std::is_same_v<T, float>) {
@@ -157,7 +175,8 @@ T random_value(rng64& g, opk o) {
     double const u = double(b >> 11) * 0x1p-53;
     double const lo = o == opk::prod ? 0.5 : 0.25, hi = o == opk::prod ? 1.5 : 2.0;
     T t = make_float<T>((lo + u * (hi - lo)) * ((b & 1u) ? -1.0 : 1.0));
-    if (value_of(t) == 0.0) t = make_float<T>(1.0);
+    if (value_of(t) == 0.0)
+      t = make_float<T>(1.0);
     return t;
   }
 }
@@ -167,28 +186,37 @@ T random_value(rng64& g, opk o) {
 //! Smallest positive subnormal of T (the absolute rounding step near zero).
 template <class T>
 double denorm_min() {
-  if constexpr (std::is_same_v<T, double>) return std::numeric_limits<double>::denorm_min();
-  else if constexpr (std::is_same_v<T, float>) return double(std::numeric_limits<float>::denorm_min());
-  else if constexpr (std::is_same_v<T, weft::half_t>) return 0x1p-24;
-  else if constexpr (std::is_same_v<T, weft::bfloat16_t>) return 0x1p-133;
-  else if constexpr (std::is_same_v<T, weft::float8_e4m3_t>) return 0x1p-9;
-  else if constexpr (std::is_same_v<T, weft::float8_e5m2_t>) return 0x1p-16;
-  else return 0;
+  if constexpr (std::is_same_v<T, double>)
+    return std::numeric_limits<double>::denorm_min();
+  else if constexpr (std::is_same_v<T, float>)
+    return double(std::numeric_limits<float>::denorm_min());
+  else if constexpr (std::is_same_v<T, weft::half_t>)
+    return 0x1p-24;
+  else if constexpr (std::is_same_v<T, weft::bfloat16_t>)
+    return 0x1p-133;
+  else if constexpr (std::is_same_v<T, weft::float8_e4m3_t>)
+    return 0x1p-9;
+  else if constexpr (std::is_same_v<T, weft::float8_e5m2_t>)
+    return 0x1p-16;
+  else
+    return 0;
 }
 
 //! Rounding step per hop: T's epsilon, plus fp32's for the narrow types (accumulated in fp32).
 template <class T>
 double hop_eps() {
-  if constexpr (std::is_same_v<T, double> || std::is_same_v<T, float>) return type_eps<T>();
-  else return type_eps<T>() + 0x1p-23;
+  if constexpr (std::is_same_v<T, double> || std::is_same_v<T, float>)
+    return type_eps<T>();
+  else
+    return type_eps<T>() + 0x1p-23;
 }
 
 //! Reference of one reduced element over the ranks' inputs x[0..n) (in ring order or not:
 //! the tolerance covers any order, min/max are order-free).
 template <class T>
 struct reduced {
-  T exact{};         // integers
-  double want = 0;   // floating types
+  T exact{};       // integers
+  double want = 0; // floating types
   double tol = 0;
 };
 
@@ -204,28 +232,55 @@ reduced<T> reference(opk o, T const* const* x, std::size_t idx, int n) {
     for (int k = 1; k < n; ++k) {
       T const v = x[k][idx];
       switch (o) {
-        case opk::sum: case opk::avg: case opk::premul: acc = U(std::uint64_t(acc) + std::uint64_t(pre(v))); break;
-        case opk::prod: acc = U(std::uint64_t(acc) * std::uint64_t(U(v))); break;
-        case opk::min: m = v < m ? v : m; break;
-        case opk::max: m = v > m ? v : m; break;
+      case opk::sum:
+      case opk::avg:
+      case opk::premul:
+        acc = U(std::uint64_t(acc) + std::uint64_t(pre(v)));
+        break;
+      case opk::prod:
+        acc = U(std::uint64_t(acc) * std::uint64_t(U(v)));
+        break;
+      case opk::min:
+        m = v < m ? v : m;
+        break;
+      case opk::max:
+        m = v > m ? v : m;
+        break;
       }
     }
-    if (o == opk::min || o == opk::max) r.exact = m;
+    if (o == opk::min || o == opk::max)
+      r.exact = m;
     else if (o == opk::avg) {
-      if constexpr (std::is_signed_v<T>) r.exact = T(std::int64_t(T(acc)) / std::int64_t(n));
-      else r.exact = T(std::uint64_t(acc) / std::uint64_t(n));
-    } else r.exact = T(acc);
+      if constexpr (std::is_signed_v<T>)
+        r.exact = T(std::int64_t(T(acc)) / std::int64_t(n));
+      else
+        r.exact = T(std::uint64_t(acc) / std::uint64_t(n));
+    } else
+      r.exact = T(acc);
   } else {
     double acc = 0, mag = 0;
     for (int k = 0; k < n; ++k) {
       double v = value_of(x[k][idx]);
-      if (o == opk::premul) v *= double(premul_scale<T>());
-      if (k == 0) acc = v;
-      else switch (o) {
-          case opk::sum: case opk::avg: case opk::premul: acc += v; break;
-          case opk::prod: acc *= v; break;
-          case opk::min: acc = v < acc ? v : acc; break;
-          case opk::max: acc = v > acc ? v : acc; break;
+      if (o == opk::premul)
+        v *= double(premul_scale<T>());
+      if (k == 0)
+        acc = v;
+      else
+        switch (o) {
+        case opk::sum:
+        case opk::avg:
+        case opk::premul:
+          acc += v;
+          break;
+        case opk::prod:
+          acc *= v;
+          break;
+        case opk::min:
+          acc = v < acc ? v : acc;
+          break;
+        case opk::max:
+          acc = v > acc ? v : acc;
+          break;
         }
       mag += std::fabs(v);
     }
@@ -235,9 +290,12 @@ reduced<T> reference(opk o, T const* const* x, std::size_t idx, int n) {
     }
     r.want = acc;
     double const e = hop_eps<T>() * double(n + 1);
-    if (o == opk::min || o == opk::max) r.tol = 0;
-    else if (o == opk::prod) r.tol = e * std::fabs(acc) + double(n + 1) * denorm_min<T>();
-    else r.tol = e * mag + double(n + 1) * denorm_min<T>();
+    if (o == opk::min || o == opk::max)
+      r.tol = 0;
+    else if (o == opk::prod)
+      r.tol = e * std::fabs(acc) + double(n + 1) * denorm_min<T>();
+    else
+      r.tol = e * mag + double(n + 1) * denorm_min<T>();
   }
   return r;
 }
@@ -245,8 +303,10 @@ reduced<T> reference(opk o, T const* const* x, std::size_t idx, int n) {
 template <class T>
 std::string show(T v) {
   if constexpr (is_int<T>) {
-    if constexpr (std::is_signed_v<T>) return std::to_string(std::int64_t(v));
-    else return std::to_string(std::uint64_t(v));
+    if constexpr (std::is_signed_v<T>)
+      return std::to_string(std::int64_t(v));
+    else
+      return std::to_string(std::uint64_t(v));
   } else {
     std::ostringstream s;
     s.precision(17);
@@ -259,10 +319,14 @@ std::string show(T v) {
 
 template <class T, opk O>
 auto make_op(int nranks) {
-  if constexpr (O == opk::sum) return weft::op::sum<T>{};
-  else if constexpr (O == opk::prod) return weft::op::prod<T>{};
-  else if constexpr (O == opk::min) return weft::op::min<T>{};
-  else if constexpr (O == opk::max) return weft::op::max<T>{};
+  if constexpr (O == opk::sum)
+    return weft::op::sum<T>{};
+  else if constexpr (O == opk::prod)
+    return weft::op::prod<T>{};
+  else if constexpr (O == opk::min)
+    return weft::op::min<T>{};
+  else if constexpr (O == opk::max)
+    return weft::op::max<T>{};
   else if constexpr (O == opk::avg) {
     weft::op::avg<T> a{};
     a.nranks = nranks;
@@ -296,13 +360,15 @@ public:
   weft::cpu_comm& comm(int n) {
     grow(n);
     auto& c = comms_[std::size_t(n)];
-    if (!c || !c->healthy()) c = std::make_unique<weft::cpu_comm>(n, cfg_);
+    if (!c || !c->healthy())
+      c = std::make_unique<weft::cpu_comm>(n, cfg_);
     return *c;
   }
   weft::cpu_team& team(int n) {
     grow(n);
     auto& t = teams_[std::size_t(n)];
-    if (!t) t = std::make_unique<weft::cpu_team>(n, opts_);
+    if (!t)
+      t = std::make_unique<weft::cpu_team>(n, opts_);
     return *t;
   }
 
@@ -359,18 +425,21 @@ outcome check_ring(ring_case const& c, weft::cpu_team& team, weft::cpu_comm& com
   auto& sbuf = w.sbuf; // out of place: send buffers (with guards)
   auto& rbuf = w.rbuf; // recv buffers (in place: the only buffer)
   for (auto* v : {&in, &sbuf, &rbuf, &w.sbefore, &w.rbefore})
-    if (v->size() < un) v->resize(un);
+    if (v->size() < un)
+      v->resize(un);
   std::vector<T const*> sptr(un);
   std::vector<T*> rptr(un);
   std::vector<std::size_t> lead(un), out_lo(un), out_len(un);
   auto fill_bits = [&](T* p, std::size_t k) {
-    for (std::size_t i = 0; i < k; ++i) p[i] = random_bits<T>(g);
+    for (std::size_t i = 0; i < k; ++i)
+      p[i] = random_bits<T>(g);
   };
   for (int r = 0; r < n; ++r) {
     std::size_t const R = std::size_t(r);
     lead[R] = guard + (c.misalign ? std::size_t(r % 3 + 1) : 0);
     in[R].resize(in_n);
-    for (auto& v : in[R]) v = random_value<T>(g, c.o);
+    for (auto& v : in[R])
+      v = random_value<T>(g, c.o);
     if (!c.in_place) {
       sbuf[R].resize(lead[R] + in_n + guard);
       fill_bits(sbuf[R].data(), lead[R]);
@@ -381,8 +450,10 @@ outcome check_ring(ring_case const& c, weft::cpu_team& team, weft::cpu_comm& com
       sptr[R] = sbuf[R].data() + lead[R];
       rptr[R] = rbuf[R].data() + lead[R];
       out_lo[R] = lead[R];
-      if (c.null_unused && c.c == coll::broadcast && r != c.root) sptr[R] = nullptr;
-      if (c.null_unused && c.c == coll::reduce && r != c.root) rptr[R] = nullptr;
+      if (c.null_unused && c.c == coll::broadcast && r != c.root)
+        sptr[R] = nullptr;
+      if (c.null_unused && c.c == coll::reduce && r != c.root)
+        rptr[R] = nullptr;
     } else {
       sbuf[R].clear();
       std::size_t const whole = inplace_whole ? un * count : count;
@@ -424,17 +495,22 @@ outcome check_ring(ring_case const& c, weft::cpu_team& team, weft::cpu_comm& com
         T const* s = sptr[R];
         T* d = rptr[R];
         if constexpr ((Colls & copy_colls) != 0u) {
-          if (c.c == coll::all_gather) return weft::all_gather(comm, tr, s, d, count, opt);
-          if (c.c == coll::broadcast) return weft::broadcast(comm, tr, s, d, count, c.root, opt);
+          if (c.c == coll::all_gather)
+            return weft::all_gather(comm, tr, s, d, count, opt);
+          if (c.c == coll::broadcast)
+            return weft::broadcast(comm, tr, s, d, count, c.root, opt);
         }
         weft::status res = weft::status::internal_error;
         dispatch_op<T>(Ops{}, c.o, n, [&](auto const& op) {
           if constexpr ((Colls & bit(coll::all_reduce)) != 0u)
-            if (c.c == coll::all_reduce) res = weft::all_reduce(comm, tr, s, d, count, op, opt);
+            if (c.c == coll::all_reduce)
+              res = weft::all_reduce(comm, tr, s, d, count, op, opt);
           if constexpr ((Colls & bit(coll::reduce_scatter)) != 0u)
-            if (c.c == coll::reduce_scatter) res = weft::reduce_scatter(comm, tr, s, d, count, op, opt);
+            if (c.c == coll::reduce_scatter)
+              res = weft::reduce_scatter(comm, tr, s, d, count, op, opt);
           if constexpr ((Colls & bit(coll::reduce)) != 0u)
-            if (c.c == coll::reduce) res = weft::reduce(comm, tr, s, d, count, c.root, op, opt);
+            if (c.c == coll::reduce)
+              res = weft::reduce(comm, tr, s, d, count, c.root, op, opt);
         });
         return res;
       },
@@ -451,7 +527,8 @@ outcome check_ring(ring_case const& c, weft::cpu_team& team, weft::cpu_comm& com
 
   // Values.
   std::vector<T const*> xs(un);
-  for (int r = 0; r < n; ++r) xs[std::size_t(r)] = in[std::size_t(r)].data();
+  for (int r = 0; r < n; ++r)
+    xs[std::size_t(r)] = in[std::size_t(r)].data();
   auto mismatch = [&](int r, std::size_t i, std::string const& detail) {
     ++out.mismatches;
     out.fail("rank " + std::to_string(r) + " output element " + std::to_string(i) + ": " + detail);
@@ -461,7 +538,8 @@ outcome check_ring(ring_case const& c, weft::cpu_team& team, weft::cpu_comm& com
       T const* got = rbuf[std::size_t(r)].data() + out_lo[std::size_t(r)];
       for (std::size_t i = 0; i < out_n; ++i) {
         T const& want = c.c == coll::all_gather ? in[i / count][i % count] : in[std::size_t(c.root)][i];
-        if (std::memcmp(&got[i], &want, sizeof(T)) != 0) mismatch(r, i, "got " + show(got[i]) + " want " + show(want));
+        if (std::memcmp(&got[i], &want, sizeof(T)) != 0)
+          mismatch(r, i, "got " + show(got[i]) + " want " + show(want));
       }
     }
   } else {
@@ -473,17 +551,21 @@ outcome check_ring(ring_case const& c, weft::cpu_team& team, weft::cpu_comm& com
         std::size_t const R = std::size_t(r);
         std::size_t i = j;
         if (c.c == coll::reduce_scatter) {
-          if (j / count != R) continue;
+          if (j / count != R)
+            continue;
           i = j % count;
         }
-        if (c.c == coll::reduce && r != c.root) continue;
+        if (c.c == coll::reduce && r != c.root)
+          continue;
         T const got = rbuf[R][out_lo[R] + i];
         if constexpr (is_int<T>) {
-          if (got != ref.exact) mismatch(r, i, "got " + show(got) + " want " + show(ref.exact));
+          if (got != ref.exact)
+            mismatch(r, i, "got " + show(got) + " want " + show(ref.exact));
         } else {
           double const gv = value_of(got);
           if (!(std::fabs(gv - ref.want) <= ref.tol))
-            mismatch(r, i, "got " + show(got) + " want " + std::to_string(ref.want) + " tol " + std::to_string(ref.tol));
+            mismatch(r, i,
+                     "got " + show(got) + " want " + std::to_string(ref.want) + " tol " + std::to_string(ref.tol));
         }
       }
     }

@@ -64,7 +64,8 @@ TEST_CASE("ring: all-gather direct at small sizes", "[ring][small][direct]") {
   std::uint64_t seed = 7000;
   for (int nch : {1, 2})
     for (int n : {1, 2, 3, 5})
-      for (std::size_t count : {std::size_t(0), std::size_t(1), std::size_t(7), std::size_t(16 * n + 3), std::size_t(700)})
+      for (std::size_t count :
+           {std::size_t(0), std::size_t(1), std::size_t(7), std::size_t(16 * n + 3), std::size_t(700)})
         for (bool ip : {false, true}) {
           ring_case c;
           c.c = coll::all_gather;

@@ -46,6 +46,7 @@ namespace detail {
 template <class Prims, class T>
 WEFT_HOST_DEVICE status exchange_reduce(Prims& p, T const* sp, cuda::std::size_t sn, T* rp, cuda::std::size_t rn) {
   cuda::std::size_t const step = p.step_elems();
+  if (step == 0) return status::invalid_argument; // a slot that cannot carry one step
   for (cuda::std::size_t o = 0; o < sn || o < rn; o += step) {
     if (o < sn) WEFT_TRY(p.send(sp + o, sn - o < step ? sn - o : step, false));
     if (o < rn) WEFT_TRY(p.recv_reduce_copy(rp + o, rp + o, rn - o < step ? rn - o : step, false, false));
@@ -57,6 +58,7 @@ WEFT_HOST_DEVICE status exchange_reduce(Prims& p, T const* sp, cuda::std::size_t
 template <class Prims, class T>
 WEFT_HOST_DEVICE status exchange_copy(Prims& p, T const* sp, cuda::std::size_t sn, T* rp, cuda::std::size_t rn) {
   cuda::std::size_t const step = p.step_elems();
+  if (step == 0) return status::invalid_argument; // a slot that cannot carry one step
   for (cuda::std::size_t o = 0; o < sn || o < rn; o += step) {
     if (o < sn) WEFT_TRY(p.send(sp + o, sn - o < step ? sn - o : step, false));
     if (o < rn) WEFT_TRY(p.recv(rp + o, rn - o < step ? rn - o : step));

@@ -38,6 +38,7 @@ WEFT_HOST_DEVICE status ring_all_reduce(Prims& p, ring_position pos, T const* in
   int const n = pos.nranks, me = pos.rank;
   if (n == 1) return p.reduce_local(in + r.lo, out + r.lo, r.size(), true);
   cuda::std::size_t const step = p.step_elems();
+  if (step == 0) return status::invalid_argument; // a slot that cannot carry one step
   for (cuda::std::size_t base = r.lo; base < r.hi; base += cuda::std::size_t(n) * step) {
     cuda::std::size_t chunk = align_up(div_up(r.hi - base, cuda::std::size_t(n)), partition_align);
     if (chunk > step) chunk = step;
@@ -74,6 +75,7 @@ WEFT_HOST_DEVICE status ring_all_gather(Prims& p, ring_position pos, T const* in
   T* const mine = out + cuda::std::size_t(me) * count;
   if (n == 1) return p.reduce_local(in + r.lo, mine + r.lo, r.size(), false);
   cuda::std::size_t const step = p.step_elems();
+  if (step == 0) return status::invalid_argument; // a slot that cannot carry one step
   for (cuda::std::size_t base = r.lo; base < r.hi; base += step) {
     cuda::std::size_t const len = r.hi - base < step ? r.hi - base : step;
     WEFT_TRY(p.copy_send(in + base, mine + base, len));
@@ -93,6 +95,7 @@ WEFT_HOST_DEVICE status ring_all_gather_direct(Prims& p, ring_position pos, T co
   T* const mine = out + cuda::std::size_t(me) * count;
   if (n == 1) return p.reduce_local(in + r.lo, mine + r.lo, r.size(), false);
   cuda::std::size_t const step = p.step_elems();
+  if (step == 0) return status::invalid_argument; // a slot that cannot carry one step
   for (cuda::std::size_t base = r.lo; base < r.hi; base += step) {
     cuda::std::size_t const len = r.hi - base < step ? r.hi - base : step;
     WEFT_TRY(p.direct_copy_send(in + base, mine + base, cuda::std::size_t(me) * count + base, len));
@@ -112,6 +115,7 @@ WEFT_HOST_DEVICE status ring_reduce_scatter(Prims& p, ring_position pos, T const
   int const n = pos.nranks, me = pos.rank;
   if (n == 1) return p.reduce_local(in + r.lo, out + r.lo, r.size(), true);
   cuda::std::size_t const step = p.step_elems();
+  if (step == 0) return status::invalid_argument; // a slot that cannot carry one step
   auto block = [&](int c) { return in + cuda::std::size_t(c) * count; };
   for (cuda::std::size_t base = r.lo; base < r.hi; base += step) {
     cuda::std::size_t const len = r.hi - base < step ? r.hi - base : step;
@@ -129,6 +133,7 @@ WEFT_HOST_DEVICE status chain_broadcast(Prims& p, ring_position pos, int root, T
   int const at = mod(pos.rank - root, n); // 0 = root, n-1 = end of the chain
   if (n == 1) return p.reduce_local(in + r.lo, out + r.lo, r.size(), false);
   cuda::std::size_t const step = p.step_elems();
+  if (step == 0) return status::invalid_argument; // a slot that cannot carry one step
   for (cuda::std::size_t base = r.lo; base < r.hi; base += step) {
     cuda::std::size_t const len = r.hi - base < step ? r.hi - base : step;
     if (at == 0) WEFT_TRY(p.copy_send(in + base, out + base, len));
@@ -145,6 +150,7 @@ WEFT_HOST_DEVICE status chain_reduce(Prims& p, ring_position pos, int root, T co
   int const at = mod(pos.rank - root - 1, n); // 0 = first link, n-1 = root
   if (n == 1) return p.reduce_local(in + r.lo, out + r.lo, r.size(), true);
   cuda::std::size_t const step = p.step_elems();
+  if (step == 0) return status::invalid_argument; // a slot that cannot carry one step
   for (cuda::std::size_t base = r.lo; base < r.hi; base += step) {
     cuda::std::size_t const len = r.hi - base < step ? r.hi - base : step;
     if (at == 0) WEFT_TRY(p.send(in + base, len));

@@ -50,6 +50,17 @@ struct prims_context {
   wait_error* err = nullptr; //!< where a failed wait is recorded (must not be null)
 };
 
+//! LL flag of a step: in 1 .. 2^32-1 (period 2^32-1), so 0 marks a cleared line.
+WEFT_HOST_DEVICE constexpr cuda::std::uint32_t ll_flag(cuda::std::uint64_t step) noexcept {
+  return cuda::std::uint32_t(step % 0xffffffffull) + 1u;
+}
+//! Whether consuming `step` is the moment to clear its slot's flags: the last
+//! `nslots` steps of a flag period, so each slot is cleared once per period and
+//! no line older than the period can carry a flag a later step expects.
+WEFT_HOST_DEVICE constexpr bool ll_clear_after(cuda::std::uint64_t step, int nslots) noexcept {
+  return step % 0xffffffffull >= 0xffffffffull - cuda::std::uint64_t(nslots);
+}
+
 namespace detail {
 using u64_ref = cuda::atomic_ref<cuda::std::uint64_t, cuda::thread_scope_system>;
 
@@ -201,6 +212,7 @@ private:
 
   template <bool Own, bool Recv, bool Dst, bool Send>
   WEFT_HOST_DEVICE status run(T const* own, T* dst, cuda::std::size_t n, bool post, bool pre = true) {
+    if (cap_ == 0 && n > 0) return status::invalid_argument; // a slot that cannot carry one step
     for (cuda::std::size_t off = 0; off < n; off += cap_) {
       cuda::std::size_t const len = n - off < cap_ ? n - off : cap_;
       status st;
@@ -228,6 +240,7 @@ private:
   WEFT_HOST_DEVICE status run_direct(T const* src, T* dst, cuda::std::size_t peer_offset, cuda::std::size_t n, bool recv,
                                      bool send) {
     static_assert(P == protocol::simple, "direct prims need the Simple protocol");
+    if (cap_ == 0 && n > 0) return status::invalid_argument;
     for (cuda::std::size_t off = 0; off < n; off += cap_) {
       cuda::std::size_t const len = n - off < cap_ ? n - off : cap_;
       status st = recv ? (send ? wait_ready<true, true, true>() : wait_ready<true, false, true>())
@@ -259,7 +272,7 @@ private:
     auto* w = reinterpret_cast<cuda::std::uint64_t*>(const_cast<unsigned char*>(line));
     if constexpr (P == protocol::ll) {
       cuda::std::uint64_t a = 0, b = 0;
-      cuda::std::uint32_t const f = cuda::std::uint32_t(flag);
+      cuda::std::uint32_t const f = cuda::std::uint32_t(flag); // ll_flag(step), see step_lines
       status st = spin_until(
           [&] {
             a = detail::load_relaxed(&w[0]);
@@ -307,7 +320,9 @@ private:
     cuda::std::size_t const nlines = (len + K - 1) / K;
     unsigned char const* rbuf = Recv ? slot(recv_, rstep_) : nullptr;
     unsigned char* sbuf = Send ? slot(send_, sstep_) : nullptr;
-    cuda::std::uint64_t const rflag = rstep_ + 1, sflag = sstep_ + 1;
+    // LL flags are 32-bit (ll_flag); LL128's flag word holds the whole step + 1.
+    cuda::std::uint64_t const rflag = P == protocol::ll ? ll_flag(rstep_) : rstep_ + 1;
+    cuda::std::uint64_t const sflag = P == protocol::ll ? ll_flag(sstep_) : sstep_ + 1;
     status st = status::success;
     bool const raw_own =
         (detail::pre_is_identity<Op>::value || !pre) && (detail::post_is_identity<Op>::value || !post);
@@ -353,6 +368,16 @@ private:
     }
     if (st != status::success) fail(st, wait_kind::data);
     if (sync_any(g_, st != status::success)) return ctx_.err->st;
+    if constexpr (Recv && P == protocol::ll) {
+      // Once per flag period each slot is wiped before it is handed back, so a
+      // line left unwritten for 2^32-1 steps cannot pass for a new one.
+      if (ll_clear_after(rstep_, recv_.nslots)) {
+        auto* w = reinterpret_cast<cuda::std::uint64_t*>(const_cast<unsigned char*>(rbuf));
+        cuda::std::size_t const words = cuda::std::size_t(recv_.slot_bytes) / 8;
+        for (cuda::std::size_t i = cuda::std::size_t(g_.thread_rank()); i < words; i += cuda::std::size_t(g_.num_threads()))
+          detail::store_relaxed(&w[i], 0);
+      }
+    }
     signal_done<Recv, Send, false>();
     return status::success;
   }

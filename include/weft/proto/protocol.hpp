@@ -61,6 +61,19 @@ WEFT_HOST_DEVICE constexpr cuda::std::size_t slot_payload_bytes(protocol p, cuda
   return 0;
 }
 
+//! Whether a slot of `slot_bytes` is well formed under `p`: whole 16-byte packs
+//! (Simple) or whole lines (LL, LL128). Simple steps are also multiples of 16
+//! elements, so a slot under 16 elements of the call's type makes the call
+//! return `invalid_argument` (128 bytes serve every type).
+WEFT_HOST_DEVICE constexpr bool valid_slot_bytes(protocol p, cuda::std::size_t slot_bytes) noexcept {
+  switch (p) {
+    case protocol::simple: return slot_bytes >= 16 && slot_bytes % 16 == 0;
+    case protocol::ll: return slot_bytes >= cuda::std::size_t(ll_line_bytes) && slot_bytes % ll_line_bytes == 0;
+    case protocol::ll128: return slot_bytes >= cuda::std::size_t(ll128_line_bytes) && slot_bytes % ll128_line_bytes == 0;
+  }
+  return false;
+}
+
 //! Default slot count and slot size per protocol (each configurable per communicator).
 struct protocol_defaults {
   int nslots = 8;

@@ -159,9 +159,11 @@ public:
   //! Allocate and zero the connection memory. Returns a status; nothing is held on failure.
   status init(int nranks, vrank_config cfg = {}) {
     destroy();
-    if (nranks < 1 || cfg.max_channels < 1 || cfg.nslots < 1 || cfg.threads < 32 || cfg.threads > 512 ||
+    if (nranks < 1 || cfg.max_channels < 1 || cfg.nslots < 2 || cfg.threads < 32 || cfg.threads > 512 ||
         cfg.threads % 32 != 0)
       return status::invalid_argument;
+    for (int pi = 0; pi < protocol_count; ++pi)
+      if (!valid_slot_bytes(protocol(pi), cfg.slot_bytes(protocol(pi)))) return status::invalid_argument;
     n_ = nranks;
     cfg_ = cfg;
     std::vector<connection> host;

@@ -63,7 +63,11 @@ struct cpu_comm_config {
 class cpu_comm {
 public:
   explicit cpu_comm(int nranks, cpu_comm_config cfg = {}) : n_(nranks), cfg_(cfg) {
-    if (n_ < 1 || cfg_.max_channels < 1 || cfg_.nslots < 1) return; // invalid: every call reports it
+    // Two slots at least: with one, a ring step that receives and sends holds its
+    // incoming slot while it waits for the next rank's, and the ring deadlocks.
+    if (n_ < 1 || cfg_.max_channels < 1 || cfg_.nslots < 2) return; // invalid: every call reports it
+    for (int pi = 0; pi < protocol_count; ++pi)
+      if (!valid_slot_bytes(protocol(pi), cfg_.slot_bytes(protocol(pi)))) return;
     errors_.resize(std::size_t(n_) * std::size_t(cfg_.max_channels));
     call_errors_.resize(std::size_t(n_)); // sized once: ranks then touch only their own entry
     for (int pi = 0; pi < protocol_count; ++pi) {
@@ -138,13 +142,16 @@ public:
   wait_error* error_slot(int rank, int ch) noexcept {
     return &errors_[std::size_t(rank) * std::size_t(cfg_.max_channels) + std::size_t(ch)];
   }
+  //! Record why `tr`'s call of `coll` is refused (read back by last_error) and return `s`.
+  status refuse(team_rank& tr, coll_kind coll, status s, char const* why) {
+    if (tr.rank() >= 0 && std::size_t(tr.rank()) < call_errors_.size())
+      call_errors_[std::size_t(tr.rank())] = std::string(to_string(coll)) + ": " + why;
+    return s;
+  }
+
   //! Check the call's arguments; record why it is refused.
   status admit(team_rank& tr, coll_kind coll, coll_options const& o, int root = 0) {
-    auto refuse = [&](status s, char const* why) {
-      if (tr.rank() >= 0 && std::size_t(tr.rank()) < call_errors_.size())
-        call_errors_[std::size_t(tr.rank())] = std::string(to_string(coll)) + ": " + why;
-      return s;
-    };
+    auto refuse = [&](status s, char const* why) { return this->refuse(tr, coll, s, why); };
     if (out_of_memory_) return refuse(status::out_of_memory, "connection memory could not be allocated");
     if (!valid_) return refuse(status::invalid_argument, "invalid communicator configuration");
     if (tr.size() != n_) return refuse(status::invalid_argument, "team size differs from the communicator's");
@@ -188,16 +195,21 @@ private:
 namespace detail {
 
 // Runs `body(prims&, channel range)` for every channel with the chosen protocol.
+// `direct`, when not null, is the next rank's user buffer for direct prims; it goes
+// into this rank's private copy of the send connection (the shared one is read by
+// the next rank at the same time).
 template <class Op, class Body>
 status cpu_ring_run(cpu_comm& c, team_rank& tr, coll_kind coll, Op const& op, coll_options const& o,
-                    std::size_t range_count, Body&& body) {
+                    std::size_t range_count, Body&& body, void* direct = nullptr) {
   host_group g;
   int const me = tr.rank(), n = c.size();
   auto one = [&](auto proto_tag) -> status {
     constexpr protocol P = decltype(proto_tag)::value;
     for (int ch = 0; ch < o.nchannels; ++ch) {
       prims_context ctx{me, ch, coll, tr.bound(), c.error_slot(me, ch)};
-      prims<Op, P, host_group> p(g, op, c.ring_conn(P, ch, mod(me - 1, n)), c.ring_conn(P, ch, me), ctx);
+      connection send_c = *c.ring_conn(P, ch, me);
+      send_c.direct_buf = direct;
+      prims<Op, P, host_group> p(g, op, c.ring_conn(P, ch, mod(me - 1, n)), &send_c, ctx);
       status const s = body(p, partition(range_count, o.nchannels, ch));
       p.finish();
       if (s != status::success) return s;
@@ -278,7 +290,8 @@ status all_reduce(cpu_comm& c, team_rank& tr, T const* send, T* recv, std::size_
                   coll_options o = {}) {
   static_assert(std::is_same_v<typename Op::value_type, T>, "op's value type must match the buffers");
   if (status s = c.admit(tr, coll_kind::all_reduce, o); s != status::success) return s;
-  if (detail::bad_buffers(send, recv, count) || detail::count_overflows<T>(count, 1)) return status::invalid_argument;
+  if (detail::bad_buffers(send, recv, count) || detail::count_overflows<T>(count, 1))
+    return c.refuse(tr, coll_kind::all_reduce, status::invalid_argument, "null buffer or element count too large");
   ring_position const pos{tr.rank(), c.size()};
   if (o.algo == algorithm::recursive_doubling)
     return detail::cpu_net_run(c, tr, coll_kind::all_reduce, op, o, count, [&](auto& net, elem_range r) {
@@ -298,21 +311,21 @@ template <class T>
 status all_gather(cpu_comm& c, team_rank& tr, T const* send, T* recv, std::size_t sendcount, coll_options o = {}) {
   if (status s = c.admit(tr, coll_kind::all_gather, o); s != status::success) return s;
   if (detail::bad_buffers(send, recv, sendcount) || detail::count_overflows<T>(sendcount, c.size()))
-    return status::invalid_argument;
+    return c.refuse(tr, coll_kind::all_gather, status::invalid_argument, "null buffer or element count too large");
   ring_position const pos{tr.rank(), c.size()};
+  void* direct = nullptr;
   if (o.direct) {
     // The next rank's output buffer is this rank's direct destination: exchange pointers.
     std::vector<T*> outs(std::size_t(c.size()));
     if (status s = tr.all_gather_ptr(recv, outs.data()); s != status::success) return s;
-    for (int ch = 0; ch < o.nchannels; ++ch)
-      c.ring_conn(protocol::simple, ch, tr.rank())->direct_buf = outs[std::size_t(mod(tr.rank() + 1, c.size()))];
+    direct = outs[std::size_t(mod(tr.rank() + 1, c.size()))];
   }
   op::sum<T> copy_op;
   return detail::cpu_ring_run(c, tr, coll_kind::all_gather, copy_op, o, sendcount, [&](auto& p, elem_range r) {
     if constexpr (std::decay_t<decltype(p)>::proto == protocol::simple)
       if (o.direct) return ring_all_gather_direct(p, pos, send, recv, sendcount, r);
     return ring_all_gather(p, pos, send, recv, sendcount, r);
-  });
+  }, direct);
 }
 
 //! Reduce-scatter: rank r's `recv` (recvcount) gets the reduction of block r of every rank's `send` (nranks * recvcount).
@@ -322,7 +335,7 @@ status reduce_scatter(cpu_comm& c, team_rank& tr, T const* send, T* recv, std::s
   static_assert(std::is_same_v<typename Op::value_type, T>, "op's value type must match the buffers");
   if (status s = c.admit(tr, coll_kind::reduce_scatter, o); s != status::success) return s;
   if (detail::bad_buffers(send, recv, recvcount) || detail::count_overflows<T>(recvcount, c.size()))
-    return status::invalid_argument;
+    return c.refuse(tr, coll_kind::reduce_scatter, status::invalid_argument, "null buffer or element count too large");
   ring_position const pos{tr.rank(), c.size()};
   return detail::cpu_ring_run(c, tr, coll_kind::reduce_scatter, op, o, recvcount, [&](auto& p, elem_range r) {
     return ring_reduce_scatter(p, pos, send, recv, recvcount, r);
@@ -335,7 +348,7 @@ status broadcast(cpu_comm& c, team_rank& tr, T const* send, T* recv, std::size_t
   if (status s = c.admit(tr, coll_kind::broadcast, o, root); s != status::success) return s;
   if ((tr.rank() == root && detail::bad_buffers(send, recv, count)) || (count > 0 && !recv) ||
       detail::count_overflows<T>(count, 1))
-    return status::invalid_argument;
+    return c.refuse(tr, coll_kind::broadcast, status::invalid_argument, "null buffer or element count too large");
   ring_position const pos{tr.rank(), c.size()};
   op::sum<T> copy_op;
   return detail::cpu_ring_run(c, tr, coll_kind::broadcast, copy_op, o, count, [&](auto& p, elem_range r) {
@@ -350,7 +363,7 @@ status reduce(cpu_comm& c, team_rank& tr, T const* send, T* recv, std::size_t co
   static_assert(std::is_same_v<typename Op::value_type, T>, "op's value type must match the buffers");
   if (status s = c.admit(tr, coll_kind::reduce, o, root); s != status::success) return s;
   if ((count > 0 && !send) || (tr.rank() == root && count > 0 && !recv) || detail::count_overflows<T>(count, 1))
-    return status::invalid_argument;
+    return c.refuse(tr, coll_kind::reduce, status::invalid_argument, "null buffer or element count too large");
   ring_position const pos{tr.rank(), c.size()};
   return detail::cpu_ring_run(c, tr, coll_kind::reduce, op, o, count, [&](auto& p, elem_range r) {
     return chain_reduce(p, pos, root, send, recv, r);

@@ -1,0 +1,261 @@
+#pragma once
+//! \file
+//! Tracing algorithms into schedules: run the algorithm source over
+//! `trace_prims` for every rank and channel, exactly as the CPU communicator
+//! runs it over `weft::prims` (channel ch handles `partition(count, nchannels, ch)`
+//! of the data, rank r sits at `ring_position{r, nranks}`).
+//!
+//! ```
+//! weft::sim::trace_options o;
+//! o.step_elems = 64;
+//! weft::sim::schedule s = weft::sim::trace_ring_all_reduce(8, 2, 1000, o);
+//! ```
+//! Adding an algorithm takes a trace function (a few lines around
+//! `trace_algorithm`) and one line in `traced_algorithm_list`.
+
+#include <weft/algorithm/partition.hpp>
+#include <weft/algorithm/ring.hpp>
+#include <weft/core/status.hpp>
+#include <weft/proto/protocol.hpp>
+#include <weft/sim/schedule.hpp>
+#include <weft/sim/trace_prims.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace weft::sim {
+
+//! How a schedule is cut: the protocol, slots and element size the prims would see.
+struct trace_options {
+  protocol proto = protocol::simple;
+  std::size_t slot_bytes = 0; //!< 0: the protocol's default slot (protocol_defaults), or the one `step_elems` needs
+  int nslots = 8;             //!< slots per connection (recorded in the schedule; flow control)
+  std::size_t elem_bytes = 4; //!< 1, 2, 4 or 8
+  std::size_t step_elems = 0; //!< 0: what prims derive from the slot; else this many (Simple: a multiple of 16)
+  int root = 0;               //!< broadcast and reduce
+};
+
+//! What one (rank, channel) of a traced algorithm is given.
+template <class T>
+struct trace_call {
+  int rank = 0;
+  int nranks = 1;
+  int channel = 0;
+  int nchannels = 1;
+  int root = 0;
+  std::size_t count = 0; //!< the collective's count (per-rank send count for all-gather, recv count for reduce-scatter)
+  elem_range range{};    //!< this channel's part: partition(count, nchannels, channel)
+  T const* in = nullptr; //!< fake input buffer
+  T* out = nullptr;      //!< fake output buffer
+  T* scratch = nullptr;  //!< fake scratch buffer
+};
+
+//! Incoming and outgoing peer of (rank, channel).
+struct trace_peers {
+  int recv_peer = -1;
+  int send_peer = -1;
+};
+
+//! The ring every ring-family algorithm uses: receive from rank - 1, send to rank + 1.
+struct ring_peers {
+  trace_peers operator()(int rank, int nranks, int /*channel*/) const noexcept {
+    if (nranks < 2) return {};
+    return {mod(rank - 1, nranks), mod(rank + 1, nranks)};
+  }
+};
+
+namespace detail {
+
+template <class T, class Body, class Peers>
+bool trace_run(schedule& s, int nranks, int nchannels, std::size_t count, int root, std::size_t step_elems, Body& body,
+               Peers& peers, std::string& err) {
+  for (int r = 0; r < nranks; ++r)
+    for (int ch = 0; ch < nchannels; ++ch) {
+      trace_peers const pr = peers(r, nranks, ch);
+      trace_site const site{r, ch, pr.recv_peer, pr.send_peer, step_elems};
+      trace_prims<T> p(s.steps, site, &err);
+      trace_call<T> c;
+      c.rank = r;
+      c.nranks = nranks;
+      c.channel = ch;
+      c.nchannels = nchannels;
+      c.root = root;
+      c.count = count;
+      c.range = partition(count, nchannels, ch);
+      c.in = trace_buffers<T>::input();
+      c.out = trace_buffers<T>::output();
+      c.scratch = trace_buffers<T>::scratch();
+      status const st = body(p, c);
+      p.finish();
+      if (st != status::success) {
+        if (err.empty())
+          err = "rank " + std::to_string(r) + " channel " + std::to_string(ch) + ": the algorithm returned " + to_string(st);
+        return false;
+      }
+    }
+  return true;
+}
+
+} // namespace detail
+
+//! Trace an algorithm: `body(prims, call)` runs one (rank, channel) of it over
+//! `trace_prims<T>` (a generic lambda: T is an unsigned type of `o.elem_bytes`
+//! bytes) and returns its status. `peers(rank, nranks, channel)` gives the
+//! connections each (rank, channel) has. The result is linked. On invalid
+//! arguments or an algorithm failure it has no steps and `*error` says why.
+template <class Body, class Peers = ring_peers>
+schedule trace_algorithm(std::string name, collective coll, int nranks, int nchannels, std::size_t count,
+                         trace_options const& o, Body&& body, std::string* error = nullptr, Peers peers = {}) {
+  schedule s;
+  s.name = std::move(name);
+  s.coll = coll;
+  s.nranks = nranks;
+  s.nchannels = nchannels;
+  s.nslots = o.nslots;
+  s.root = o.root;
+  s.count = count;
+  s.elem_bytes = o.elem_bytes;
+  s.proto = o.proto;
+  std::string err;
+  auto fail = [&](std::string m) {
+    if (error) *error = std::string(to_string(coll)) + " " + s.name + ": " + m;
+    s.steps.clear();
+    return s;
+  };
+  if (nranks < 1 || nranks > max_ranks) return fail("nranks must be in 1.." + std::to_string(max_ranks));
+  if (nchannels < 1 || nchannels > max_channels) return fail("nchannels must be in 1.." + std::to_string(max_channels));
+  if (o.nslots < 1) return fail("nslots must be at least 1");
+  if (o.root < 0 || o.root >= nranks) return fail("root outside 0..nranks-1");
+  if (o.elem_bytes != 1 && o.elem_bytes != 2 && o.elem_bytes != 4 && o.elem_bytes != 8)
+    return fail("elem_bytes must be 1, 2, 4 or 8");
+  if (unsigned(o.proto) >= unsigned(protocol_count)) return fail("unknown protocol");
+  // Every buffer must fit the 2^40-byte window of a fake trace pointer.
+  if (count > ((std::size_t(1) << trace_buffer_shift) - 1) / o.elem_bytes / std::size_t(nranks))
+    return fail("count too large to trace (buffers must stay below 2^40 bytes)");
+  std::size_t step = o.step_elems;
+  if (step == 0) {
+    s.slot_bytes = o.slot_bytes ? o.slot_bytes : protocol_defaults{}.slot_bytes(o.proto);
+    step = prims_step_elems(o.proto, s.slot_bytes, o.elem_bytes);
+    if (step == 0) return fail("a slot of " + std::to_string(s.slot_bytes) + " bytes carries no element");
+  } else {
+    if (o.proto == protocol::simple && step % 16 != 0)
+      return fail("step_elems must be a multiple of 16 under Simple (prims round the slot payload down to 16 elements)");
+    s.slot_bytes = o.slot_bytes ? o.slot_bytes : slot_bytes_for(o.proto, step, o.elem_bytes);
+    if (prims_step_elems(o.proto, s.slot_bytes, o.elem_bytes) != step)
+      return fail("slot_bytes " + std::to_string(s.slot_bytes) + " does not give step_elems " + std::to_string(step));
+  }
+  bool ok = false;
+  switch (o.elem_bytes) {
+    case 1: ok = detail::trace_run<std::uint8_t>(s, nranks, nchannels, count, o.root, step, body, peers, err); break;
+    case 2: ok = detail::trace_run<std::uint16_t>(s, nranks, nchannels, count, o.root, step, body, peers, err); break;
+    case 4: ok = detail::trace_run<std::uint32_t>(s, nranks, nchannels, count, o.root, step, body, peers, err); break;
+    default: ok = detail::trace_run<std::uint64_t>(s, nranks, nchannels, count, o.root, step, body, peers, err); break;
+  }
+  if (!ok) return fail(err);
+  if (!s.link(&err)) return fail("the traced steps do not link: " + err);
+  return s;
+}
+
+// ---- the ring family (include/weft/algorithm/ring.hpp) ----
+
+//! Ring all-reduce (reduce-scatter then all-gather around the ring).
+inline schedule trace_ring_all_reduce(int nranks, int nchannels, std::size_t count, trace_options const& o = {},
+                                      std::string* error = nullptr) {
+  return trace_algorithm("ring", collective::all_reduce, nranks, nchannels, count, o, [](auto& p, auto const& c) {
+    return ring_all_reduce(p, ring_position{c.rank, c.nranks}, c.in, c.out, c.range);
+  }, error);
+}
+
+//! Ring all-gather through the slots; `count` is each rank's send count.
+inline schedule trace_ring_all_gather(int nranks, int nchannels, std::size_t count, trace_options const& o = {},
+                                      std::string* error = nullptr) {
+  return trace_algorithm("ring", collective::all_gather, nranks, nchannels, count, o, [](auto& p, auto const& c) {
+    return ring_all_gather(p, ring_position{c.rank, c.nranks}, c.in, c.out, c.count, c.range);
+  }, error);
+}
+
+//! Ring all-gather writing straight into the next rank's output (direct prims, Simple).
+inline schedule trace_ring_all_gather_direct(int nranks, int nchannels, std::size_t count, trace_options const& o = {},
+                                             std::string* error = nullptr) {
+  if (o.proto != protocol::simple) {
+    if (error) *error = "all_gather ring_direct: direct transfers need the Simple protocol";
+    return schedule{};
+  }
+  return trace_algorithm("ring_direct", collective::all_gather, nranks, nchannels, count, o, [](auto& p, auto const& c) {
+    return ring_all_gather_direct(p, ring_position{c.rank, c.nranks}, c.in, c.out, c.count, c.range);
+  }, error);
+}
+
+//! Ring reduce-scatter; `count` is each rank's receive count.
+inline schedule trace_ring_reduce_scatter(int nranks, int nchannels, std::size_t count, trace_options const& o = {},
+                                          std::string* error = nullptr) {
+  return trace_algorithm("ring", collective::reduce_scatter, nranks, nchannels, count, o, [](auto& p, auto const& c) {
+    return ring_reduce_scatter(p, ring_position{c.rank, c.nranks}, c.in, c.out, c.count, c.range);
+  }, error);
+}
+
+//! Pipelined chain broadcast from `o.root` along the ring.
+inline schedule trace_chain_broadcast(int nranks, int nchannels, std::size_t count, trace_options const& o = {},
+                                      std::string* error = nullptr) {
+  return trace_algorithm("chain", collective::broadcast, nranks, nchannels, count, o, [](auto& p, auto const& c) {
+    return chain_broadcast(p, ring_position{c.rank, c.nranks}, c.root, c.in, c.out, c.range);
+  }, error);
+}
+
+//! Pipelined chain reduce to `o.root` along the ring.
+inline schedule trace_chain_reduce(int nranks, int nchannels, std::size_t count, trace_options const& o = {},
+                                   std::string* error = nullptr) {
+  return trace_algorithm("chain", collective::reduce, nranks, nchannels, count, o, [](auto& p, auto const& c) {
+    return chain_reduce(p, ring_position{c.rank, c.nranks}, c.root, c.in, c.out, c.range);
+  }, error);
+}
+
+// ---- registry ----
+
+using trace_fn = schedule (*)(int nranks, int nchannels, std::size_t count, trace_options const&, std::string* error);
+
+//! One traceable algorithm.
+struct traced_algorithm {
+  collective coll;
+  char const* name;
+  trace_fn fn;
+  char const* summary;
+};
+
+//! Every algorithm the library can trace: one line each.
+inline constexpr traced_algorithm traced_algorithm_list[] = {
+    {collective::all_reduce, "ring", &trace_ring_all_reduce, "reduce-scatter then all-gather around a ring"},
+    {collective::all_gather, "ring", &trace_ring_all_gather, "ring through the connection slots"},
+    {collective::all_gather, "ring_direct", &trace_ring_all_gather_direct, "ring writing into the next rank's output"},
+    {collective::reduce_scatter, "ring", &trace_ring_reduce_scatter, "ring, each block reduced on its way to its owner"},
+    {collective::broadcast, "chain", &trace_chain_broadcast, "pipelined chain from the root along the ring"},
+    {collective::reduce, "chain", &trace_chain_reduce, "pipelined chain along the ring ending at the root"},
+};
+
+//! The algorithms that trace collective `c`.
+inline std::vector<traced_algorithm> traced_algorithms(collective c) {
+  std::vector<traced_algorithm> v;
+  for (auto const& a : traced_algorithm_list)
+    if (a.coll == c) v.push_back(a);
+  return v;
+}
+
+//! Trace algorithm `algo` of collective `c` by name (see `traced_algorithm_list`).
+inline schedule trace(collective c, std::string_view algo, int nranks, int nchannels, std::size_t count,
+                      trace_options const& o = {}, std::string* error = nullptr) {
+  std::string known;
+  for (auto const& a : traced_algorithm_list) {
+    if (a.coll != c) continue;
+    if (algo == a.name) return a.fn(nranks, nchannels, count, o, error);
+    known += known.empty() ? a.name : std::string(", ") + a.name;
+  }
+  if (error)
+    *error = std::string("no traced ") + to_string(c) + " algorithm named '" + std::string(algo) + "' (known: " +
+             (known.empty() ? std::string("none") : known) + ")";
+  return schedule{};
+}
+
+} // namespace weft::sim

@@ -1,0 +1,303 @@
+#pragma once
+//! \file
+//! The tuner: which algorithm, protocol and channel count to use for a
+//! (topology, collective, ranks, bytes), chosen by predicted time from the
+//! simulator, with the user's overrides taking precedence.
+//!
+//! ```
+//! weft::sim::topology t;
+//! std::string why;
+//! if (!weft::sim::load_topology("dgx-h100", t, &why)) { /* report why */ }
+//! weft::tune::request rq;
+//! rq.coll = weft::sim::collective::all_reduce;
+//! rq.nranks = 8;
+//! rq.bytes = 64 << 20;
+//! weft::tune::choice c = weft::tune::choose(t, rq);
+//! // c.best.algo == "ring", c.best.proto, c.best.nchannels, c.best.time_us
+//! ```
+//!
+//! Candidates are every traced algorithm of the collective (see
+//! `sim::traced_algorithm_list`: only what exists is considered), every
+//! protocol and every channel count of `tune_options`. Each is traced and
+//! simulated (`predict`), except that a candidate is skipped when
+//!  - an algorithm-independent lower bound on its time (the bytes each GPU must
+//!    move at the fastest rate the protocol allows, plus its base latency)
+//!    already exceeds the best time found, or
+//!  - its schedule would have more than `max_steps` steps (too slow to simulate;
+//!    it is listed with the reason).
+//!
+//! Layering: DESIGN.md numbers tune/ (5) below sim/ (6); this selector needs the
+//! simulator, so it sits above it. The constexpr policies of tune/ that device
+//! code may include stay free of sim/ (see docs/simulator.md).
+
+#include <weft/proto/protocol.hpp>
+#include <weft/sim/simulator.hpp>
+#include <weft/sim/topology.hpp>
+#include <weft/sim/trace.hpp>
+
+#include <algorithm>
+#include <cstdlib>
+#include <map>
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace weft::tune {
+
+//! What to choose for.
+struct request {
+  sim::collective coll = sim::collective::all_reduce;
+  int nranks = 0;             //!< 0: every GPU of the topology
+  std::size_t bytes = 0;      //!< nccl-tests' size: per rank, or the total for all-gather and reduce-scatter
+  std::size_t elem_bytes = 4; //!< 1, 2, 4 or 8
+  int root = 0;               //!< broadcast and reduce
+};
+
+//! What the user fixed (the tuner chooses the rest).
+struct overrides {
+  std::string algo;   //!< "" or "auto": choose
+  int proto = -1;     //!< -1: choose; else a `weft::protocol` value
+  int nchannels = 0;  //!< 0: choose
+};
+
+//! Overrides from the environment: WEFT_ALGO (e.g. "ring"), WEFT_PROTO ("simple", "ll", "ll128"),
+//! WEFT_NCHANNELS (a positive number). Unset or "auto" leaves the choice to the tuner; a value
+//! that does not parse is reported in `*why` and ignored.
+inline overrides overrides_from_env(std::string* why = nullptr) {
+  overrides o;
+  if (char const* a = std::getenv("WEFT_ALGO"); a && *a && std::string(a) != "auto") o.algo = a;
+  if (char const* p = std::getenv("WEFT_PROTO"); p && *p && std::string(p) != "auto") {
+    protocol pr;
+    if (parse_protocol(p, pr)) o.proto = int(pr);
+    else if (why) *why = std::string("WEFT_PROTO=") + p + " is not simple, ll or ll128; ignored";
+  }
+  if (char const* c = std::getenv("WEFT_NCHANNELS"); c && *c && std::string(c) != "auto") {
+    char* end = nullptr;
+    long const v = std::strtol(c, &end, 10);
+    if (end && *end == 0 && v >= 1 && v <= sim::max_channels) o.nchannels = int(v);
+    else if (why) *why = std::string("WEFT_NCHANNELS=") + c + " is not a channel count; ignored";
+  }
+  return o;
+}
+
+//! How to search.
+struct tune_options {
+  std::vector<int> channels{1, 2, 4, 8, 16, 32};
+  std::vector<protocol> protocols{protocol::simple, protocol::ll128, protocol::ll};
+  protocol_defaults slots{};        //!< slot count and sizes per protocol (as the communicator's)
+  std::size_t max_steps = 1u << 19; //!< skip candidates whose schedule would be larger
+  bool prune = true;                //!< skip candidates whose lower bound exceeds the best time
+  std::vector<int> gpu_of_rank;     //!< GPU of each rank (empty: rank r on GPU r)
+};
+
+//! One predicted candidate.
+struct prediction {
+  bool ok = false;
+  std::string error;         //!< why there is no prediction
+  std::string algo;
+  protocol proto = protocol::simple;
+  int nchannels = 1;
+  std::size_t count = 0;     //!< elements per rank (the schedule's count)
+  double time_us = 0;        //!< predicted time
+  double lower_bound_us = 0; //!< the bound used for pruning
+  sim::sim_result sim;       //!< the simulation (when one ran)
+};
+
+//! Elements per rank for nccl-tests' `bytes` (0 when the size holds less than one element per rank).
+inline std::size_t count_for(request const& rq, int nranks) noexcept {
+  std::size_t const per = rq.elem_bytes * (sim::size_is_total(rq.coll) ? std::size_t(nranks) : 1u);
+  return per ? rq.bytes / per : 0;
+}
+
+//! The fewest bytes some GPU must send or receive for the collective, whatever
+//! the algorithm (with in-switch reduction, all-reduce needs only (n-1)/n S).
+inline double min_bytes_per_gpu(sim::collective c, int n, double S, bool switch_reduction) noexcept {
+  if (n < 2) return 0;
+  double const f = double(n - 1) / double(n);
+  switch (c) {
+    case sim::collective::all_reduce: return switch_reduction ? f * S : 2 * f * S;
+    case sim::collective::all_gather:
+    case sim::collective::reduce_scatter: return f * S; // S: the total (nccl-tests' size)
+    case sim::collective::broadcast:
+    case sim::collective::reduce: return S;
+  }
+  return 0;
+}
+
+//! Algorithm-independent lower bound on the time of collective `rq` under protocol `p`.
+inline double lower_bound_us(sim::topology const& t, request const& rq, int nranks, protocol p) {
+  sim::protocol_cost const& pc = t.cost.of(p);
+  double rate = std::max(nranks > 1 && t.gpus_per_domain() > 1 ? t.nvlink_bytes_per_us() : 0.0,
+                         t.domains > 1 ? t.nic_bytes_per_us() : 0.0) * pc.efficiency;
+  if (pc.max_GBps_per_gpu > 0) rate = std::min(rate, pc.max_GBps_per_gpu * 1e3);
+  // No traced algorithm reduces in the switch yet; when one does, its candidates need the weaker bound.
+  double const bytes = min_bytes_per_gpu(rq.coll, nranks, double(rq.bytes), false);
+  return pc.base_latency_us + (rate > 0 ? bytes / rate : 0.0);
+}
+
+//! Trace algorithm `algo` for `rq` and simulate it with `proto` and `nchannels` on `t`.
+//! The schedule is traced with one channel carrying `nchannels` times the step
+//! and simulated as that many channels (`sim_options::channel_multiplicity`),
+//! which is how the simulator folds identical channels anyway.
+inline prediction predict(sim::topology const& t, request const& rq, std::string const& algo, protocol proto,
+                          int nchannels, tune_options const& o = {}) {
+  prediction pr;
+  pr.algo = algo;
+  pr.proto = proto;
+  pr.nchannels = nchannels;
+  int const n = rq.nranks > 0 ? rq.nranks : t.ngpus();
+  auto fail = [&](std::string m) {
+    pr.ok = false;
+    pr.error = std::move(m);
+    return pr;
+  };
+  if (nchannels < 1 || nchannels > sim::max_channels) return fail("channel count out of range");
+  if (n > t.ngpus() && o.gpu_of_rank.empty())
+    return fail(std::to_string(n) + " ranks on " + std::to_string(t.ngpus()) + " GPUs of " + t.name);
+  pr.count = count_for(rq, n);
+  pr.lower_bound_us = lower_bound_us(t, rq, n, proto);
+  if (pr.count == 0) return fail("the size holds no element per rank");
+  std::size_t const step = sim::prims_step_elems(proto, o.slots.slot_bytes(proto), rq.elem_bytes);
+  if (step == 0) return fail("a slot carries no element");
+  // Channels that get data (partition() leaves trailing channels empty for small counts).
+  std::size_t const per = align_up(div_up(pr.count, std::size_t(nchannels)), partition_align);
+  int const busy = int(std::min<std::size_t>(std::size_t(nchannels), div_up(pr.count, per)));
+  // Size guard: every rank moves at least the collective's minimum in steps of at most step * channels.
+  double const est = double(n) *
+                     min_bytes_per_gpu(rq.coll, n, double(rq.bytes), false) /
+                     (double(step) * double(rq.elem_bytes) * double(busy));
+  if (est > double(o.max_steps))
+    return fail("not simulated: about " + std::to_string((long long)est) + " steps (more than max_steps " +
+                std::to_string(o.max_steps) + ")");
+  sim::trace_options to;
+  to.proto = proto;
+  to.nslots = o.slots.nslots;
+  to.elem_bytes = rq.elem_bytes;
+  to.step_elems = step * std::size_t(busy);
+  to.root = rq.root;
+  std::string why;
+  sim::schedule s = sim::trace(rq.coll, algo, n, 1, pr.count, to, &why);
+  if (s.steps.empty() && !why.empty()) return fail(why);
+  sim::sim_options so;
+  so.use_schedule_protocol = false;
+  so.proto = proto;
+  so.channel_multiplicity = busy;
+  so.gpu_of_rank = o.gpu_of_rank;
+  pr.sim = sim::simulate(s, t, so);
+  if (!pr.sim.ok) return fail(pr.sim.error);
+  pr.time_us = pr.sim.time_us;
+  pr.ok = true;
+  return pr;
+}
+
+//! The tuner's answer.
+struct choice {
+  bool ok = false;
+  std::string error;
+  prediction best;
+  std::vector<prediction> considered; //!< every candidate, in the order tried (pruned ones have an error)
+};
+
+//! Choose algorithm, protocol and channels for `rq` on `t` (see the file comment).
+inline choice choose(sim::topology const& t, request const& rq, overrides const& ov = {}, tune_options const& o = {}) {
+  choice ch;
+  int const n = rq.nranks > 0 ? rq.nranks : t.ngpus();
+  std::vector<std::string> algos;
+  std::string known;
+  for (auto const& a : sim::traced_algorithms(rq.coll)) {
+    known += (known.empty() ? "" : ", ") + std::string(a.name);
+    if (ov.algo.empty() || ov.algo == "auto" || ov.algo == a.name) algos.emplace_back(a.name);
+  }
+  if (algos.empty()) {
+    ch.error = ov.algo.empty() ? std::string("no algorithm for ") + sim::to_string(rq.coll)
+                               : "no " + std::string(sim::to_string(rq.coll)) + " algorithm named '" + ov.algo +
+                                     "' in weft (available: " + (known.empty() ? "none" : known) + ")";
+    return ch;
+  }
+  std::vector<protocol> protos;
+  if (ov.proto >= 0) protos.push_back(protocol(ov.proto));
+  else protos = o.protocols;
+  std::vector<int> chans;
+  if (ov.nchannels > 0) chans.push_back(ov.nchannels);
+  else chans = o.channels;
+  // Cheapest bound first, so that pruning bites early.
+  std::stable_sort(protos.begin(), protos.end(), [&](protocol a, protocol b) {
+    return lower_bound_us(t, rq, n, a) < lower_bound_us(t, rq, n, b);
+  });
+  // Channel counts from the most down: past the best count the time only
+  // grows (fewer channels carry the same bytes), so a protocol's descent stops
+  // once a count is `stop_ratio` slower than its best so far.
+  std::sort(chans.begin(), chans.end(), [](int a, int b) { return a > b; });
+  double constexpr stop_ratio = 1.10;
+  double best = -1;
+  for (auto const& a : algos)
+    for (protocol p : protos) {
+      double proto_best = -1;
+      bool stop = false;
+      for (int c : chans) {
+        double const lb = lower_bound_us(t, rq, n, p);
+        prediction pr;
+        if (o.prune && best >= 0 && lb > best) {
+          pr.algo = a;
+          pr.proto = p;
+          pr.nchannels = c;
+          pr.lower_bound_us = lb;
+          pr.error = "pruned: lower bound " + std::to_string(lb) + " us exceeds the best " + std::to_string(best) + " us";
+        } else if (o.prune && (stop || (proto_best >= 0 && ch.considered.back().ok &&
+                                        ch.considered.back().time_us > stop_ratio * proto_best))) {
+          stop = true;
+          pr.algo = a;
+          pr.proto = p;
+          pr.nchannels = c;
+          pr.error = "pruned: fewer channels than a slower count";
+        } else {
+          pr = predict(t, rq, a, p, c, o);
+        }
+        if (pr.ok) {
+          if (proto_best < 0 || pr.time_us < proto_best) proto_best = pr.time_us;
+          // Better: faster by 0.1 %, or as fast with fewer channels.
+          bool const better = best < 0 || pr.time_us < best * (1 - 1e-3) ||
+                              (pr.time_us <= best * (1 + 1e-3) && pr.nchannels < ch.best.nchannels);
+          if (better) {
+            best = std::min(best < 0 ? pr.time_us : best, pr.time_us);
+            ch.best = pr;
+            ch.ok = true;
+          }
+        }
+        ch.considered.push_back(std::move(pr));
+      }
+    }
+  if (!ch.ok) {
+    ch.error = "no candidate could be predicted";
+    for (auto const& c : ch.considered)
+      if (!c.error.empty()) {
+        ch.error += ": " + c.error;
+        break;
+      }
+  }
+  return ch;
+}
+
+//! A tuner bound to one topology, remembering its answers (what a communicator keeps).
+class tuner {
+public:
+  explicit tuner(sim::topology t, tune_options o = {}) : t_(std::move(t)), o_(std::move(o)) {}
+
+  sim::topology const& topology() const noexcept { return t_; }
+
+  //! The choice for `rq` (computed once per distinct request and overrides).
+  choice const& choose(request const& rq, overrides const& ov = {}) {
+    auto const key = std::make_tuple(int(rq.coll), rq.nranks, rq.bytes, rq.elem_bytes, rq.root, ov.algo, ov.proto,
+                                     ov.nchannels);
+    auto it = cache_.find(key);
+    if (it == cache_.end()) it = cache_.emplace(key, weft::tune::choose(t_, rq, ov, o_)).first;
+    return it->second;
+  }
+
+private:
+  sim::topology t_;
+  tune_options o_;
+  std::map<std::tuple<int, int, std::size_t, std::size_t, int, std::string, int, int>, choice> cache_;
+};
+
+} // namespace weft::tune

@@ -1,0 +1,134 @@
+// The tuner: sensible choices (LL for tiny messages, Simple for large ones,
+// more channels for more data), the user's overrides, and honest refusals.
+#include <weft/tune/tuner.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+
+using namespace weft;
+
+namespace {
+sim::topology preset(char const* name) {
+  sim::topology t;
+  std::string why;
+  INFO(why);
+  REQUIRE(sim::load_topology(name, t, &why));
+  return t;
+}
+tune::request all_reduce(std::size_t bytes, int nranks = 0) {
+  tune::request rq;
+  rq.coll = sim::collective::all_reduce;
+  rq.bytes = bytes;
+  rq.nranks = nranks;
+  return rq;
+}
+} // namespace
+
+TEST_CASE("the tuner picks LL for tiny messages and Simple for large ones", "[sim][tuner]") {
+  for (char const* name : {"dgx-h100", "hgx-b200", "gb200-nvl72"}) {
+    INFO(name);
+    sim::topology const t = preset(name);
+    tune::choice const tiny = tune::choose(t, all_reduce(64));
+    REQUIRE(tiny.ok);
+    REQUIRE(tiny.best.algo == "ring");
+    REQUIRE(tiny.best.proto == protocol::ll);
+    tune::choice const large = tune::choose(t, all_reduce(std::size_t(1) << 30, 8));
+    REQUIRE(large.ok);
+    REQUIRE(large.best.proto == protocol::simple);
+    REQUIRE(large.best.nchannels >= 16);
+    REQUIRE(large.best.time_us > tiny.best.time_us);
+    // The choice is the fastest prediction among those made.
+    for (auto const& c : large.considered)
+      if (c.ok) REQUIRE(c.time_us >= large.best.time_us * (1 - 1e-3));
+  }
+}
+
+TEST_CASE("predicted time grows with size and busbw approaches the link", "[sim][tuner]") {
+  sim::topology const t = preset("dgx-h100");
+  double last = 0;
+  for (std::size_t b = 1024; b <= (std::size_t(256) << 20); b *= 8) {
+    tune::choice const c = tune::choose(t, all_reduce(b));
+    REQUIRE(c.ok);
+    REQUIRE(c.best.time_us > last);
+    last = c.best.time_us;
+  }
+  double const busbw = double(256 << 20) / (last * 1e-6) / 1e9 * 1.75;
+  REQUIRE(busbw < t.nvlink_bytes_per_us() / 1e3 * 1.001);
+  REQUIRE(busbw > 0.9 * t.nvlink_bytes_per_us() / 1e3);
+}
+
+TEST_CASE("the user's overrides win", "[sim][tuner]") {
+  sim::topology const t = preset("dgx-h100");
+  tune::overrides ov;
+  ov.proto = int(protocol::ll128);
+  ov.nchannels = 3;
+  tune::choice const c = tune::choose(t, all_reduce(std::size_t(64) << 20), ov);
+  REQUIRE(c.ok);
+  REQUIRE(c.best.proto == protocol::ll128);
+  REQUIRE(c.best.nchannels == 3);
+  REQUIRE(c.considered.size() == 1);
+
+  ov = {};
+  ov.algo = "nvls";
+  tune::choice const no = tune::choose(t, all_reduce(1 << 20), ov);
+  REQUIRE_FALSE(no.ok);
+  REQUIRE(no.error.find("no all_reduce algorithm named 'nvls'") != std::string::npos);
+  REQUIRE(no.error.find("available: ring") != std::string::npos);
+
+  // All-gather has two ring variants; direct needs Simple.
+  tune::request rq;
+  rq.coll = sim::collective::all_gather;
+  rq.bytes = std::size_t(64) << 20;
+  ov = {};
+  ov.algo = "ring_direct";
+  ov.proto = int(protocol::ll);
+  tune::choice const d = tune::choose(t, rq, ov);
+  REQUIRE_FALSE(d.ok);
+  REQUIRE(d.error.find("Simple") != std::string::npos);
+  ov.proto = -1;
+  tune::choice const d2 = tune::choose(t, rq, ov);
+  REQUIRE(d2.ok);
+  REQUIRE(d2.best.algo == "ring_direct");
+  REQUIRE(d2.best.proto == protocol::simple);
+}
+
+TEST_CASE("overrides from the environment", "[sim][tuner]") {
+  ::setenv("WEFT_ALGO", "ring", 1);
+  ::setenv("WEFT_PROTO", "LL128", 1);
+  ::setenv("WEFT_NCHANNELS", "4", 1);
+  std::string why;
+  tune::overrides o = tune::overrides_from_env(&why);
+  REQUIRE(o.algo == "ring");
+  REQUIRE(o.proto == int(protocol::ll128));
+  REQUIRE(o.nchannels == 4);
+  REQUIRE(why.empty());
+  ::setenv("WEFT_PROTO", "fast", 1);
+  ::setenv("WEFT_NCHANNELS", "auto", 1);
+  o = tune::overrides_from_env(&why);
+  REQUIRE(o.proto == -1);
+  REQUIRE(o.nchannels == 0);
+  REQUIRE(why.find("WEFT_PROTO=fast") != std::string::npos);
+  ::unsetenv("WEFT_ALGO");
+  ::unsetenv("WEFT_PROTO");
+  ::unsetenv("WEFT_NCHANNELS");
+}
+
+TEST_CASE("every collective weft has gets a choice", "[sim][tuner]") {
+  sim::topology const t = preset("hgx-b200");
+  tune::tuner tu(t);
+  for (auto c : {sim::collective::all_reduce, sim::collective::all_gather, sim::collective::reduce_scatter,
+                 sim::collective::broadcast, sim::collective::reduce}) {
+    INFO(sim::to_string(c));
+    tune::request rq;
+    rq.coll = c;
+    rq.bytes = std::size_t(32) << 20;
+    rq.root = 3;
+    tune::choice const& ch = tu.choose(rq);
+    REQUIRE(ch.ok);
+    REQUIRE(&tu.choose(rq) == &ch); // remembered
+    REQUIRE(ch.best.time_us > 0);
+  }
+  tune::request rq = all_reduce(3); // below one element per rank
+  REQUIRE_FALSE(tune::choose(t, rq).ok);
+}
