@@ -18,6 +18,11 @@ TEST_CASE("reduce_copy: a few MiB", "[reduce_copy][large]") {
   std::size_t const big = weft::detail::host_stream_threshold + 1000;
   require_ok<float>(opk::sum, 2, 1, big / 4 + 3, offsets(2, 1), offsets(1, 1), false);
   require_ok<weft::bfloat16_t>(opk::avg, 3, 2, big / 2 + 1, offsets(3, 2), offsets(2, 2), true);
+  // The two-source streaming path: 64-byte lines for 1-, 2- and 8-byte types,
+  // a destination that starts off a line boundary, and a ragged tail.
+  require_ok<std::int8_t>(opk::sum, 2, 1, big + 37, offsets(2, 3), offsets(1, 5), false);
+  require_ok<weft::bfloat16_t>(opk::premul, 2, 1, big / 2 + 9, offsets(2, 1), offsets(1, 3), false);
+  require_ok<double>(opk::max, 2, 1, big / 8 + 5, offsets(2, 0), offsets(1, 1), true);
 }
 
 TEST_CASE("reduce_copy: compile-time lists and copy()", "[reduce_copy]") {

@@ -165,7 +165,7 @@ WEFT_HOST_DEVICE void reduce_copy_scalar(Op const& op, ptr_list<typename Op::val
 }
 
 //! Host calls at least this large stream their result around the cache.
-inline constexpr cuda::std::size_t host_stream_threshold = cuda::std::size_t(8) << 20;
+inline constexpr cuda::std::size_t host_stream_threshold = cuda::std::size_t(2) << 20;
 
 // Host path: blocks of elements reduced through a small fp32/acc buffer, in
 // loops simple enough for the compiler to vectorise; any alignment works.
@@ -198,13 +198,31 @@ inline void reduce_copy_host(Group& g, Op const& op, ptr_list<typename Op::value
           T const* s1 = src.ptr[1] + lo;
           T* d0 = dst.ptr[0] + lo;
           if (stream) {
-            T tmp[B];
-            for (cuda::std::size_t i = 0; i < n; ++i) {
+            // One thread reading two streams is bound by the misses it has in
+            // flight, not by DRAM: ask for the lines a few KiB ahead as it goes,
+            // and write each finished 64-byte line around the cache.
+            constexpr cuda::std::size_t L = 64 / sizeof(T) > 0 ? 64 / sizeof(T) : 1;
+            constexpr cuda::std::size_t D = 2048 / sizeof(T);
+            auto one = [&](cuda::std::size_t i) {
               A const x = to_acc(s0[i]), y = to_acc(s1[i]);
               A const a = op(p0 ? op.pre(x) : x, p1 ? op.pre(y) : y);
-              tmp[i] = from_acc<T>(post ? op.post(a) : a);
+              return from_acc<T>(post ? op.post(a) : a);
+            };
+            cuda::std::size_t i = 0;
+            while (i < n && (reinterpret_cast<cuda::std::uintptr_t>(d0 + i) & 63u) != 0) {
+              d0[i] = one(i);
+              ++i;
             }
-            stream_copy(d0, tmp, n * sizeof(T));
+            for (; i + L <= n; i += L) {
+              prefetch_line(s0 + i + D);
+              prefetch_line(s1 + i + D);
+              alignas(64) T line[L];
+              for (cuda::std::size_t k = 0; k < L; ++k)
+                line[k] = one(i + k);
+              stream_line(d0 + i, line);
+            }
+            for (; i < n; ++i)
+              d0[i] = one(i);
             continue;
           }
           for (cuda::std::size_t i = 0; i < n; ++i) {

@@ -9,6 +9,7 @@
 #include <cstring>
 #if defined(__SSE2__) && !defined(__CUDA_ARCH__)
 #  include <emmintrin.h>
+#  include <xmmintrin.h>
 #  define WEFT_HOST_STREAM 1
 #else
 #  define WEFT_HOST_STREAM 0
@@ -38,6 +39,30 @@ inline void stream_copy(void* dst, void const* src, std::size_t bytes) noexcept 
 }
 
 //! Order earlier streaming stores before later stores (and flag releases).
+//! Hint that the cache line holding `p` will be read soon. Never faults, so
+//! it may point past the end of a buffer. A no-op where SSE is unavailable.
+inline void prefetch_line(void const* p) noexcept {
+#if WEFT_HOST_STREAM
+  _mm_prefetch(static_cast<char const*>(p), _MM_HINT_NTA);
+#else
+  (void)p;
+#endif
+}
+
+//! Write one 64-byte line `src` to the 64-byte aligned `dst` around the cache.
+inline void stream_line(void* dst, void const* src) noexcept {
+#if WEFT_HOST_STREAM
+  auto* d = static_cast<__m128i*>(dst);
+  auto const* s = static_cast<__m128i const*>(src);
+  _mm_stream_si128(d + 0, _mm_load_si128(s + 0));
+  _mm_stream_si128(d + 1, _mm_load_si128(s + 1));
+  _mm_stream_si128(d + 2, _mm_load_si128(s + 2));
+  _mm_stream_si128(d + 3, _mm_load_si128(s + 3));
+#else
+  std::memcpy(dst, src, 64);
+#endif
+}
+
 inline void stream_fence() noexcept {
 #if WEFT_HOST_STREAM
   _mm_sfence();
