@@ -20,10 +20,11 @@ WEFT_APT_PACKAGES=(
   catch2                 # Catch2 2.13 (tests/CMakeLists.txt: find_package(Catch2 2))
   python3:python3        # small test helpers
   python3-matplotlib     # tools/plot_busbw.py (weft-sim --plot) and its test
-  # Later issues add here, for example:
-  #   openmpi-bin libopenmpi-dev   MPI bootstrap / network leg of the CPU team
-  #   libgloo-dev                  Gloo bootstrap
-  #   clang libclang-rt-14-dev     clang builds and sanitizers
+  openmpi-bin:mpirun     # MPI bootstrap, network leg, mpirun launch tests
+  libopenmpi-dev         # MPI headers/libraries (find_package(MPI))
+  libgloo-dev            # Gloo all-reduce as a peer in the benchmark
+  clang:clang            # libFuzzer build of the bootstrap parser fuzzer
+  libclang-rt-14-dev     # libFuzzer runtime for clang 14
 )
 # ---------------------------------------------------------------------------
 
