@@ -76,16 +76,22 @@ struct vrank_net {
   Op const& op;
   int rank, ch;
   cuda_cta& g;
+  //! f(prims&) receiving from `recv_peer` and sending to `send_peer` (either may be -1: none).
   template <class F>
-  WEFT_DEVICE status with_peer(int peer, F&& f) {
+  WEFT_DEVICE status with_peers(int recv_peer, int send_peer, F&& f) {
     int const n = a.nranks;
-    connection const rc = a.pairs[(ch * n + peer) * n + rank];
-    connection const sc = a.pairs[(ch * n + rank) * n + peer];
+    connection rc{}, sc{};
+    if (recv_peer >= 0) rc = a.pairs[(ch * n + recv_peer) * n + rank];
+    if (send_peer >= 0) sc = a.pairs[(ch * n + rank) * n + send_peer];
     prims_context ctx{rank, ch, coll_kind::all_reduce, a.bound, &a.errors[rank * a.max_channels + ch]};
-    prims<Op, P, cuda_cta> p(g, op, &rc, &sc, ctx);
+    prims<Op, P, cuda_cta> p(g, op, recv_peer >= 0 ? &rc : nullptr, send_peer >= 0 ? &sc : nullptr, ctx);
     status const s = f(p);
     p.finish();
     return s;
+  }
+  template <class F>
+  WEFT_DEVICE status with_peer(int peer, F&& f) {
+    return with_peers(peer, peer, static_cast<F&&>(f));
   }
   template <class F>
   WEFT_DEVICE status local(F&& f) {

@@ -15,6 +15,22 @@
 //! an independent ring with its own connections). A collective that fails
 //! (timeout, abort) leaves the communicator broken: later calls return
 //! `status::aborted` and `last_error` says why; make a new communicator.
+//!
+//! The collectives are templates over the communicator and rank types, so a
+//! communicator whose connections live elsewhere (shared memory between
+//! processes, say) runs the same code. A communicator type `Comm` opts in with
+//! `template <> struct weft::is_host_comm<Comm> : std::true_type {};` and
+//! provides:
+//!   int size() const;
+//!   status admit(Rank&, coll_kind, coll_options const&, int root = 0);
+//!   status refuse(Rank&, coll_kind, status, char const* why);
+//!   connection* ring_conn(protocol, int ch, int sender);      // sender -> sender + 1
+//!   connection pair_conn(protocol, int ch, int sender, int receiver);
+//!   wait_error* error_slot(int rank, int ch);
+//!   void mark_broken();
+//! A rank type `Rank` (`team_rank` for threads) provides rank(), size(),
+//! bound(), barrier(), all_gather(mine, bytes, out) and all_gather_ptr(mine, all)
+//! (the last only for the direct all-gather, which exchanges raw pointers).
 
 #include <weft/algorithm/algorithm.hpp>
 #include <weft/algorithm/recursive.hpp>
@@ -36,9 +52,16 @@
 #include <mutex>
 #include <tuple>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace weft {
+
+//! True for communicator types the host collectives accept (see the file comment).
+template <class Comm>
+struct is_host_comm : std::false_type {};
+template <class Comm>
+inline constexpr bool is_host_comm_v = is_host_comm<std::remove_cv_t<Comm>>::value;
 
 //! Per-call choices; the defaults suit small CPU teams.
 struct coll_options {
@@ -143,14 +166,16 @@ public:
     return &errors_[std::size_t(rank) * std::size_t(cfg_.max_channels) + std::size_t(ch)];
   }
   //! Record why `tr`'s call of `coll` is refused (read back by last_error) and return `s`.
-  status refuse(team_rank& tr, coll_kind coll, status s, char const* why) {
+  template <class Rank>
+  status refuse(Rank& tr, coll_kind coll, status s, char const* why) {
     if (tr.rank() >= 0 && std::size_t(tr.rank()) < call_errors_.size())
       call_errors_[std::size_t(tr.rank())] = std::string(to_string(coll)) + ": " + why;
     return s;
   }
 
   //! Check the call's arguments; record why it is refused.
-  status admit(team_rank& tr, coll_kind coll, coll_options const& o, int root = 0) {
+  template <class Rank>
+  status admit(Rank& tr, coll_kind coll, coll_options const& o, int root = 0) {
     auto refuse = [&](status s, char const* why) { return this->refuse(tr, coll, s, why); };
     if (out_of_memory_) return refuse(status::out_of_memory, "connection memory could not be allocated");
     if (!valid_) return refuse(status::invalid_argument, "invalid communicator configuration");
@@ -192,14 +217,17 @@ private:
   int broken_ = 0;
 };
 
+template <>
+struct is_host_comm<cpu_comm> : std::true_type {};
+
 namespace detail {
 
 // Runs `body(prims&, channel range)` for every channel with the chosen protocol.
 // `direct`, when not null, is the next rank's user buffer for direct prims; it goes
 // into this rank's private copy of the send connection (the shared one is read by
 // the next rank at the same time).
-template <class Op, class Body>
-status cpu_ring_run(cpu_comm& c, team_rank& tr, coll_kind coll, Op const& op, coll_options const& o,
+template <class Comm, class Rank, class Op, class Body>
+status cpu_ring_run(Comm& c, Rank& tr, coll_kind coll, Op const& op, coll_options const& o,
                     std::size_t range_count, Body&& body, void* direct = nullptr) {
   host_group g;
   int const me = tr.rank(), n = c.size();
@@ -227,24 +255,32 @@ status cpu_ring_run(cpu_comm& c, team_rank& tr, coll_kind coll, Op const& op, co
 }
 
 // Prims to any peer for the recursive algorithms (see weft/algorithm/recursive.hpp).
-template <class Op, protocol P>
+template <class Comm, class Rank, class Op, protocol P>
 struct cpu_net {
-  cpu_comm& c;
-  team_rank& tr;
+  Comm& c;
+  Rank& tr;
   coll_kind coll;
   Op const& op;
   int ch;
   host_group g{};
+  //! f(prims&) receiving from `recv_peer` and sending to `send_peer` (either may be -1: none).
   template <class F>
-  status with_peer(int peer, F&& f) {
+  status with_peers(int recv_peer, int send_peer, F&& f) {
     int const me = tr.rank();
-    connection const rc = c.pair_conn(P, ch, peer, me), sc = c.pair_conn(P, ch, me, peer);
-    if (!rc.buf || !sc.buf) return status::out_of_memory;
+    connection rc{}, sc{};
+    if (recv_peer >= 0) rc = c.pair_conn(P, ch, recv_peer, me);
+    if (send_peer >= 0) sc = c.pair_conn(P, ch, me, send_peer);
+    if ((recv_peer >= 0 && !rc.buf) || (send_peer >= 0 && !sc.buf)) return status::out_of_memory;
     prims_context ctx{me, ch, coll, tr.bound(), c.error_slot(me, ch)};
-    prims<Op, P, host_group> p(g, op, &rc, &sc, ctx);
+    prims<Op, P, host_group> p(g, op, recv_peer >= 0 ? &rc : nullptr, send_peer >= 0 ? &sc : nullptr, ctx);
     status const s = f(p);
     p.finish();
     return s;
+  }
+  //! f(prims&) receiving from and sending to `peer`.
+  template <class F>
+  status with_peer(int peer, F&& f) {
+    return with_peers(peer, peer, static_cast<F&&>(f));
   }
   template <class F>
   status local(F&& f) {
@@ -254,13 +290,13 @@ struct cpu_net {
   }
 };
 
-template <class Op, class Body>
-status cpu_net_run(cpu_comm& c, team_rank& tr, coll_kind coll, Op const& op, coll_options const& o,
+template <class Comm, class Rank, class Op, class Body>
+status cpu_net_run(Comm& c, Rank& tr, coll_kind coll, Op const& op, coll_options const& o,
                    std::size_t range_count, Body&& body) {
   auto one = [&](auto proto_tag) -> status {
     constexpr protocol P = decltype(proto_tag)::value;
     for (int ch = 0; ch < o.nchannels; ++ch) {
-      cpu_net<Op, P> net{c, tr, coll, op, ch};
+      cpu_net<Comm, Rank, Op, P> net{c, tr, coll, op, ch};
       if (status const s = body(net, partition(range_count, o.nchannels, ch)); s != status::success) return s;
     }
     return status::success;
@@ -285,8 +321,8 @@ bool count_overflows(std::size_t count, int n) {
 } // namespace detail
 
 //! All-reduce: every rank's `recv` gets the reduction of all ranks' `send` (`count` elements; in place when equal).
-template <class T, class Op>
-status all_reduce(cpu_comm& c, team_rank& tr, T const* send, T* recv, std::size_t count, Op const& op,
+template <class T, class Op, class Comm, class Rank>
+std::enable_if_t<is_host_comm_v<Comm>, status> all_reduce(Comm& c, Rank& tr, T const* send, T* recv, std::size_t count, Op const& op,
                   coll_options o = {}) {
   static_assert(std::is_same_v<typename Op::value_type, T>, "op's value type must match the buffers");
   if (status s = c.admit(tr, coll_kind::all_reduce, o); s != status::success) return s;
@@ -307,8 +343,8 @@ status all_reduce(cpu_comm& c, team_rank& tr, T const* send, T* recv, std::size_
 
 //! All-gather: `recv` (nranks * sendcount) gets every rank's `send` in rank order.
 //! In place when `send == recv + rank * sendcount`.
-template <class T>
-status all_gather(cpu_comm& c, team_rank& tr, T const* send, T* recv, std::size_t sendcount, coll_options o = {}) {
+template <class T, class Comm, class Rank>
+std::enable_if_t<is_host_comm_v<Comm>, status> all_gather(Comm& c, Rank& tr, T const* send, T* recv, std::size_t sendcount, coll_options o = {}) {
   if (status s = c.admit(tr, coll_kind::all_gather, o); s != status::success) return s;
   if (detail::bad_buffers(send, recv, sendcount) || detail::count_overflows<T>(sendcount, c.size()))
     return c.refuse(tr, coll_kind::all_gather, status::invalid_argument, "null buffer or element count too large");
@@ -329,8 +365,8 @@ status all_gather(cpu_comm& c, team_rank& tr, T const* send, T* recv, std::size_
 }
 
 //! Reduce-scatter: rank r's `recv` (recvcount) gets the reduction of block r of every rank's `send` (nranks * recvcount).
-template <class T, class Op>
-status reduce_scatter(cpu_comm& c, team_rank& tr, T const* send, T* recv, std::size_t recvcount, Op const& op,
+template <class T, class Op, class Comm, class Rank>
+std::enable_if_t<is_host_comm_v<Comm>, status> reduce_scatter(Comm& c, Rank& tr, T const* send, T* recv, std::size_t recvcount, Op const& op,
                       coll_options o = {}) {
   static_assert(std::is_same_v<typename Op::value_type, T>, "op's value type must match the buffers");
   if (status s = c.admit(tr, coll_kind::reduce_scatter, o); s != status::success) return s;
@@ -343,8 +379,8 @@ status reduce_scatter(cpu_comm& c, team_rank& tr, T const* send, T* recv, std::s
 }
 
 //! Broadcast: every rank's `recv` gets root's `send` (only root's `send` is read).
-template <class T>
-status broadcast(cpu_comm& c, team_rank& tr, T const* send, T* recv, std::size_t count, int root, coll_options o = {}) {
+template <class T, class Comm, class Rank>
+std::enable_if_t<is_host_comm_v<Comm>, status> broadcast(Comm& c, Rank& tr, T const* send, T* recv, std::size_t count, int root, coll_options o = {}) {
   if (status s = c.admit(tr, coll_kind::broadcast, o, root); s != status::success) return s;
   if ((tr.rank() == root && detail::bad_buffers(send, recv, count)) || (count > 0 && !recv) ||
       detail::count_overflows<T>(count, 1))
@@ -357,8 +393,8 @@ status broadcast(cpu_comm& c, team_rank& tr, T const* send, T* recv, std::size_t
 }
 
 //! Reduce: root's `recv` gets the reduction of every rank's `send` (other ranks' `recv` is untouched).
-template <class T, class Op>
-status reduce(cpu_comm& c, team_rank& tr, T const* send, T* recv, std::size_t count, int root, Op const& op,
+template <class T, class Op, class Comm, class Rank>
+std::enable_if_t<is_host_comm_v<Comm>, status> reduce(Comm& c, Rank& tr, T const* send, T* recv, std::size_t count, int root, Op const& op,
               coll_options o = {}) {
   static_assert(std::is_same_v<typename Op::value_type, T>, "op's value type must match the buffers");
   if (status s = c.admit(tr, coll_kind::reduce, o, root); s != status::success) return s;
