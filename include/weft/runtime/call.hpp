@@ -1,0 +1,261 @@
+#pragma once
+//! \file
+//! The host side of one collective call, before anything touches a GPU:
+//! argument checks, the stream checks, the choice of algorithm, protocol and
+//! channels (a selector, overridable per call), and the order in which they
+//! run. Plain C++ (no CUDA): the GPU runtime (`runtime/collectives.cuh`) fills
+//! in the facts and the launch; the tests drive the same functions directly.
+//!
+//! Order of a call (`run_call`), each step returning before the next on failure:
+//!   1. `check_call`   communicator state, dtype/op, root, count overflow,
+//!                     null/misaligned/overlapping pointers, options
+//!   2. count == 0     success, nothing launched
+//!   3. `check_stream` the stream is on the communicator's device
+//!   4. `plan_call`    selector (tuner or the built-in policy), then the
+//!                     per-call overrides, then the registration rules
+//!   5. the launch
+//! A failed step launches nothing and names its reason (`call_result::why`,
+//! a static string).
+
+#include <weft/algorithm/algorithm.hpp>
+#include <weft/core/ops.hpp>
+#include <weft/core/status.hpp>
+#include <weft/core/types.hpp>
+#include <weft/prims/wait_error.hpp>
+#include <weft/proto/protocol.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <optional>
+
+namespace weft {
+
+//! Per-call choices; anything left unset is chosen by the communicator's selector.
+struct call_options {
+  std::optional<algorithm> algo;  //!< all-reduce: ring, recursive_doubling, rabenseifner; others: ring
+  std::optional<protocol> proto;  //!< simple, ll, ll128
+  int nchannels = 0;              //!< 0: choose; else 1 .. the communicator's max_channels
+  std::optional<bool> direct;     //!< all-gather on Simple: write into the next rank's registered output
+};
+
+//! One collective call. `count` is in elements: the whole buffer for
+//! all-reduce, broadcast and reduce; each rank's part for all-gather (the send
+//! count) and reduce-scatter (the receive count), as in NCCL.
+struct coll_call {
+  coll_kind coll = coll_kind::all_reduce;
+  void const* send = nullptr;
+  void* recv = nullptr;
+  std::size_t count = 0;
+  dtype type = dtype::f32;
+  redop_desc op{};
+  int root = 0;
+  call_options opt{};
+};
+
+//! What the checks need to know about the communicator (filled by the runtime).
+struct comm_facts {
+  bool initialized = false;
+  bool healthy = true;           //!< false after a failed collective: every call returns aborted
+  int rank = 0;
+  int nranks = 0;
+  int device = 0;
+  int max_channels = 1;
+  bool recursive_ready = false;  //!< point-to-point connections were made at creation
+  bool peer_access = true;       //!< every peer's memory is addressable (direct prims need it)
+  std::uint32_t dtype_mask = ~0u;  //!< reduction dtypes compiled into this launch path (bit = int(dtype))
+  std::uint32_t redop_mask = ~0u;  //!< reduction operators compiled in (bit = int(redop))
+  //! Whether [p, p + bytes) lies in one registered buffer of this rank (null: nothing is registered).
+  std::function<bool(void const* p, std::size_t bytes)> registered;
+};
+
+//! What the runtime found out about the stream (filled from the CUDA runtime).
+struct stream_facts {
+  int device = 0;
+  bool capturing = false;
+};
+
+//! The launch a call resolves to.
+struct launch_plan {
+  algorithm algo = algorithm::ring;
+  protocol proto = protocol::simple;
+  int nchannels = 1;
+  bool direct = false;
+};
+
+//! Chooses a plan for (collective, ranks, bytes, element size, root); returns
+//! false to leave the choice to the built-in policy. `bytes` is nccl-tests' size
+//! (per rank; the total for all-gather and reduce-scatter).
+using plan_selector = std::function<bool(coll_kind, int nranks, std::size_t bytes, std::size_t elem_bytes, int root,
+                                         launch_plan& out)>;
+
+//! A status and the reason for it (a static string, never null).
+struct call_result {
+  status st = status::success;
+  char const* why = "ok";
+  bool launched = false;
+  launch_plan plan{};
+};
+
+//! True for the collectives that reduce (dtype and operator matter).
+constexpr bool reduces(coll_kind c) noexcept {
+  return c == coll_kind::all_reduce || c == coll_kind::reduce_scatter || c == coll_kind::reduce;
+}
+
+//! Input and output bytes of `c` on this rank; false when they overflow.
+inline bool call_bytes(coll_call const& c, int nranks, std::size_t& in_bytes, std::size_t& out_bytes) noexcept {
+  std::size_t const e = dtype_size(c.type);
+  std::size_t const n = std::size_t(nranks < 1 ? 1 : nranks);
+  std::size_t const max = std::size_t(std::numeric_limits<std::ptrdiff_t>::max());
+  if (e == 0 || c.count > max / e / n) return false; // the n-rank side must fit too
+  std::size_t const one = c.count * e;
+  in_bytes = c.coll == coll_kind::reduce_scatter ? one * n : one;
+  out_bytes = c.coll == coll_kind::all_gather ? one * n : one;
+  return true;
+}
+
+//! Step 1: everything about the call that needs no CUDA call.
+inline call_result check_call(comm_facts const& f, coll_call const& c) {
+  auto bad = [](status s, char const* why) { return call_result{s, why, false, {}}; };
+  if (!f.initialized || f.nranks < 1) return bad(status::invalid_argument, "communicator not initialized");
+  if (!f.healthy) return bad(status::aborted, "an earlier collective failed on this communicator; make a new one");
+  if (unsigned(c.coll) > unsigned(coll_kind::reduce))
+    return bad(status::unsupported, "collective not offered by the GPU runtime");
+  if (!is_valid(c.type)) return bad(status::invalid_argument, "invalid dtype");
+  if (reduces(c.coll)) {
+    if (validate(c.op, c.type) != status::success)
+      return bad(status::invalid_argument, "invalid reduction operator for this dtype");
+    if (c.op.op == redop::avg && c.op.nranks != f.nranks)
+      return bad(status::invalid_argument, "avg: redop_desc::nranks must equal the communicator size");
+    if (!(f.dtype_mask >> unsigned(c.type) & 1u))
+      return bad(status::unsupported, "dtype not compiled into this launch path (WEFT_RUNTIME_DTYPES)");
+    if (!(f.redop_mask >> unsigned(c.op.op) & 1u))
+      return bad(status::unsupported, "operator not compiled into this launch path (WEFT_RUNTIME_REDOPS)");
+  }
+  bool const rooted = c.coll == coll_kind::broadcast || c.coll == coll_kind::reduce;
+  if (rooted && (c.root < 0 || c.root >= f.nranks)) return bad(status::invalid_argument, "root out of range");
+  std::size_t in_b = 0, out_b = 0;
+  if (!call_bytes(c, f.nranks, in_b, out_b)) return bad(status::invalid_argument, "count overflows the byte size");
+  // Options are checked even for empty calls: a bad option is a bug whatever the size.
+  if (c.opt.nchannels < 0 || c.opt.nchannels > f.max_channels)
+    return bad(status::invalid_argument, "nchannels out of range (0 or 1 .. max_channels)");
+  if (c.opt.proto && unsigned(*c.opt.proto) >= unsigned(protocol_count))
+    return bad(status::invalid_argument, "invalid protocol");
+  if (c.opt.algo && unsigned(*c.opt.algo) >= unsigned(algorithm_count))
+    return bad(status::invalid_argument, "invalid algorithm");
+  if (c.opt.algo && *c.opt.algo != algorithm::ring && c.coll != coll_kind::all_reduce)
+    return bad(status::unsupported, "recursive algorithms serve all-reduce only");
+  if (c.count == 0) return {};
+  bool const uses_send = !(c.coll == coll_kind::broadcast && f.rank != c.root);
+  bool const uses_recv = !(c.coll == coll_kind::reduce && f.rank != c.root);
+  if ((uses_send && !c.send) || (uses_recv && !c.recv)) return bad(status::invalid_argument, "null buffer");
+  std::size_t const e = dtype_size(c.type);
+  if ((uses_send && reinterpret_cast<std::uintptr_t>(c.send) % e) || (uses_recv && reinterpret_cast<std::uintptr_t>(c.recv) % e))
+    return bad(status::invalid_argument, "buffer not aligned to its element size");
+  auto const s = reinterpret_cast<std::uintptr_t>(c.send), r = reinterpret_cast<std::uintptr_t>(c.recv);
+  if ((uses_send && s + in_b < s) || (uses_recv && r + out_b < r))
+    return bad(status::invalid_argument, "buffer wraps around the address space");
+  if (uses_send && uses_recv && s < r + out_b && r < s + in_b) {
+    // Overlap is allowed only as NCCL's in-place forms.
+    std::uintptr_t const part = std::uintptr_t(c.count * e) * std::uintptr_t(f.rank);
+    bool const in_place = (c.coll == coll_kind::all_gather) ? s == r + part
+                          : (c.coll == coll_kind::reduce_scatter) ? r == s + part
+                                                                  : s == r;
+    if (!in_place) return bad(status::invalid_argument, "send and recv overlap other than in place");
+  }
+  return {};
+}
+
+//! Step 3: the stream must belong to the communicator's device.
+inline call_result check_stream(comm_facts const& f, stream_facts const& s) {
+  if (s.device != f.device) return {status::invalid_argument, "stream is on another device than the communicator", false, {}};
+  return {};
+}
+
+//! Resource-making calls (allocation, registration, handle exchange) refuse a
+//! capturing stream: nothing of that kind may happen inside a CUDA graph.
+inline call_result check_not_capturing(stream_facts const& s) {
+  if (s.capturing)
+    return {status::unsupported, "refused during CUDA graph capture: allocate and register before capturing", false, {}};
+  return {};
+}
+
+//! The built-in policy (used when no selector is set or it declines):
+//!  - one rank: Simple, one channel (a local copy or reduction);
+//!  - up to 256 KiB per rank: LL (lowest latency measured), recursive doubling
+//!    for all-reduce when its connections exist and there are more than 2 ranks;
+//!  - above: Simple, one channel per MiB up to max_channels.
+//! LL128 is never picked by the policy: on the measured H100 runs it was the
+//! slowest protocol at every size; it stays available as an override.
+inline launch_plan default_plan(coll_kind c, int nranks, std::size_t bytes, int max_channels, bool recursive_ready) {
+  launch_plan p;
+  if (nranks <= 1) return p;
+  auto clamp = [&](std::size_t v) { return int(v < 1 ? 1 : v > std::size_t(max_channels) ? std::size_t(max_channels) : v); };
+  if (bytes <= (256u << 10)) {
+    p.proto = protocol::ll;
+    p.nchannels = 1;
+    if (c == coll_kind::all_reduce && recursive_ready && nranks > 2) p.algo = algorithm::recursive_doubling;
+  } else {
+    p.proto = protocol::simple;
+    p.nchannels = clamp(bytes >> 20);
+  }
+  return p;
+}
+
+//! Step 4: the plan of a checked call (selector, then overrides, then the rules
+//! the plan must satisfy). A plan that cannot run returns its reason.
+inline call_result plan_call(comm_facts const& f, coll_call const& c, plan_selector const* sel = nullptr) {
+  call_result out;
+  std::size_t in_b = 0, out_b = 0;
+  call_bytes(c, f.nranks, in_b, out_b);
+  std::size_t const size = c.coll == coll_kind::all_gather ? out_b : in_b; // nccl-tests' size
+  launch_plan p;
+  if (!(sel && *sel && (*sel)(c.coll, f.nranks, size, dtype_size(c.type), c.root, p)))
+    p = default_plan(c.coll, f.nranks, size, f.max_channels, f.recursive_ready);
+  if (p.nchannels < 1) p.nchannels = 1;
+  if (p.nchannels > f.max_channels) p.nchannels = f.max_channels;
+  // A selected plan the communicator cannot serve falls back to the ring.
+  if (p.algo != algorithm::ring && (c.coll != coll_kind::all_reduce || !f.recursive_ready)) p.algo = algorithm::ring;
+  bool const recv_registered = f.registered && f.registered(c.recv, out_b);
+  if (p.direct && (c.coll != coll_kind::all_gather || p.proto != protocol::simple || !recv_registered || !f.peer_access))
+    p.direct = false;
+  // Explicit overrides are obeyed or refused, never silently changed.
+  if (c.opt.algo) p.algo = *c.opt.algo;
+  if (c.opt.proto) p.proto = *c.opt.proto;
+  if (c.opt.nchannels > 0) p.nchannels = c.opt.nchannels;
+  if (c.opt.direct) p.direct = *c.opt.direct;
+  out.plan = p;
+  if (p.algo != algorithm::ring && !f.recursive_ready)
+    return {status::unsupported, "recursive all-reduce needs comm_config::recursive_connections", false, p};
+  if (p.direct) {
+    if (c.coll != coll_kind::all_gather || p.proto != protocol::simple)
+      return {status::unsupported, "direct transfers serve all-gather on the Simple protocol only", false, p};
+    if (!f.peer_access) return {status::unsupported, "direct transfers need peer access between the ranks", false, p};
+    if (!recv_registered)
+      return {status::invalid_argument, "direct all-gather needs a registered output buffer (register_buffer)", false, p};
+  }
+  return out;
+}
+
+//! Steps 1-5 in order. `query_stream(stream_facts&)` (the first CUDA call of a
+//! collective) runs only after step 1 passed, and `launch(plan)` only when every
+//! check passed; the status of whichever failed first is returned.
+template <class QueryStream, class Launch>
+call_result run_call(comm_facts const& f, coll_call const& c, QueryStream&& query_stream, plan_selector const* sel,
+                     Launch&& launch) {
+  call_result r = check_call(f, c);
+  if (r.st != status::success || c.count == 0) return r;
+  stream_facts s;
+  if (status const qs = query_stream(s); qs != status::success) return {qs, "could not query the stream", false, {}};
+  r = check_stream(f, s);
+  if (r.st != status::success) return r;
+  r = plan_call(f, c, sel);
+  if (r.st != status::success) return r;
+  r.st = launch(r.plan);
+  r.launched = true;
+  r.why = r.st == status::success ? "ok" : "the launch failed";
+  return r;
+}
+
+} // namespace weft

@@ -1,0 +1,362 @@
+// Argument checks, stream checks and plan selection of a collective call
+// (runtime/call.hpp): every bad input returns its documented status, names a
+// reason, and never reaches the launch.
+#include <catch2/catch.hpp>
+
+#include <weft/runtime/call.hpp>
+
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+using weft::coll_call;
+using weft::coll_kind;
+using weft::comm_facts;
+using weft::status;
+
+namespace {
+
+comm_facts facts(int rank = 1, int nranks = 4) {
+  comm_facts f;
+  f.initialized = true;
+  f.rank = rank;
+  f.nranks = nranks;
+  f.device = 0;
+  f.max_channels = 4;
+  return f;
+}
+
+// A call over real host memory (the checks never dereference it).
+struct buffers {
+  std::vector<float> in = std::vector<float>(4096, 1.0f), out = std::vector<float>(4096, 0.0f);
+};
+
+coll_call call(buffers& b, coll_kind c = coll_kind::all_reduce, std::size_t count = 256) {
+  coll_call k;
+  k.coll = c;
+  k.send = b.in.data();
+  k.recv = b.out.data();
+  k.count = count;
+  k.type = weft::dtype::f32;
+  return k;
+}
+
+// Runs the whole call path with a counting launch and a stream on device `dev`.
+struct outcome {
+  weft::call_result r;
+  int launches = 0;
+  int stream_queries = 0;
+};
+outcome run(comm_facts const& f, coll_call const& c, int dev = 0, weft::plan_selector const* sel = nullptr) {
+  outcome o;
+  o.r = weft::run_call(
+      f, c,
+      [&](weft::stream_facts& s) {
+        ++o.stream_queries;
+        s.device = dev;
+        return status::success;
+      },
+      sel,
+      [&](weft::launch_plan const&) {
+        ++o.launches;
+        return status::success;
+      });
+  return o;
+}
+
+void expect_refused(comm_facts const& f, coll_call const& c, status want, int dev = 0) {
+  outcome const o = run(f, c, dev);
+  INFO("why: " << o.r.why);
+  CHECK(o.r.st == want);
+  CHECK(o.launches == 0);
+  CHECK_FALSE(o.r.launched);
+  CHECK(std::string(o.r.why) != "ok");
+}
+
+} // namespace
+
+TEST_CASE("runtime call: a good call launches once with a plan", "[runtime]") {
+  buffers b;
+  for (coll_kind c : {coll_kind::all_reduce, coll_kind::all_gather, coll_kind::reduce_scatter, coll_kind::broadcast,
+                      coll_kind::reduce}) {
+    INFO(weft::to_string(c));
+    outcome const o = run(facts(), call(b, c, 64));
+    CHECK(o.r.st == status::success);
+    CHECK(o.launches == 1);
+    CHECK(o.stream_queries == 1);
+    CHECK(o.r.plan.nchannels >= 1);
+  }
+}
+
+TEST_CASE("runtime call: communicator state", "[runtime]") {
+  buffers b;
+  comm_facts f = facts();
+  f.initialized = false;
+  expect_refused(f, call(b), status::invalid_argument);
+  f = facts();
+  f.healthy = false;
+  expect_refused(f, call(b), status::aborted);
+}
+
+TEST_CASE("runtime call: null and misaligned pointers", "[runtime]") {
+  buffers b;
+  coll_call c = call(b);
+  c.send = nullptr;
+  expect_refused(facts(), c, status::invalid_argument);
+  c = call(b);
+  c.recv = nullptr;
+  expect_refused(facts(), c, status::invalid_argument);
+  c = call(b);
+  c.send = reinterpret_cast<char const*>(b.in.data()) + 2; // not a multiple of 4
+  expect_refused(facts(), c, status::invalid_argument);
+  c = call(b);
+  c.recv = reinterpret_cast<char*>(b.out.data()) + 1;
+  expect_refused(facts(), c, status::invalid_argument);
+  // A 2-byte type needs 2-byte alignment only.
+  c = call(b);
+  c.type = weft::dtype::bf16;
+  c.send = reinterpret_cast<char const*>(b.in.data()) + 2;
+  CHECK(run(facts(), c).r.st == status::success);
+}
+
+TEST_CASE("runtime call: buffers a rank does not use may be null", "[runtime]") {
+  buffers b;
+  coll_call c = call(b, coll_kind::broadcast);
+  c.root = 0; // we are rank 1: our send buffer is not read
+  c.send = nullptr;
+  CHECK(run(facts(1), c).r.st == status::success);
+  c.root = 1; // now it is
+  expect_refused(facts(1), c, status::invalid_argument);
+  c = call(b, coll_kind::reduce);
+  c.root = 2;
+  c.recv = nullptr;
+  CHECK(run(facts(1), c).r.st == status::success);
+  c.root = 1;
+  expect_refused(facts(1), c, status::invalid_argument);
+}
+
+TEST_CASE("runtime call: counts whose byte size overflows", "[runtime]") {
+  buffers b;
+  std::size_t const max = std::numeric_limits<std::size_t>::max();
+  for (coll_kind k : {coll_kind::all_reduce, coll_kind::all_gather, coll_kind::reduce_scatter}) {
+    coll_call c = call(b, k);
+    c.count = max / 2;
+    expect_refused(facts(), c, status::invalid_argument);
+  }
+  // Fits one rank's buffer but not the n-rank side of an all-gather.
+  coll_call c = call(b, coll_kind::all_gather);
+  c.count = std::size_t(std::numeric_limits<std::ptrdiff_t>::max()) / 4 / 2;
+  expect_refused(facts(1, 4), c, status::invalid_argument);
+  std::size_t in = 0, out = 0;
+  CHECK(weft::call_bytes(c, 1, in, out)); // one rank: fits
+}
+
+TEST_CASE("runtime call: dtype, operator and root", "[runtime]") {
+  buffers b;
+  coll_call c = call(b);
+  c.type = weft::dtype(200);
+  expect_refused(facts(), c, status::invalid_argument);
+  c = call(b);
+  c.op.op = weft::redop(99);
+  expect_refused(facts(), c, status::invalid_argument);
+  c = call(b);
+  c.type = weft::dtype::i32;
+  c.op = {weft::redop::premul_sum, 0.5, 1}; // integer premul needs an integral scalar
+  expect_refused(facts(), c, status::invalid_argument);
+  c = call(b);
+  c.op = {weft::redop::avg, 1.0, 3}; // avg over 4 ranks must divide by 4
+  expect_refused(facts(), c, status::invalid_argument);
+  c.op.nranks = 4;
+  CHECK(run(facts(), c).r.st == status::success);
+  for (int root : {-1, 4}) {
+    c = call(b, coll_kind::broadcast);
+    c.root = root;
+    expect_refused(facts(), c, status::invalid_argument);
+  }
+  c = call(b, coll_kind::all_to_all);
+  expect_refused(facts(), c, status::unsupported);
+}
+
+TEST_CASE("runtime call: dtypes and operators outside the compiled set", "[runtime]") {
+  buffers b;
+  comm_facts f = facts();
+  f.dtype_mask = 1u << unsigned(weft::dtype::f32);
+  f.redop_mask = 1u << unsigned(weft::redop::sum);
+  coll_call c = call(b);
+  c.type = weft::dtype::f16;
+  expect_refused(f, c, status::unsupported);
+  c = call(b);
+  c.op.op = weft::redop::max;
+  expect_refused(f, c, status::unsupported);
+  // Copy-only collectives move bytes: any dtype serves.
+  c = call(b, coll_kind::all_gather);
+  c.type = weft::dtype::u64;
+  CHECK(run(f, c).r.st == status::success);
+}
+
+TEST_CASE("runtime call: overlapping buffers other than in place", "[runtime]") {
+  buffers b;
+  coll_call c = call(b);
+  c.recv = b.in.data() + 1;
+  c.send = b.in.data();
+  expect_refused(facts(), c, status::invalid_argument);
+  c.recv = b.in.data(); // in place
+  CHECK(run(facts(), c).r.st == status::success);
+  // all-gather in place: send is this rank's part of recv.
+  c = call(b, coll_kind::all_gather, 100);
+  c.recv = b.out.data();
+  c.send = b.out.data() + 100 * 1; // rank 1
+  CHECK(run(facts(1), c).r.st == status::success);
+  c.send = b.out.data() + 100 * 2;
+  expect_refused(facts(1), c, status::invalid_argument);
+  // reduce-scatter in place: recv is this rank's part of send.
+  c = call(b, coll_kind::reduce_scatter, 100);
+  c.send = b.out.data();
+  c.recv = b.out.data() + 100 * 3;
+  CHECK(run(facts(3), c).r.st == status::success);
+  expect_refused(facts(2), c, status::invalid_argument);
+}
+
+TEST_CASE("runtime call: options", "[runtime]") {
+  buffers b;
+  coll_call c = call(b);
+  c.opt.nchannels = 5; // max_channels is 4
+  expect_refused(facts(), c, status::invalid_argument);
+  c.opt.nchannels = -1;
+  expect_refused(facts(), c, status::invalid_argument);
+  c = call(b);
+  c.opt.proto = weft::protocol(7);
+  expect_refused(facts(), c, status::invalid_argument);
+  c = call(b, coll_kind::all_gather);
+  c.opt.algo = weft::algorithm::recursive_doubling;
+  expect_refused(facts(), c, status::unsupported);
+  c = call(b);
+  c.opt.algo = weft::algorithm::rabenseifner; // not made at creation
+  expect_refused(facts(), c, status::unsupported);
+  comm_facts f = facts();
+  f.recursive_ready = true;
+  CHECK(run(f, c).r.st == status::success);
+  CHECK(run(f, c).r.plan.algo == weft::algorithm::rabenseifner);
+}
+
+TEST_CASE("runtime call: direct all-gather needs a registered output", "[runtime]") {
+  buffers b;
+  coll_call c = call(b, coll_kind::all_gather, 64);
+  c.opt.direct = true;
+  c.opt.proto = weft::protocol::simple;
+  expect_refused(facts(), c, status::invalid_argument); // nothing registered
+  comm_facts f = facts();
+  f.registered = [&](void const* p, std::size_t bytes) {
+    auto const base = reinterpret_cast<std::uintptr_t>(b.out.data());
+    auto const q = reinterpret_cast<std::uintptr_t>(p);
+    return q >= base && q + bytes <= base + b.out.size() * sizeof(float);
+  };
+  outcome o = run(f, c);
+  CHECK(o.r.st == status::success);
+  CHECK(o.r.plan.direct);
+  c.opt.proto = weft::protocol::ll;
+  expect_refused(f, c, status::unsupported);
+  c.opt.proto = weft::protocol::simple;
+  f.peer_access = false;
+  expect_refused(f, c, status::unsupported);
+  c = call(b, coll_kind::all_reduce);
+  c.opt.direct = true;
+  expect_refused(facts(), c, status::unsupported);
+}
+
+TEST_CASE("runtime call: a stream on another device", "[runtime]") {
+  buffers b;
+  outcome const o = run(facts(), call(b), /*dev=*/1);
+  CHECK(o.r.st == status::invalid_argument);
+  CHECK(o.launches == 0);
+  CHECK(o.stream_queries == 1);
+}
+
+TEST_CASE("runtime call: argument checks come before any stream query", "[runtime]") {
+  buffers b;
+  coll_call c = call(b);
+  c.send = nullptr;
+  outcome const o = run(facts(), c);
+  CHECK(o.stream_queries == 0);
+  // A stream that cannot be queried stops the call too.
+  outcome q;
+  q.r = weft::run_call(
+      facts(), call(b), [](weft::stream_facts&) { return status::cuda_error; }, nullptr,
+      [&](weft::launch_plan const&) {
+        ++q.launches;
+        return status::success;
+      });
+  CHECK(q.r.st == status::cuda_error);
+  CHECK(q.launches == 0);
+}
+
+TEST_CASE("runtime call: empty calls succeed without a launch or a stream query", "[runtime]") {
+  coll_call c;
+  c.count = 0; // null buffers are fine with nothing to move
+  outcome const o = run(facts(), c);
+  CHECK(o.r.st == status::success);
+  CHECK(o.launches == 0);
+  CHECK(o.stream_queries == 0);
+  c.opt.nchannels = 9; // but a bad option is still refused
+  CHECK(run(facts(), c).r.st == status::invalid_argument);
+}
+
+TEST_CASE("runtime call: graph capture refuses resource-making calls only", "[runtime]") {
+  weft::stream_facts s;
+  s.capturing = true;
+  CHECK(weft::check_not_capturing(s).st == status::unsupported);
+  s.capturing = false;
+  CHECK(weft::check_not_capturing(s).st == status::success);
+}
+
+TEST_CASE("runtime plan: the built-in policy", "[runtime]") {
+  using weft::protocol;
+  auto p = weft::default_plan(coll_kind::all_reduce, 1, 1 << 30, 8, true);
+  CHECK(p.proto == protocol::simple);
+  CHECK(p.nchannels == 1);
+  p = weft::default_plan(coll_kind::all_reduce, 8, 4096, 8, false);
+  CHECK(p.proto == protocol::ll);
+  CHECK(p.algo == weft::algorithm::ring);
+  p = weft::default_plan(coll_kind::all_reduce, 8, 4096, 8, true);
+  CHECK(p.algo == weft::algorithm::recursive_doubling);
+  p = weft::default_plan(coll_kind::all_gather, 8, 4096, 8, true);
+  CHECK(p.algo == weft::algorithm::ring);
+  p = weft::default_plan(coll_kind::all_reduce, 8, 3u << 20, 8, false);
+  CHECK(p.proto == protocol::simple);
+  CHECK(p.nchannels == 3);
+  p = weft::default_plan(coll_kind::all_reduce, 8, std::size_t(1) << 30, 8, false);
+  CHECK(p.nchannels == 8);
+}
+
+TEST_CASE("runtime plan: a selector decides, overrides win, impossible choices fall back", "[runtime]") {
+  buffers b;
+  int asked = 0;
+  std::size_t asked_bytes = 0;
+  weft::plan_selector sel = [&](coll_kind, int, std::size_t bytes, std::size_t, int, weft::launch_plan& p) {
+    ++asked;
+    asked_bytes = bytes;
+    p.proto = weft::protocol::ll128;
+    p.nchannels = 64;                           // more than the communicator has: clamped
+    p.algo = weft::algorithm::rabenseifner;     // not made: falls back to the ring
+    p.direct = true;                            // not registered: falls back
+    return true;
+  };
+  coll_call c = call(b, coll_kind::all_gather, 100);
+  outcome o = run(facts(1, 4), c, 0, &sel);
+  REQUIRE(o.r.st == status::success);
+  CHECK(asked == 1);
+  CHECK(asked_bytes == 100 * 4 * 4); // nccl-tests' size of an all-gather: the total
+  CHECK(o.r.plan.proto == weft::protocol::ll128);
+  CHECK(o.r.plan.nchannels == 4);
+  CHECK(o.r.plan.algo == weft::algorithm::ring);
+  CHECK_FALSE(o.r.plan.direct);
+  c.opt.proto = weft::protocol::simple;
+  c.opt.nchannels = 2;
+  o = run(facts(1, 4), c, 0, &sel);
+  CHECK(o.r.plan.proto == weft::protocol::simple);
+  CHECK(o.r.plan.nchannels == 2);
+  // A selector that declines leaves the built-in policy.
+  weft::plan_selector none = [](coll_kind, int, std::size_t, std::size_t, int, weft::launch_plan&) { return false; };
+  o = run(facts(1, 4), call(b, coll_kind::all_reduce, 64), 0, &none);
+  CHECK(o.r.plan.proto == weft::protocol::ll);
+}
