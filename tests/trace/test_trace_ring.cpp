@@ -98,6 +98,7 @@ TEST_CASE("trace: the same steps as the CPU communicator takes", "[trace]") {
             co.proto = p;
             co.nchannels = nch;
             co.direct = direct;
+            co.algo = a.algo;
             weft::status const st = team.run([&](weft::team_rank& tr) {
               float const* x = in[std::size_t(tr.rank())].data();
               float* y = out[std::size_t(tr.rank())].data();
@@ -115,10 +116,21 @@ TEST_CASE("trace: the same steps as the CPU communicator takes", "[trace]") {
             detail::link_table const L = detail::build_links(s);
             for (int ch = 0; ch < nch; ++ch)
               for (int r = 0; r < n && n > 1; ++r) {
-                std::size_t sends = 0;
-                for (auto const& k : L.conns)
-                  if (k.sender == r && k.channel == ch) sends = k.sends.size();
-                CHECK(*comm.ring_conn(p, ch, r)->send_step == sends);
+                if (!a.pairs) {
+                  std::size_t sends = 0;
+                  for (auto const& k : L.conns)
+                    if (k.sender == r && k.channel == ch) sends = k.sends.size();
+                  CHECK(*comm.ring_conn(p, ch, r)->send_step == sends);
+                  continue;
+                }
+                for (int q = 0; q < n; ++q) { // every point-to-point connection r -> q
+                  if (q == r) continue;
+                  std::size_t sends = 0;
+                  for (auto const& k : L.conns)
+                    if (k.sender == r && k.receiver == q && k.channel == ch) sends = k.sends.size();
+                  weft::connection const c = comm.pair_conn(p, ch, r, q);
+                  CHECK(*c.send_step == sends);
+                }
               }
           }
 }
@@ -174,7 +186,7 @@ TEST_CASE("trace: options, defaults and errors", "[trace]") {
 }
 
 TEST_CASE("trace: the registry", "[trace]") {
-  CHECK(traced_algorithms(collective::all_reduce).size() == 1);
+  CHECK(traced_algorithms(collective::all_reduce).size() == 3);
   CHECK(traced_algorithms(collective::all_gather).size() == 2);
   CHECK(traced_algorithms(collective::reduce_scatter).size() == 1);
   CHECK(traced_algorithms(collective::broadcast).size() == 1);

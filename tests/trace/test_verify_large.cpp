@@ -11,7 +11,10 @@ using namespace trace_test;
 namespace {
 
 // A count that gives every ring position at least one chunk (so every rank works).
-std::size_t count_for(collective c, int n, std::size_t extra) {
+std::size_t count_for(traced_algorithm const& a, int n, std::size_t extra) {
+  collective const c = a.coll;
+  // Recursive doubling moves the whole vector at every level: one step's worth is enough.
+  if (a.algo == weft::algorithm::recursive_doubling) return 16 + extra;
   if (c == collective::all_gather || c == collective::reduce_scatter) return 16 + extra;
   if (c == collective::all_reduce) return std::size_t(n) * 16 + extra;
   return 64 * 16 + extra; // chains: 64 pipelined steps
@@ -26,7 +29,7 @@ void verify_all(int n, std::vector<int> const& channels, std::vector<std::size_t
         o.step_elems = 16;
         o.nslots = 4;
         o.root = n / 3;
-        std::size_t const count = count_for(a.coll, n, extra);
+        std::size_t const count = count_for(a, n, extra);
         schedule s = traced(a, n, nch, count, o);
         verify_result const r = verify(s);
         double const secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -35,7 +38,7 @@ void verify_all(int n, std::vector<int> const& channels, std::vector<std::size_t
                                << show(r));
         REQUIRE(r.ok());
         REQUIRE(r.symbolic_checked);
-        REQUIRE(r.races_exact == exact);
+        if (exact) REQUIRE(r.races_exact); // at 576 ranks only small schedules get the exact analysis
         REQUIRE(r.programs >= std::size_t(n)); // every rank works (a channel may get no data)
       }
 }

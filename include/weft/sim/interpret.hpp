@@ -223,7 +223,7 @@ private:
               st = pr.direct_send(src, t.peer_offset, n);
               break;
             }
-          st = pr.send(src, n);
+          st = pr.send(src, n, t.pre);
           break;
         case step_op::recv:
           if constexpr (P == protocol::simple)
@@ -233,8 +233,8 @@ private:
             }
           st = pr.recv(dst, n);
           break;
-        case step_op::recv_reduce_send: st = pr.recv_reduce_send(src, n); break;
-        case step_op::recv_reduce_copy: st = pr.recv_reduce_copy(src, dst, n, t.post); break;
+        case step_op::recv_reduce_send: st = pr.recv_reduce_send(src, n, t.pre); break;
+        case step_op::recv_reduce_copy: st = pr.recv_reduce_copy(src, dst, n, t.post, t.pre); break;
         case step_op::recv_copy_send:
           if constexpr (P == protocol::simple)
             if (t.direct) {
@@ -243,7 +243,7 @@ private:
             }
           st = pr.recv_copy_send(dst, n);
           break;
-        case step_op::recv_reduce_copy_send: st = pr.recv_reduce_copy_send(src, dst, n, t.post); break;
+        case step_op::recv_reduce_copy_send: st = pr.recv_reduce_copy_send(src, dst, n, t.post, t.pre); break;
         case step_op::copy_send:
           if constexpr (P == protocol::simple)
             if (t.direct) {
@@ -252,10 +252,10 @@ private:
             }
           st = pr.copy_send(src, dst, n);
           break;
-        case step_op::local: st = pr.reduce_local(src, dst, n, t.post); break;
+        case step_op::local: st = pr.reduce_local(src, dst, n, t.post, t.pre); break;
         case step_op::reduce:
           reduce_copy(g, op_, ptr_list<T const, 2>{{dst, src}, 2}, ptr_list<T, 1>{{dst}, 1}, n,
-                      reduce_copy_flags{2u, t.post});
+                      reduce_copy_flags{t.pre ? 2u : 0u, t.post});
           break;
         case step_op::nop: break;
       }

@@ -154,6 +154,9 @@ struct step {
   std::size_t dst_offset = 0;    //!< element offset into `dst`
   std::size_t count = 0;         //!< elements moved
   bool post = false;             //!< op's post applied (the result is final)
+  //! The op's pre applies to the own data read (false where the algorithm reads
+  //! a partial result it made earlier, which already had pre applied).
+  bool pre = true;
   //! Direct (Simple only): the send writes straight into the receiver's output
   //! buffer at `peer_offset` and the slot carries only the step; a direct
   //! receive carries no data (it waits until the data landed) and reads `src`.

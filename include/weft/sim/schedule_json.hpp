@@ -277,7 +277,7 @@ inline bool json_read_step(json_reader& j, step& t, std::size_t index) {
   static constexpr char const* names[] = {"rank",       "channel",   "program",  "op",          "recv_peer",
                                           "send_peer",  "src",       "src_offset", "dst",       "dst_offset",
                                           "count",      "post",      "direct",   "peer_offset", "dep_program",
-                                          "dep_index",  "waits_data", "waits_credit"};
+                                          "dep_index",  "waits_data", "waits_credit", "pre"};
   constexpr int nnames = int(sizeof(names) / sizeof(names[0]));
   std::string const at = "steps[" + std::to_string(index) + "]";
   if (!j.expect('{', ("to open " + at).c_str())) return false;
@@ -327,6 +327,7 @@ inline bool json_read_step(json_reader& j, step& t, std::size_t index) {
       case 15: ok = j.integer(v, -1, json_max_count), t.dep_index = v; break;
       case 16: ok = j.boolean(t.waits_data); break;
       case 17: ok = j.boolean(t.waits_credit); break;
+      case 18: ok = j.boolean(t.pre); break;
       default: break;
     }
     if (!ok) return false;
@@ -381,6 +382,7 @@ inline std::string write_json(schedule const& s) {
       o += std::string(", \"dst\": \"") + to_string(t.dst) + "\", \"dst_offset\": " + std::to_string(t.dst_offset);
     o += ", \"count\": " + std::to_string(t.count);
     if (t.post) o += ", \"post\": true";
+    if (!t.pre) o += ", \"pre\": false";
     if (t.direct) o += ", \"direct\": true, \"peer_offset\": " + std::to_string(t.peer_offset);
     if (t.dep_program >= 0 || t.dep_index >= 0)
       o += ", \"dep_program\": " + std::to_string(t.dep_program) + ", \"dep_index\": " + std::to_string(t.dep_index);

@@ -11,9 +11,13 @@
 //! weft::sim::schedule s = weft::sim::trace_ring_all_reduce(8, 2, 1000, o);
 //! ```
 //! Adding an algorithm takes a trace function (a few lines around
-//! `trace_algorithm`) and one line in `traced_algorithm_list`.
+//! `trace_algorithm`, or `trace_net_algorithm` for algorithms written over a
+//! Net whose peers change from step to step) and one line in
+//! `traced_algorithm_list`.
 
+#include <weft/algorithm/algorithm.hpp>
 #include <weft/algorithm/partition.hpp>
+#include <weft/algorithm/recursive.hpp>
 #include <weft/algorithm/ring.hpp>
 #include <weft/core/status.hpp>
 #include <weft/proto/protocol.hpp>
@@ -159,6 +163,45 @@ schedule trace_algorithm(std::string name, collective coll, int nranks, int ncha
   return s;
 }
 
+//! The Net of the algorithms whose peers change from step to step (see
+//! weft/algorithm/recursive.hpp), recording instead of moving data: every
+//! `with_peers` call records into the same (rank, channel) program, on the
+//! connections (recv_peer -> rank) and (rank -> send_peer) of that channel.
+template <class T>
+struct trace_net {
+  std::vector<step>& out;
+  trace_site site;
+  std::string* error;
+  //! f(prims&) receiving from `recv_peer` and sending to `send_peer` (either may be -1: none).
+  template <class F>
+  status with_peers(int recv_peer, int send_peer, F&& f) {
+    trace_prims<T> p(out, trace_site{site.rank, site.channel, recv_peer, send_peer, site.step_elems}, error);
+    status const s = f(p);
+    p.finish();
+    return s;
+  }
+  template <class F>
+  status with_peer(int peer, F&& f) {
+    return with_peers(peer, peer, static_cast<F&&>(f));
+  }
+  template <class F>
+  status local(F&& f) {
+    return with_peers(-1, -1, static_cast<F&&>(f));
+  }
+};
+
+//! `trace_algorithm` for an algorithm written over a Net: `body(net, call)`
+//! runs one (rank, channel) of it over `trace_net<T>`.
+template <class Body>
+schedule trace_net_algorithm(std::string name, collective coll, int nranks, int nchannels, std::size_t count,
+                             trace_options const& o, Body&& body, std::string* error = nullptr) {
+  return trace_algorithm(std::move(name), coll, nranks, nchannels, count, o, [&](auto& p, auto const& c) {
+    using T = typename std::decay_t<decltype(p)>::value_type;
+    trace_net<T> net{p.steps_out(), p.site(), p.error_sink()};
+    return body(net, c);
+  }, error);
+}
+
 // ---- the ring family (include/weft/algorithm/ring.hpp) ----
 
 //! Ring all-reduce (reduce-scatter then all-gather around the ring).
@@ -213,6 +256,28 @@ inline schedule trace_chain_reduce(int nranks, int nchannels, std::size_t count,
   }, error);
 }
 
+// ---- recursive all-reduce (include/weft/algorithm/recursive.hpp) ----
+
+//! Recursive doubling all-reduce (log2(p) whole-vector exchanges; non-powers of two fold).
+inline schedule trace_recursive_doubling_all_reduce(int nranks, int nchannels, std::size_t count,
+                                                    trace_options const& o = {}, std::string* error = nullptr) {
+  return trace_net_algorithm("recursive_doubling", collective::all_reduce, nranks, nchannels, count, o,
+                             [](auto& net, auto const& c) {
+                               return recursive_doubling_all_reduce(net, ring_position{c.rank, c.nranks}, c.in, c.out,
+                                                                    c.range);
+                             }, error);
+}
+
+//! Rabenseifner all-reduce (recursive halving reduce-scatter, recursive doubling all-gather).
+inline schedule trace_rabenseifner_all_reduce(int nranks, int nchannels, std::size_t count, trace_options const& o = {},
+                                              std::string* error = nullptr) {
+  return trace_net_algorithm("rabenseifner", collective::all_reduce, nranks, nchannels, count, o,
+                             [](auto& net, auto const& c) {
+                               return rabenseifner_all_reduce(net, ring_position{c.rank, c.nranks}, c.in, c.out,
+                                                              c.range);
+                             }, error);
+}
+
 // ---- registry ----
 
 using trace_fn = schedule (*)(int nranks, int nchannels, std::size_t count, trace_options const&, std::string* error);
@@ -223,6 +288,8 @@ struct traced_algorithm {
   char const* name;
   trace_fn fn;
   char const* summary;
+  algorithm algo = algorithm::ring; //!< what `coll_options::algo` selects to run it on a communicator
+  bool pairs = false;               //!< runs over point-to-point connections (a Net), not the ring's
 };
 
 //! Every algorithm the library can trace: one line each.
@@ -233,6 +300,10 @@ inline constexpr traced_algorithm traced_algorithm_list[] = {
     {collective::reduce_scatter, "ring", &trace_ring_reduce_scatter, "ring, each block reduced on its way to its owner"},
     {collective::broadcast, "chain", &trace_chain_broadcast, "pipelined chain from the root along the ring"},
     {collective::reduce, "chain", &trace_chain_reduce, "pipelined chain along the ring ending at the root"},
+    {collective::all_reduce, "recursive_doubling", &trace_recursive_doubling_all_reduce,
+     "log2(p) whole-vector exchanges with partners at distance 1, 2, 4, ...", algorithm::recursive_doubling, true},
+    {collective::all_reduce, "rabenseifner", &trace_rabenseifner_all_reduce,
+     "recursive halving reduce-scatter then recursive doubling all-gather", algorithm::rabenseifner, true},
 };
 
 //! The algorithms that trace collective `c`.

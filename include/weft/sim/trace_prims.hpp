@@ -103,28 +103,32 @@ public:
   // `unsupported` without touching the recorder.
   WEFT_HOST_DEVICE std::size_t step_elems() const noexcept { return site_.step_elems; }
   WEFT_HOST_DEVICE void finish() noexcept {}
+  //! Where this recorder writes (for `trace_net`, which makes recorders for other peers).
+  std::vector<step>& steps_out() const noexcept { return out_; }
+  trace_site const& site() const noexcept { return site_; }
+  std::string* error_sink() const noexcept { return error_; }
 
-  WEFT_HOST_DEVICE status send(T const* src, std::size_t n) {
-    WEFT_TRACE_ON_HOST(return emit(step_op::send, src, nullptr, n, false);)
+  WEFT_HOST_DEVICE status send(T const* src, std::size_t n, bool pre = true) {
+    WEFT_TRACE_ON_HOST(return emit(step_op::send, src, nullptr, n, false, false, 0, 0, pre);)
   }
   WEFT_HOST_DEVICE status recv(T* dst, std::size_t n) { WEFT_TRACE_ON_HOST(return emit(step_op::recv, nullptr, dst, n, false);) }
-  WEFT_HOST_DEVICE status recv_reduce_send(T const* src, std::size_t n) {
-    WEFT_TRACE_ON_HOST(return emit(step_op::recv_reduce_send, src, nullptr, n, false);)
+  WEFT_HOST_DEVICE status recv_reduce_send(T const* src, std::size_t n, bool pre = true) {
+    WEFT_TRACE_ON_HOST(return emit(step_op::recv_reduce_send, src, nullptr, n, false, false, 0, 0, pre);)
   }
-  WEFT_HOST_DEVICE status recv_reduce_copy(T const* src, T* dst, std::size_t n, bool post) {
-    WEFT_TRACE_ON_HOST(return emit(step_op::recv_reduce_copy, src, dst, n, post);)
+  WEFT_HOST_DEVICE status recv_reduce_copy(T const* src, T* dst, std::size_t n, bool post, bool pre = true) {
+    WEFT_TRACE_ON_HOST(return emit(step_op::recv_reduce_copy, src, dst, n, post, false, 0, 0, pre);)
   }
   WEFT_HOST_DEVICE status recv_copy_send(T* dst, std::size_t n) {
     WEFT_TRACE_ON_HOST(return emit(step_op::recv_copy_send, nullptr, dst, n, false);)
   }
-  WEFT_HOST_DEVICE status recv_reduce_copy_send(T const* src, T* dst, std::size_t n, bool post) {
-    WEFT_TRACE_ON_HOST(return emit(step_op::recv_reduce_copy_send, src, dst, n, post);)
+  WEFT_HOST_DEVICE status recv_reduce_copy_send(T const* src, T* dst, std::size_t n, bool post, bool pre = true) {
+    WEFT_TRACE_ON_HOST(return emit(step_op::recv_reduce_copy_send, src, dst, n, post, false, 0, 0, pre);)
   }
   WEFT_HOST_DEVICE status copy_send(T const* src, T* dst, std::size_t n) {
     WEFT_TRACE_ON_HOST(return emit(step_op::copy_send, src, dst, n, false);)
   }
-  WEFT_HOST_DEVICE status reduce_local(T const* src, T* dst, std::size_t n, bool post) {
-    WEFT_TRACE_ON_HOST(return n == 0 ? status::success : emit(step_op::local, src, dst, n, post, false, 0, n);)
+  WEFT_HOST_DEVICE status reduce_local(T const* src, T* dst, std::size_t n, bool post, bool pre = true) {
+    WEFT_TRACE_ON_HOST(return n == 0 ? status::success : emit(step_op::local, src, dst, n, post, false, 0, n, pre);)
   }
 
   WEFT_HOST_DEVICE status direct_send(T const* src, std::size_t peer_offset, std::size_t n) {
@@ -152,7 +156,7 @@ private:
   }
 
   status emit(step_op op, T const* src, T* dst, std::size_t n, bool post, bool direct = false,
-              std::size_t peer_offset = 0, std::size_t cap = 0) {
+              std::size_t peer_offset = 0, std::size_t cap = 0, bool pre = true) {
     if (n == 0) return status::success;
     if (cap == 0) cap = site_.step_elems;
     if (cap == 0) return fail(std::string(to_string(op)) + " with a step size of 0 elements");
@@ -177,6 +181,7 @@ private:
       t.dst_offset = dst ? d_o + off : 0;
       t.count = n - off < cap ? n - off : cap;
       t.post = post;
+      t.pre = pre;
       t.direct = direct;
       t.peer_offset = direct && op_sends(op) ? peer_offset + off : 0;
       out_.push_back(t);

@@ -764,7 +764,7 @@ private:
       if (t.op == step_op::recv_copy_send) v = read(g, t.rank, t.src, t.src_offset, n); // landed data, no pre
     } else if (op_reads_own(t.op)) {
       std::vector<sval> own = read(g, t.rank, t.src, t.src_offset, n);
-      if (!t.direct)
+      if (!t.direct && t.pre)
         for (auto& x : own) apply_pre(x);
       if (t.op == step_op::reduce) {
         v = read(g, t.rank, t.dst, t.dst_offset, n);
