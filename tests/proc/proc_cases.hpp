@@ -1,0 +1,149 @@
+// The collective checks every process-rank test runs: each collective on each
+// protocol and channel count over a shm_comm, results checked element by element
+// against values computed here (inputs differ by rank and index, never zero).
+#pragma once
+
+#include <weft/team/shm_comm.hpp>
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+namespace proc_test {
+
+// Input element i of rank r: small integers, so float sums are exact.
+inline float in_f(int r, std::size_t i) { return float((r + 1) * int(i % 13 + 1)); }
+inline std::int32_t in_i(int r, std::size_t i) { return std::int32_t(r * 1000003 + int(i % 100003) * 7 + 1); }
+
+struct checker {
+  std::string why;
+  bool fail(std::string const& what) {
+    if (why.empty()) why = what;
+    return false;
+  }
+};
+
+inline std::string tag(char const* coll, weft::coll_options const& o, std::size_t count) {
+  return std::string(coll) + " proto=" + to_string(o.proto) + " algo=" + to_string(o.algo) +
+         " ch=" + std::to_string(o.nchannels) + " count=" + std::to_string(count);
+}
+
+// One round of every collective with options `o` and `count` elements; false with `c.why` on the first mismatch.
+inline bool run_round(weft::shm_comm& comm, weft::proc_rank& me, weft::coll_options o, std::size_t count, checker& c) {
+  int const n = comm.size(), r = me.rank();
+  auto st_fail = [&](char const* coll, weft::status s) {
+    return c.fail(tag(coll, o, count) + ": " + to_string(s) + ": " + comm.last_error());
+  };
+  // all-reduce (float sum)
+  {
+    std::vector<float> send(count), recv(count, -1.f);
+    for (std::size_t i = 0; i < count; ++i) send[i] = in_f(r, i);
+    if (auto s = weft::all_reduce(comm, me, send.data(), recv.data(), count, weft::op::sum<float>{}, o);
+        s != weft::status::success)
+      return st_fail("all_reduce", s);
+    for (std::size_t i = 0; i < count; ++i) {
+      float want = 0;
+      for (int q = 0; q < n; ++q) want += in_f(q, i);
+      if (recv[i] != want)
+        return c.fail(tag("all_reduce", o, count) + ": element " + std::to_string(i) + " is " +
+                      std::to_string(recv[i]) + ", want " + std::to_string(want));
+    }
+  }
+  if (o.algo != weft::algorithm::ring) return true; // the recursive algorithms are all-reduce only
+  // all-reduce (int32 max)
+  {
+    std::vector<std::int32_t> send(count), recv(count, -1);
+    for (std::size_t i = 0; i < count; ++i) send[i] = in_i(r, i);
+    if (auto s = weft::all_reduce(comm, me, send.data(), recv.data(), count, weft::op::max<std::int32_t>{}, o);
+        s != weft::status::success)
+      return st_fail("all_reduce max", s);
+    for (std::size_t i = 0; i < count; ++i)
+      if (recv[i] != in_i(n - 1, i)) return c.fail(tag("all_reduce max", o, count) + ": element " + std::to_string(i));
+  }
+  // all-gather
+  {
+    std::vector<std::int32_t> send(count), recv(count * std::size_t(n), -1);
+    for (std::size_t i = 0; i < count; ++i) send[i] = in_i(r, i);
+    if (auto s = weft::all_gather(comm, me, send.data(), recv.data(), count, o); s != weft::status::success)
+      return st_fail("all_gather", s);
+    for (int q = 0; q < n; ++q)
+      for (std::size_t i = 0; i < count; ++i)
+        if (recv[std::size_t(q) * count + i] != in_i(q, i))
+          return c.fail(tag("all_gather", o, count) + ": block " + std::to_string(q) + " element " + std::to_string(i));
+  }
+  // reduce-scatter
+  {
+    std::vector<float> send(count * std::size_t(n)), recv(count, -1.f);
+    for (std::size_t i = 0; i < send.size(); ++i) send[i] = in_f(r, i);
+    if (auto s = weft::reduce_scatter(comm, me, send.data(), recv.data(), count, weft::op::sum<float>{}, o);
+        s != weft::status::success)
+      return st_fail("reduce_scatter", s);
+    for (std::size_t i = 0; i < count; ++i) {
+      float want = 0;
+      for (int q = 0; q < n; ++q) want += in_f(q, std::size_t(r) * count + i);
+      if (recv[i] != want) return c.fail(tag("reduce_scatter", o, count) + ": element " + std::to_string(i));
+    }
+  }
+  // broadcast from the last rank
+  {
+    int const root = n - 1;
+    std::vector<std::int32_t> send(count), recv(count, -1);
+    for (std::size_t i = 0; i < count; ++i) send[i] = in_i(r, i);
+    if (auto s = weft::broadcast(comm, me, send.data(), recv.data(), count, root, o); s != weft::status::success)
+      return st_fail("broadcast", s);
+    for (std::size_t i = 0; i < count; ++i)
+      if (recv[i] != in_i(root, i)) return c.fail(tag("broadcast", o, count) + ": element " + std::to_string(i));
+  }
+  // reduce to rank 1 (or 0)
+  {
+    int const root = 1 % n;
+    std::vector<float> send(count), recv(count, -1.f);
+    for (std::size_t i = 0; i < count; ++i) send[i] = in_f(r, i);
+    if (auto s = weft::reduce(comm, me, send.data(), recv.data(), count, root, weft::op::sum<float>{}, o);
+        s != weft::status::success)
+      return st_fail("reduce", s);
+    for (std::size_t i = 0; i < count; ++i) {
+      float want = 0;
+      for (int q = 0; q < n; ++q) want += in_f(q, i);
+      if (r == root && recv[i] != want) return c.fail(tag("reduce", o, count) + ": element " + std::to_string(i));
+      if (r != root && recv[i] != -1.f) return c.fail(tag("reduce", o, count) + ": non-root buffer written");
+    }
+  }
+  return true;
+}
+
+// The whole matrix: every protocol, 1 and 2 channels, counts that fit one step and
+// counts that wrap the slots many times; the recursive all-reduces on Simple.
+inline bool run_matrix(weft::shm_comm& comm, weft::proc_rank& me, checker& c) {
+  std::size_t const counts[] = {1, 1000, 40000};
+  for (int pi = 0; pi < weft::protocol_count; ++pi)
+    for (int ch = 1; ch <= 2 && ch <= comm.config().conn.max_channels; ++ch)
+      for (std::size_t count : counts) {
+        weft::coll_options o;
+        o.proto = weft::protocol(pi);
+        o.nchannels = ch;
+        if (!run_round(comm, me, o, count, c)) return false;
+      }
+  for (auto a : {weft::algorithm::recursive_doubling, weft::algorithm::rabenseifner}) {
+    weft::coll_options o;
+    o.algo = a;
+    for (std::size_t count : counts)
+      if (!run_round(comm, me, o, count, c)) return false;
+  }
+  return true;
+}
+
+// A communicator configuration small enough for many processes on a small /dev/shm.
+inline weft::shm_comm_config small_config() {
+  weft::shm_comm_config cfg;
+  cfg.conn.max_channels = 2;
+  cfg.conn.nslots = 4;
+  cfg.conn.simple_slot_bytes = 16 << 10;
+  cfg.conn.ll_slot_bytes = 4 << 10;
+  cfg.conn.ll128_slot_bytes = 8 << 10;
+  cfg.timeout_ns = 20'000'000'000ull;
+  return cfg;
+}
+
+} // namespace proc_test
