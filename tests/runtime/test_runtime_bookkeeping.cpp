@@ -112,34 +112,36 @@ TEST_CASE("runtime bootstrap: ranks disagreeing on the size fail", "[runtime]") 
   CHECK(st[1] != status::success);
 }
 
-TEST_CASE("runtime bootstrap: callbacks and adapters", "[runtime]") {
-  int gathers = 0;
-  weft::callback_bootstrap cb(
-      0, 1,
-      [&](void const* mine, std::size_t bytes, void* all) {
-        ++gathers;
-        std::memcpy(all, mine, bytes);
-        return status::success;
-      },
-      [] { return status::success; });
-  int x = 42, y = 0;
-  CHECK(cb.all_gather(&x, sizeof x, &y) == status::success);
-  CHECK(y == 42);
-  CHECK(gathers == 1);
-  weft::callback_bootstrap empty(0, 1, nullptr, nullptr);
-  CHECK(empty.barrier() == status::invalid_argument);
-  CHECK(weft::check_bootstrap(weft::callback_bootstrap(3, 2, nullptr, nullptr)) == status::invalid_argument);
-
-  struct user_group { // anything with the four members; bool results
+TEST_CASE("runtime bootstrap: any object with the four members adapts", "[runtime]") {
+  struct user_group { // statuses
+    int gathers = 0;
     int rank() const { return 0; }
     int size() const { return 1; }
-    bool all_gather(void const*, std::size_t, void*) { return false; }
-    bool barrier() { return true; }
+    status all_gather(void const* mine, std::size_t bytes, void* all) {
+      ++gathers;
+      std::memcpy(all, mine, bytes);
+      return status::success;
+    }
+    status barrier() { return status::timeout; }
   } ug;
   weft::bootstrap_ref<user_group> ref(ug);
-  CHECK(ref.size() == 1);
-  CHECK(ref.barrier() == status::success);
-  CHECK(ref.all_gather(&x, 4, &y) == status::peer_failure);
+  int x = 42, y = 0;
+  CHECK(weft::check_bootstrap(ref) == status::success);
+  CHECK(ref.all_gather(&x, sizeof x, &y) == status::success);
+  CHECK(y == 42);
+  CHECK(ug.gathers == 1);
+  CHECK(ref.barrier() == status::timeout);
+
+  struct bool_group { // bool results; a bad rank
+    int rank() const { return 3; }
+    int size() const { return 2; }
+    bool all_gather(void const*, std::size_t, void*) { return false; }
+    bool barrier() { return true; }
+  } bg;
+  weft::bootstrap_ref<bool_group> bref(bg);
+  CHECK(bref.barrier() == status::success);
+  CHECK(bref.all_gather(&x, 4, &y) == status::peer_failure);
+  CHECK(weft::check_bootstrap(bref) == status::invalid_argument);
 }
 
 TEST_CASE("runtime fd exchange: every rank receives every peer's open file", "[runtime]") {

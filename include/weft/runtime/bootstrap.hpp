@@ -4,10 +4,11 @@
 //! number of ranks, an all-gather of bytes and a barrier. Nothing else.
 //!
 //! `comm_bootstrap` is that interface. Any object with the same four members
-//! (an MPI or TCP bootstrap, a user's process group) plugs in through
-//! `bootstrap_ref`; `callback_bootstrap` takes plain functions; and
-//! `local_bootstrap` runs ranks as threads of one process (tests, and one
-//! thread per GPU in a single process). Every wait here is bounded.
+//! plugs in through `bootstrap_ref`: the bootstraps of `weft/bootstrap/`
+//! (`tcp_bootstrap`, `mpi_bootstrap`, `callback_bootstrap` over a framework's
+//! process group) and anything a user writes. `local_bootstrap` runs ranks as
+//! threads of one process (tests, and one thread per GPU in a single process).
+//! Every wait here is bounded.
 
 #include <weft/core/status.hpp>
 
@@ -16,7 +17,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <utility>
@@ -60,31 +60,6 @@ private:
   static status to_status(R const& r) noexcept {
     return bool(r) ? status::success : status::peer_failure;
   }
-};
-
-//! A bootstrap made of the user's own functions (e.g. a torch process group's
-//! all_gather_into_tensor and barrier). The functions must be set.
-class callback_bootstrap final : public comm_bootstrap {
-public:
-  using gather_fn = std::function<status(void const* mine, std::size_t bytes, void* all)>;
-  using barrier_fn = std::function<status()>;
-  callback_bootstrap(int rank, int size, gather_fn gather, barrier_fn barrier)
-      : rank_(rank), size_(size), gather_(std::move(gather)), barrier_(std::move(barrier)) {}
-  int rank() const override { return rank_; }
-  int size() const override { return size_; }
-  status all_gather(void const* mine, std::size_t bytes, void* all) override {
-    if (!gather_) return status::invalid_argument;
-    return gather_(mine, bytes, all);
-  }
-  status barrier() override {
-    if (!barrier_) return status::invalid_argument;
-    return barrier_();
-  }
-
-private:
-  int rank_, size_;
-  gather_fn gather_;
-  barrier_fn barrier_;
 };
 
 //! Shared state of `local_bootstrap`s: `size` ranks that are threads of one process.

@@ -1,0 +1,330 @@
+#pragma once
+//! \file
+//! Stream-ordered collectives on a `weft::comm`: one kernel launch per call on
+//! this rank's stream, one CTA per channel, running the same algorithm source
+//! as the CPU team and the virtual-rank harness (`algorithm/ring.hpp`,
+//! `algorithm/recursive.hpp` over `weft::prims` with `cuda_cta` groups).
+//!
+//! Two forms of each collective:
+//! ```
+//! weft::all_reduce(comm, send, recv, count, weft::dtype::bf16, weft::redop_desc{weft::redop::sum}, stream);
+//! weft::all_reduce(comm, send_f, recv_f, count, weft::op::sum<float>{}, stream);   // typed
+//! ```
+//! Both take `call_options` last (algorithm, protocol, channels, direct): what
+//! it leaves unset the communicator's selector chooses (runtime/call.hpp).
+//!
+//! The untyped form instantiates kernels for the reduction dtypes in
+//! `WEFT_RUNTIME_DTYPES` and the operators in `WEFT_RUNTIME_REDOPS` (bit masks
+//! over `dtype` and `redop`; default f32, f16, bf16 with sum, avg, min, max) --
+//! every other pair returns `unsupported` before any CUDA call. All-gather and
+//! broadcast move bytes and serve every dtype. The typed form instantiates
+//! exactly what it is called with.
+//!
+//! A call checks its arguments before any CUDA call (`run_call`): on bad input
+//! it returns the status and launches nothing. It never allocates, copies or
+//! exchanges handles: a launch is all it adds to the stream, so collectives
+//! can be captured in a CUDA graph and replayed.
+
+#include <weft/algorithm/algorithm.hpp>
+#include <weft/algorithm/partition.hpp>
+#include <weft/algorithm/recursive.hpp>
+#include <weft/algorithm/ring.hpp>
+#include <weft/core/ops.hpp>
+#include <weft/core/types.hpp>
+#include <weft/group/cuda_groups.cuh>
+#include <weft/prims/prims.hpp>
+#include <weft/runtime/call.hpp>
+#include <weft/runtime/comm.cuh>
+
+#include <cuda_runtime_api.h>
+#include <cuda/std/type_traits>
+#include <type_traits>
+
+#ifndef WEFT_RUNTIME_DTYPES
+#  define WEFT_RUNTIME_DTYPES                                                                                  \
+    ((1u << unsigned(::weft::dtype::f32)) | (1u << unsigned(::weft::dtype::f16)) | (1u << unsigned(::weft::dtype::bf16)))
+#endif
+#ifndef WEFT_RUNTIME_REDOPS
+#  define WEFT_RUNTIME_REDOPS                                                                                  \
+    ((1u << unsigned(::weft::redop::sum)) | (1u << unsigned(::weft::redop::avg)) | (1u << unsigned(::weft::redop::min)) | \
+     (1u << unsigned(::weft::redop::max)))
+#endif
+
+namespace weft {
+
+namespace detail {
+
+//! Kernel arguments of one rank's call (by value).
+template <class T>
+struct comm_args {
+  T const* send;
+  T* recv;
+  cuda::std::size_t count;
+  int rank, nranks, root, nchannels;
+  connection const* ring;  //!< [channel][recv, send] of the call's protocol
+  connection const* pairs; //!< [channel][peer][recv, send] of the call's protocol, or null
+  wait_error* errors;      //!< [channel]
+  wait_bound bound;
+  void* direct_buf;        //!< the next rank's output (direct all-gather), or null
+};
+
+template <coll_kind Coll, protocol P, class Op>
+__global__ void __launch_bounds__(512) comm_ring_kernel(Op op, comm_args<typename Op::value_type> a) {
+  using T = typename Op::value_type;
+  int const ch = int(blockIdx.x);
+  cuda_cta g;
+  connection recv_c = a.ring[2 * ch];
+  connection send_c = a.ring[2 * ch + 1];
+  if (a.direct_buf) send_c.direct_buf = a.direct_buf;
+  prims_context ctx{a.rank, ch, Coll, a.bound, &a.errors[ch]};
+  prims<Op, P, cuda_cta> p(g, op, &recv_c, &send_c, ctx);
+  ring_position const pos{a.rank, a.nranks};
+  elem_range const r = partition(a.count, a.nchannels, ch);
+  status s = status::success;
+  if constexpr (Coll == coll_kind::all_reduce) {
+    s = ring_all_reduce(p, pos, a.send, a.recv, r);
+  } else if constexpr (Coll == coll_kind::all_gather) {
+    if constexpr (P == protocol::simple) {
+      if (a.direct_buf) s = ring_all_gather_direct(p, pos, a.send, a.recv, a.count, r);
+      else s = ring_all_gather(p, pos, a.send, a.recv, a.count, r);
+    } else {
+      s = ring_all_gather(p, pos, a.send, a.recv, a.count, r);
+    }
+  } else if constexpr (Coll == coll_kind::reduce_scatter) {
+    s = ring_reduce_scatter(p, pos, a.send, a.recv, a.count, r);
+  } else if constexpr (Coll == coll_kind::broadcast) {
+    s = chain_broadcast(p, pos, a.root, a.send, a.recv, r);
+  } else {
+    s = chain_reduce(p, pos, a.root, a.send, a.recv, r);
+  }
+  (void)s; // a failure is in a.errors
+  p.finish();
+}
+
+// Point-to-point prims for the recursive all-reduce: one CTA = one channel of this rank.
+template <class Op, protocol P>
+struct comm_net {
+  comm_args<typename Op::value_type> const& a;
+  Op const& op;
+  int ch;
+  cuda_cta& g;
+  template <class F>
+  WEFT_DEVICE status with_peer(int peer, F&& f) {
+    connection const* pc = a.pairs + (std::size_t(ch) * std::size_t(a.nranks) + std::size_t(peer)) * 2;
+    connection const rc = pc[0], sc = pc[1];
+    prims_context ctx{a.rank, ch, coll_kind::all_reduce, a.bound, &a.errors[ch]};
+    prims<Op, P, cuda_cta> p(g, op, &rc, &sc, ctx);
+    status const s = f(p);
+    p.finish();
+    return s;
+  }
+  template <class F>
+  WEFT_DEVICE status local(F&& f) {
+    prims_context ctx{a.rank, ch, coll_kind::all_reduce, a.bound, &a.errors[ch]};
+    prims<Op, P, cuda_cta> p(g, op, nullptr, nullptr, ctx);
+    return f(p);
+  }
+};
+
+template <algorithm Algo, protocol P, class Op>
+__global__ void __launch_bounds__(512) comm_recursive_kernel(Op op, comm_args<typename Op::value_type> a) {
+  int const ch = int(blockIdx.x);
+  cuda_cta g;
+  comm_net<Op, P> net{a, op, ch, g};
+  ring_position const pos{a.rank, a.nranks};
+  elem_range const r = partition(a.count, a.nchannels, ch);
+  if constexpr (Algo == algorithm::recursive_doubling)
+    (void)recursive_doubling_all_reduce(net, pos, a.send, a.recv, r);
+  else
+    (void)rabenseifner_all_reduce(net, pos, a.send, a.recv, r);
+}
+
+//! Launch the kernel of (Coll, plan) for Op. Only after every check passed.
+template <coll_kind Coll, class Op>
+status launch(comm const& c, launch_plan const& plan, Op const& op, void const* send, void* recv, std::size_t count,
+              int root, cudaStream_t stream) {
+  using T = typename Op::value_type;
+  comm_args<T> a{static_cast<T const*>(send), static_cast<T*>(recv), count, c.rank(), c.size(), root, plan.nchannels,
+                 c.ring_connections(plan.proto), c.pair_connections(plan.proto), c.error_records(), c.bound(), nullptr};
+  if (plan.direct) a.direct_buf = c.peer_address(recv, count * sizeof(T) * std::size_t(c.size()), (c.rank() + 1) % c.size());
+  void const* fn = nullptr;
+  auto pick = [&](auto proto_tag) {
+    constexpr protocol P = decltype(proto_tag)::value;
+    fn = reinterpret_cast<void const*>(&comm_ring_kernel<Coll, P, Op>);
+    if constexpr (Coll == coll_kind::all_reduce) {
+      if (plan.algo == algorithm::recursive_doubling)
+        fn = reinterpret_cast<void const*>(&comm_recursive_kernel<algorithm::recursive_doubling, P, Op>);
+      else if (plan.algo == algorithm::rabenseifner)
+        fn = reinterpret_cast<void const*>(&comm_recursive_kernel<algorithm::rabenseifner, P, Op>);
+    }
+  };
+  switch (plan.proto) {
+    case protocol::ll: pick(cuda::std::integral_constant<protocol, protocol::ll>{}); break;
+    case protocol::ll128: pick(cuda::std::integral_constant<protocol, protocol::ll128>{}); break;
+    default: pick(cuda::std::integral_constant<protocol, protocol::simple>{}); break;
+  }
+  Op op_copy = op;
+  void* args[] = {&op_copy, &a};
+  cudaError_t const e = cudaLaunchKernel(fn, dim3(unsigned(plan.nchannels)), dim3(unsigned(c.config().threads)), args, 0, stream);
+  return e == cudaSuccess ? status::success : status::cuda_error;
+}
+
+//! The stream's device and capture state (the first CUDA call of a collective).
+inline status query_stream(cudaStream_t stream, stream_facts& f) {
+  int dev = -1;
+  if (stream) {
+    if (cudaStreamGetDevice(stream, &dev) != cudaSuccess) return status::invalid_argument; // not a live stream
+  } else if (cudaGetDevice(&dev) != cudaSuccess) {
+    return status::cuda_error;
+  }
+  cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
+  if (cudaStreamIsCapturing(stream, &cs) != cudaSuccess) return status::cuda_error;
+  f.device = dev;
+  f.capturing = cs != cudaStreamCaptureStatusNone;
+  return status::success;
+}
+
+//! The redop a typed operator stands for (premul_sum and avg carry their own factor).
+template <class Op>
+struct redop_of;
+template <class T>
+struct redop_of<op::sum<T>> : cuda::std::integral_constant<redop, redop::sum> {};
+template <class T>
+struct redop_of<op::prod<T>> : cuda::std::integral_constant<redop, redop::prod> {};
+template <class T>
+struct redop_of<op::min<T>> : cuda::std::integral_constant<redop, redop::min> {};
+template <class T>
+struct redop_of<op::max<T>> : cuda::std::integral_constant<redop, redop::max> {};
+template <class T>
+struct redop_of<op::avg<T>> : cuda::std::integral_constant<redop, redop::avg> {};
+template <class T>
+struct redop_of<op::premul_sum<T>> : cuda::std::integral_constant<redop, redop::premul_sum> {};
+
+//! Runs a checked call; `go(plan)` launches.
+template <class Go>
+status run(comm& c, coll_call const& k, cudaStream_t stream, std::uint32_t dtype_mask, std::uint32_t redop_mask, Go&& go) {
+  comm_facts f = c.facts();
+  f.dtype_mask = dtype_mask;
+  f.redop_mask = redop_mask;
+  call_result const r = run_call(
+      f, k, [&](stream_facts& s) { return query_stream(stream, s); }, &c.config().selector,
+      [&](launch_plan const& p) {
+        if (cudaSetDevice(c.device()) != cudaSuccess) return status::cuda_error;
+        return go(p);
+      });
+  return r.st;
+}
+
+//! Typed entry: every check, then the launch of Coll for Op.
+template <coll_kind Coll, class Op>
+status typed_call(comm& c, typename Op::value_type const* send, typename Op::value_type* recv, std::size_t count, Op const& op,
+                  int root, cudaStream_t stream, call_options const& o) {
+  using T = typename Op::value_type;
+  coll_call k;
+  k.coll = Coll;
+  k.send = send;
+  k.recv = recv;
+  k.count = count;
+  k.type = dtype_of_v<T>;
+  k.op.op = redop_of<Op>::value;
+  k.op.nranks = c.size(); // a typed avg carries its own divisor
+  k.root = root;
+  k.opt = o;
+  return run(c, k, stream, ~0u, ~0u, [&](launch_plan const& p) {
+    return launch<Coll>(c, p, op, send, recv, count, root, stream);
+  });
+}
+
+//! Untyped entry: reductions dispatch over the compiled masks, copies move bytes.
+template <coll_kind Coll>
+status untyped_call(comm& c, void const* send, void* recv, std::size_t count, dtype type, redop_desc op, int root,
+                    cudaStream_t stream, call_options const& o) {
+  coll_call k;
+  k.coll = Coll;
+  k.send = send;
+  k.recv = recv;
+  k.count = count;
+  k.type = type;
+  k.op = op;
+  k.root = root;
+  k.opt = o;
+  constexpr std::uint32_t dmask = WEFT_RUNTIME_DTYPES, omask = WEFT_RUNTIME_REDOPS;
+  return run(c, k, stream, dmask, omask, [&](launch_plan const& p) -> status {
+    if constexpr (!reduces(Coll)) {
+      // Bytes: count * size of the dtype, as uint8.
+      std::size_t const e = dtype_size(type);
+      return launch<Coll>(c, p, op::sum<std::uint8_t>{}, send, recv, count * e, root, stream);
+    } else {
+      status st = status::unsupported;
+      auto with_type = [&](auto tag) {
+        using T = typename decltype(tag)::type;
+        if constexpr ((dmask >> unsigned(dtype_of_v<T>)) & 1u) {
+          dispatch_redop<T>(op, [&](auto const& o2) {
+            if constexpr ((omask >> unsigned(redop_of<std::decay_t<decltype(o2)>>::value)) & 1u)
+              st = launch<Coll>(c, p, o2, send, recv, count, root, stream);
+          });
+        }
+      };
+      dispatch_dtype(type, with_type);
+      return st;
+    }
+  });
+}
+
+} // namespace detail
+
+// ---- untyped collectives (dtype and redop at run time) ----
+
+//! All-reduce `count` elements: recv = op over every rank's send.
+inline status all_reduce(comm& c, void const* send, void* recv, std::size_t count, dtype type, redop_desc op,
+                         cudaStream_t stream, call_options const& o = {}) {
+  return detail::untyped_call<coll_kind::all_reduce>(c, send, recv, count, type, op, 0, stream, o);
+}
+//! All-gather: rank r's `sendcount` elements land at recv + r * sendcount on every rank.
+inline status all_gather(comm& c, void const* send, void* recv, std::size_t sendcount, dtype type, cudaStream_t stream,
+                         call_options const& o = {}) {
+  return detail::untyped_call<coll_kind::all_gather>(c, send, recv, sendcount, type, {}, 0, stream, o);
+}
+//! Reduce-scatter: rank r receives block r (`recvcount` elements) of the reduction of every send.
+inline status reduce_scatter(comm& c, void const* send, void* recv, std::size_t recvcount, dtype type, redop_desc op,
+                             cudaStream_t stream, call_options const& o = {}) {
+  return detail::untyped_call<coll_kind::reduce_scatter>(c, send, recv, recvcount, type, op, 0, stream, o);
+}
+//! Broadcast `count` elements of root's send into every rank's recv.
+inline status broadcast(comm& c, void const* send, void* recv, std::size_t count, dtype type, int root,
+                        cudaStream_t stream, call_options const& o = {}) {
+  return detail::untyped_call<coll_kind::broadcast>(c, send, recv, count, type, {}, root, stream, o);
+}
+//! Reduce every rank's `count` elements into root's recv.
+inline status reduce(comm& c, void const* send, void* recv, std::size_t count, dtype type, redop_desc op, int root,
+                     cudaStream_t stream, call_options const& o = {}) {
+  return detail::untyped_call<coll_kind::reduce>(c, send, recv, count, type, op, root, stream, o);
+}
+
+// ---- typed collectives (element type and operator at compile time) ----
+
+template <class T, class Op, class = std::enable_if_t<std::is_same<typename Op::value_type, T>::value>>
+status all_reduce(comm& c, T const* send, T* recv, std::size_t count, Op const& op, cudaStream_t stream,
+                  call_options const& o = {}) {
+  return detail::typed_call<coll_kind::all_reduce>(c, send, recv, count, op, 0, stream, o);
+}
+template <class T, class = std::enable_if_t<has_dtype_v<T>>>
+status all_gather(comm& c, T const* send, T* recv, std::size_t sendcount, cudaStream_t stream, call_options const& o = {}) {
+  return detail::typed_call<coll_kind::all_gather>(c, send, recv, sendcount, op::sum<T>{}, 0, stream, o);
+}
+template <class T, class Op, class = std::enable_if_t<std::is_same<typename Op::value_type, T>::value>>
+status reduce_scatter(comm& c, T const* send, T* recv, std::size_t recvcount, Op const& op, cudaStream_t stream,
+                      call_options const& o = {}) {
+  return detail::typed_call<coll_kind::reduce_scatter>(c, send, recv, recvcount, op, 0, stream, o);
+}
+template <class T, class = std::enable_if_t<has_dtype_v<T>>>
+status broadcast(comm& c, T const* send, T* recv, std::size_t count, int root, cudaStream_t stream, call_options const& o = {}) {
+  return detail::typed_call<coll_kind::broadcast>(c, send, recv, count, op::sum<T>{}, root, stream, o);
+}
+template <class T, class Op, class = std::enable_if_t<std::is_same<typename Op::value_type, T>::value>>
+status reduce(comm& c, T const* send, T* recv, std::size_t count, Op const& op, int root, cudaStream_t stream,
+              call_options const& o = {}) {
+  return detail::typed_call<coll_kind::reduce>(c, send, recv, count, op, root, stream, o);
+}
+
+} // namespace weft

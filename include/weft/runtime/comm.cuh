@@ -1,0 +1,855 @@
+#pragma once
+//! \file
+//! `weft::comm`: one rank of a GPU communicator -- one GPU per rank (several
+//! ranks may share a GPU), created either all at once in one process
+//! (`comm_init_all`, like ncclCommInitAll) or one per process or thread through
+//! a bootstrap (`comm::init`).
+//!
+//! A communicator holds, and frees when destroyed:
+//!  - its connection memory (ring connections for every protocol and channel,
+//!    and point-to-point ones when `recursive_connections` is set), allocated as
+//!    symmetric memory and mapped by the ranks that send into it;
+//!  - the device copy of its connection descriptors and its error records;
+//!  - every symmetric allocation it made (`alloc_symmetric`) and every peer
+//!    mapping of a registered buffer (`register_buffer`).
+//! `scratch_bytes()` reports the first two; creation fails with
+//! `invalid_argument` if they would exceed `comm_config::max_scratch_bytes`
+//! (64 MiB by default).
+//!
+//! Peers: within one process, ranks on different GPUs need peer access
+//! (`cudaDeviceCanAccessPeer`). Where a pair lacks it, the connections fall
+//! back to mapped, portable host memory (`transport() == "host_mapped"`, slow
+//! but correct) and everything that needs peer pointers (registration,
+//! symmetric memory, direct transfers, the device-side API) returns
+//! `unsupported`. Between processes, memory travels as CUDA IPC, VMM file
+//! descriptor or fabric handles (`symmetric/memory.cuh`).
+//!
+//! Setup calls (creation, registration, symmetric allocation) are collective:
+//! every rank makes them, in the same order. A comm created by
+//! `comm_init_all` makes them through the `*_all` functions, from one thread.
+//! None of them may run while a stream passed in `check_stream` is capturing a
+//! CUDA graph: they allocate and exchange handles.
+
+#include <weft/core/flag.hpp>
+#include <weft/core/status.hpp>
+#include <weft/prims/describe.hpp>
+#include <weft/prims/wait_error.hpp>
+#include <weft/proto/connection.hpp>
+#include <weft/proto/protocol.hpp>
+#include <weft/runtime/bootstrap.hpp>
+#include <weft/runtime/call.hpp>
+#include <weft/runtime/fd_exchange.hpp>
+#include <weft/runtime/registry.hpp>
+#include <weft/symmetric/block.hpp>
+#include <weft/symmetric/memory.cuh>
+
+#include <cuda_runtime_api.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace weft {
+
+//! How a communicator is built.
+struct comm_config {
+  int max_channels = 4;                      //!< channels a call may use (each a ring with its own connections)
+  protocol_defaults slots{};                 //!< slot count and sizes per protocol
+  int threads = 512;                         //!< threads per channel's CTA (32 .. 512, a multiple of 32)
+  std::uint64_t timeout_ns = 10'000'000'000; //!< bound of every device-side wait
+  std::size_t max_scratch_bytes = std::size_t(64) << 20; //!< creation fails above this
+  bool recursive_connections = false;        //!< also make point-to-point connections (recursive all-reduce)
+  sym::handle_request handles = sym::handle_request::automatic; //!< between processes
+  plan_selector selector;                    //!< empty: the built-in policy (`default_plan`); see runtime/tuned.hpp
+};
+
+//! A buffer allocated by `alloc_symmetric`: the same size on every rank.
+struct symmetric_buffer {
+  std::uint64_t id = 0;
+  void* local = nullptr; //!< this rank's part (device memory)
+  std::size_t bytes = 0;
+  explicit operator bool() const noexcept { return id != 0; }
+};
+
+class comm;
+
+namespace detail {
+//! A status with its reason, agreed by every rank of a setup call.
+struct setup_status {
+  std::int32_t st = 0;
+  std::int32_t rank = -1;
+};
+struct peer_set {
+  std::vector<sym::peer_map> peers; //!< indexed by rank; this rank's entry unused
+  void release() {
+    for (auto& p : peers) p.release();
+    peers.clear();
+  }
+};
+} // namespace detail
+
+class comm {
+public:
+  comm() = default;
+  comm(comm const&) = delete;
+  comm& operator=(comm const&) = delete;
+  ~comm() { destroy(); }
+
+  //! One rank per process (or per thread): collective over `b`, which must
+  //! outlive the communicator (later setup calls use it). `device` is this
+  //! rank's CUDA device. On failure nothing is held and every rank returns a
+  //! failure; `last_error()` says why.
+  status init(comm_bootstrap& b, int device, comm_config cfg = {}) {
+    destroy();
+    if (check_bootstrap(b) != status::success) return fail_setup(status::invalid_argument, "bootstrap has a bad rank or size");
+    boot_ = &b;
+    rank_ = b.rank();
+    n_ = b.size();
+    std::vector<comm*> me{this};
+    status s = setup(me, cfg, device);
+    if (s != status::success) destroy_keep_error();
+    return s;
+  }
+
+  int rank() const noexcept { return rank_; }
+  int size() const noexcept { return n_; }
+  int device() const noexcept { return dev_; }
+  bool initialized() const noexcept { return n_ > 0; }
+  //! Whether this rank addresses every peer's memory directly (peer access, the same GPU, or IPC).
+  bool peer_access() const noexcept { return peer_access_; }
+  //! How connection memory reaches the peers: "process_local", "host_mapped", "cuda_ipc", "posix_fd" or "fabric".
+  char const* transport() const noexcept { return sym::to_string(conn_kind_); }
+  //! Device (or mapped host) bytes held for connections, descriptors and error records.
+  std::size_t scratch_bytes() const noexcept { return scratch_; }
+  //! Bytes held by symmetric allocations (not counted in scratch_bytes: the user asked for them).
+  std::size_t symmetric_bytes() const noexcept { return sym_bytes_; }
+  comm_config const& config() const noexcept { return cfg_; }
+  std::string const& last_error() const noexcept { return last_error_; }
+  bool healthy() const noexcept { return healthy_; }
+
+  //! After the stream of a collective is synchronised: the first failure its
+  //! kernels recorded (success if none) and its description. A failure marks
+  //! the communicator unhealthy: later collectives return `aborted`.
+  status check_errors(std::string* text = nullptr) {
+    if (!initialized()) return status::invalid_argument;
+    std::vector<wait_error> e(std::size_t(cfg_.max_channels));
+    if (cudaSetDevice(dev_) != cudaSuccess ||
+        cudaMemcpy(e.data(), errors_, e.size() * sizeof(wait_error), cudaMemcpyDeviceToHost) != cudaSuccess) {
+      if (text) *text = "could not read the error records";
+      return status::cuda_error;
+    }
+    for (auto const& x : e)
+      if (x.st != status::success) {
+        healthy_ = false;
+        last_error_ = describe(x);
+        if (text) *text = last_error_;
+        return x.st;
+      }
+    if (text) *text = "no error";
+    return status::success;
+  }
+
+  //! Collective: register [p, p + bytes) of this rank's device memory (cudaMalloc
+  //! or VMM memory) so that peers can address it. Refused while `check_stream`
+  //! is capturing. Every rank registers its own buffer of the same size.
+  status register_buffer(void* p, std::size_t bytes, registered_buffer* out, cudaStream_t check_stream = nullptr) {
+    if (clique_ && n_ > 1) return fail_local(status::invalid_argument, "a comm_init_all group registers with register_buffers_all");
+    std::vector<comm*> me{this};
+    std::vector<void*> ptrs{p};
+    std::vector<registered_buffer*> outs{out};
+    return register_impl(me, ptrs, bytes, outs, check_stream);
+  }
+
+  //! Forget a registration and unmap the peers' buffers. Every rank calls it for
+  //! its own handle; afterwards the handle is invalid for every call (an unknown
+  //! or already removed handle gives `invalid_argument`).
+  status deregister_buffer(registered_buffer h) {
+    detail::peer_set ps;
+    if (reg_.remove(h, &ps) != status::success) return fail_local(status::invalid_argument, "unknown or already deregistered buffer");
+    ps.release();
+    return status::success;
+  }
+
+  //! The peer's address of a registered buffer, at the same offset as `p` in
+  //! this rank's registration (null if `p` is not registered or `peer` is out of range).
+  void* peer_address(void const* p, std::size_t bytes, int peer) const {
+    auto const* e = reg_.covering(p, bytes);
+    if (!e || peer < 0 || peer >= n_) return nullptr;
+    std::uintptr_t const off = reinterpret_cast<std::uintptr_t>(p) - e->base;
+    void* base = peer == rank_ ? reinterpret_cast<void*>(e->base) : e->payload.peers[std::size_t(peer)].ptr;
+    return base ? static_cast<char*>(base) + off : nullptr;
+  }
+  //! The registration that covers [p, p + bytes), or an empty handle.
+  registered_buffer find_registered(void const* p, std::size_t bytes) const {
+    auto const* e = reg_.covering(p, bytes);
+    return e ? registered_buffer{e->id} : registered_buffer{};
+  }
+  std::size_t registered_count() const noexcept { return reg_.size(); }
+
+  //! Collective: allocate `bytes` on every rank, addressable by every rank, with
+  //! barrier flags for `max_blocks` blocks of the device-side API. Freed by
+  //! `free_symmetric` or by destroying the communicator.
+  status alloc_symmetric(std::size_t bytes, symmetric_buffer* out, int max_blocks = 64, cudaStream_t check_stream = nullptr) {
+    if (clique_ && n_ > 1) return fail_local(status::invalid_argument, "a comm_init_all group allocates with alloc_symmetric_all");
+    std::vector<comm*> me{this};
+    std::vector<symmetric_buffer*> outs{out};
+    return alloc_symmetric_impl(me, bytes, max_blocks, outs, check_stream);
+  }
+  //! Free a symmetric allocation (every rank, its own handle). Handles made from
+  //! it must not be used afterwards; an unknown handle gives `invalid_argument`.
+  status free_symmetric(symmetric_buffer& b) {
+    auto it = syms_.find(b.id);
+    if (it == syms_.end()) return fail_local(status::invalid_argument, "unknown or already freed symmetric buffer");
+    sym_bytes_ -= it->second.mem.size + it->second.flags.size;
+    release_sym(it->second);
+    syms_.erase(it);
+    b = {};
+    return status::success;
+  }
+  //! The trivially copyable view of a symmetric buffer that kernels take (see
+  //! symmetric/block.hpp). `ok` is false for an unknown buffer.
+  sym::device_handle device_handle(symmetric_buffer const& b, bool* ok = nullptr) const {
+    sym::device_handle h{};
+    auto it = syms_.find(b.id);
+    if (ok) *ok = it != syms_.end();
+    if (it == syms_.end()) return h;
+    h = it->second.handle;
+    return h;
+  }
+
+  //! Free everything this communicator made (also done by the destructor).
+  void destroy() {
+    destroy_keep_error();
+    last_error_.clear();
+  }
+
+  // ---- for the launch path (runtime/collectives.cuh) ----
+  //! Facts for the host checks of a call.
+  comm_facts facts() const {
+    comm_facts f;
+    f.initialized = initialized();
+    f.healthy = healthy_;
+    f.rank = rank_;
+    f.nranks = n_;
+    f.device = dev_;
+    f.max_channels = cfg_.max_channels;
+    f.recursive_ready = cfg_.recursive_connections && initialized();
+    f.peer_access = peer_access_;
+    f.registered = [this](void const* p, std::size_t bytes) { return reg_.covering(p, bytes) != nullptr; };
+    return f;
+  }
+  //! Device descriptors: ring connections [protocol][channel][recv, send].
+  connection const* ring_connections(protocol p) const noexcept {
+    return dconns_ + std::size_t(int(p)) * std::size_t(cfg_.max_channels) * 2;
+  }
+  //! Device descriptors: point-to-point [protocol][channel][peer][recv, send] (null without them).
+  connection const* pair_connections(protocol p) const noexcept {
+    if (!cfg_.recursive_connections) return nullptr;
+    std::size_t const ring = std::size_t(protocol_count) * std::size_t(cfg_.max_channels) * 2;
+    return dconns_ + ring + std::size_t(int(p)) * std::size_t(cfg_.max_channels) * std::size_t(n_) * 2;
+  }
+  wait_error* error_records() const noexcept { return errors_; }
+  wait_bound bound() const noexcept { return wait_bound{cfg_.timeout_ns, nullptr}; }
+
+  // ---- group forms for communicators made by comm_init_all ----
+  friend status comm_init_all(std::vector<int> const& devices, std::vector<std::unique_ptr<comm>>& out, comm_config cfg);
+  friend status register_buffers_all(std::vector<comm*> const& comms, std::vector<void*> const& ptrs, std::size_t bytes,
+                                     std::vector<registered_buffer>& out, cudaStream_t check_stream);
+  friend status alloc_symmetric_all(std::vector<comm*> const& comms, std::size_t bytes, int max_blocks,
+                                    std::vector<symmetric_buffer>& out, cudaStream_t check_stream);
+
+private:
+  struct sym_entry {
+    sym::local_alloc mem, flags;
+    detail::peer_set peers, peer_flags;
+    sym::device_handle handle{};
+  };
+
+  int rank_ = -1, n_ = 0, dev_ = -1;
+  comm_config cfg_{};
+  comm_bootstrap* boot_ = nullptr;
+  bool clique_ = false; //!< made by comm_init_all: setup calls go through the *_all functions
+  bool process_local_ = true;
+  bool peer_access_ = true;
+  bool healthy_ = true;
+  sym::handle_kind conn_kind_ = sym::handle_kind::process_local;
+  sym::handle_kind ipc_kind_ = sym::handle_kind::process_local; //!< for registration and symmetric memory
+  std::vector<sym::rank_identity> ids_;
+  sym::local_alloc conn_mem_;
+  detail::peer_set conn_peers_;
+  connection* dconns_ = nullptr;
+  wait_error* errors_ = nullptr;
+  std::size_t scratch_ = 0, sym_bytes_ = 0;
+  buffer_registry<detail::peer_set> reg_;
+  std::map<std::uint64_t, sym_entry> syms_;
+  std::uint64_t next_sym_ = 1;
+  std::string last_error_;
+
+  status fail_local(status s, char const* why) {
+    last_error_ = why;
+    return s;
+  }
+  status fail_setup(status s, std::string why) {
+    last_error_ = std::move(why);
+    return s;
+  }
+
+  void release_sym(sym_entry& e) {
+    e.peers.release();
+    e.peer_flags.release();
+    e.mem.release();
+    e.flags.release();
+  }
+
+  void destroy_keep_error() {
+    if (dev_ >= 0) cudaSetDevice(dev_);
+    reg_.clear([](auto& e) { e.payload.release(); });
+    for (auto& kv : syms_) release_sym(kv.second);
+    syms_.clear();
+    conn_peers_.release();
+    conn_mem_.release();
+    if (dconns_) cudaFree(dconns_);
+    if (errors_) cudaFree(errors_);
+    dconns_ = nullptr;
+    errors_ = nullptr;
+    scratch_ = sym_bytes_ = 0;
+    rank_ = -1;
+    n_ = 0;
+    dev_ = -1;
+    boot_ = nullptr;
+    clique_ = false;
+    healthy_ = true;
+    peer_access_ = true;
+    ids_.clear();
+  }
+
+  // ---- the exchange every setup step goes through ----
+  // `ranks`: the local ranks (all of them for a clique, this one otherwise).
+  // ex(comm&, export_blob&) -> status;  im(comm&, blobs of every rank, fds by rank) -> status.
+  // Every rank learns the first failure in rank order (statuses travel with the blobs).
+  template <class Ex, class Im>
+  static status exchange(std::vector<comm*> const& ranks, Ex&& ex, Im&& im, std::string& why) {
+    struct packet {
+      detail::setup_status st;
+      sym::export_blob blob;
+    };
+    comm& c0 = *ranks[0];
+    int const n = c0.n_;
+    std::vector<packet> all(static_cast<std::size_t>(n));
+    std::vector<packet> mine(ranks.size());
+    for (std::size_t i = 0; i < ranks.size(); ++i) {
+      mine[i].st.rank = ranks[i]->rank_;
+      mine[i].st.st = int(ex(*ranks[i], mine[i].blob));
+    }
+    auto close_exported = [&] {
+      for (auto& m : mine)
+        if (m.blob.fd >= 0) ::close(m.blob.fd), m.blob.fd = -1;
+    };
+    if (c0.boot_ && !c0.clique_) {
+      if (status s = c0.boot_->all_gather(&mine[0], sizeof(packet), all.data()); s != status::success) {
+        close_exported();
+        why = "bootstrap all-gather failed";
+        return s;
+      }
+    } else {
+      for (std::size_t i = 0; i < ranks.size(); ++i) all[std::size_t(ranks[i]->rank_)] = mine[i];
+    }
+    for (auto const& p : all)
+      if (p.st.st != 0) {
+        close_exported();
+        why = "rank " + std::to_string(p.st.rank) + " could not export its memory";
+        return status(p.st.st);
+      }
+    // Descriptors of VMM exports from other processes travel over Unix sockets.
+    std::vector<int> fds(static_cast<std::size_t>(n), -1);
+    bool need_fds = false;
+    for (auto const& p : all)
+      need_fds = need_fds || (p.blob.kind == sym::handle_kind::posix_fd && !sym::same_process(p.blob.who, c0.ids_[std::size_t(c0.rank_)]));
+    if (need_fds) {
+      int give = mine[0].blob.fd;
+      int dummy = -1;
+      if (give < 0) give = dummy = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+      status const s = exchange_fds(*c0.boot_, give, fds);
+      if (dummy >= 0) ::close(dummy);
+      if (s != status::success) {
+        close_exported();
+        why = "passing VMM file descriptors between processes failed";
+        return s;
+      }
+    }
+    close_exported();
+    std::vector<sym::export_blob> blobs(static_cast<std::size_t>(n));
+    for (int r = 0; r < n; ++r) blobs[std::size_t(r)] = all[std::size_t(r)].blob;
+    detail::setup_status local;
+    for (auto* c : ranks) {
+      status const s = im(*c, blobs, fds);
+      if (s != status::success && local.st == 0) local = {int(s), c->rank_};
+    }
+    for (int fd : fds)
+      if (fd >= 0) ::close(fd);
+    return agree(ranks, local, why, "could not map a peer's memory");
+  }
+
+  //! Every rank learns the first failure in rank order.
+  static status agree(std::vector<comm*> const& ranks, detail::setup_status local, std::string& why, char const* what) {
+    comm& c0 = *ranks[0];
+    std::vector<detail::setup_status> all(static_cast<std::size_t>(c0.n_));
+    if (c0.boot_ && !c0.clique_) {
+      if (status s = c0.boot_->all_gather(&local, sizeof local, all.data()); s != status::success) {
+        why = "bootstrap all-gather failed";
+        return s;
+      }
+    } else {
+      all.assign(1, local);
+    }
+    for (auto const& x : all)
+      if (x.st != 0) {
+        why = "rank " + std::to_string(x.rank) + ": " + what;
+        return status(x.st);
+      }
+    return status::success;
+  }
+
+  static status check_capture(cudaStream_t s, std::vector<comm*> const& ranks) {
+    if (!s) return status::success;
+    cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
+    if (cudaStreamIsCapturing(s, &cs) != cudaSuccess) return status::cuda_error;
+    stream_facts f;
+    f.capturing = cs != cudaStreamCaptureStatusNone;
+    call_result const r = check_not_capturing(f);
+    if (r.st != status::success)
+      for (auto* c : ranks) c->last_error_ = r.why;
+    return r.st;
+  }
+
+  // ---- creation ----
+  std::size_t conn_bytes(protocol p) const {
+    return align_up(connection_bytes(cfg_.slots.nslots, cfg_.slots.slot_bytes(p)), std::size_t(256));
+  }
+  int conns_per_channel() const { return 1 + (cfg_.recursive_connections ? n_ : 0); }
+  //! Offset in a rank's connection region of connection `k` (0: ring, 1 + s: from s) of (p, ch).
+  std::size_t conn_offset(protocol p, int ch, int k) const {
+    std::size_t off = 0;
+    for (int q = 0; q < int(p); ++q) off += conn_bytes(protocol(q)) * std::size_t(cfg_.max_channels) * std::size_t(conns_per_channel());
+    return off + (std::size_t(ch) * std::size_t(conns_per_channel()) + std::size_t(k)) * conn_bytes(p);
+  }
+  std::size_t region_bytes() const { return conn_offset(protocol(protocol_count), 0, 0); }
+
+public:
+  //! Scratch bytes a communicator of this size and configuration holds (before VMM
+  //! granularity rounding): what creation checks against `max_scratch_bytes`.
+  static std::size_t planned_scratch_bytes(int nranks, comm_config const& cfg) {
+    comm c;
+    c.n_ = nranks;
+    c.cfg_ = cfg;
+    std::size_t const r = c.planned_scratch_bytes();
+    c.n_ = 0;
+    return r;
+  }
+
+private:
+  std::size_t planned_scratch_bytes() const {
+    return region_bytes() + descriptor_count() * sizeof(connection) + std::size_t(cfg_.max_channels) * sizeof(wait_error);
+  }
+  std::size_t descriptor_count() const {
+    return std::size_t(protocol_count) * std::size_t(cfg_.max_channels) * 2 *
+           (1 + (cfg_.recursive_connections ? std::size_t(n_) : 0));
+  }
+
+  static status check_config(comm_config const& cfg) {
+    if (cfg.max_channels < 1 || cfg.max_channels > 64 || cfg.slots.nslots < 2 || cfg.threads < 32 ||
+        cfg.threads > 512 || cfg.threads % 32 != 0 || cfg.timeout_ns == 0)
+      return status::invalid_argument;
+    for (int pi = 0; pi < protocol_count; ++pi)
+      if (!valid_slot_bytes(protocol(pi), cfg.slots.slot_bytes(protocol(pi)))) return status::invalid_argument;
+    return status::success;
+  }
+
+  //! Creation for the local `ranks` (rank_, n_, boot_/clique_ set); devices by local index.
+  static status setup_all(std::vector<comm*> const& ranks, comm_config const& cfg, std::vector<int> const& devices) {
+    std::string why;
+    auto fail_all = [&](status s, std::string const& w) {
+      for (auto* c : ranks) {
+        c->destroy_keep_error();
+        c->last_error_ = w;
+      }
+      return s;
+    };
+    if (check_config(cfg) != status::success) return fail_all(status::invalid_argument, "bad comm_config");
+    for (std::size_t i = 0; i < ranks.size(); ++i) ranks[i]->cfg_ = cfg;
+    // Budget first (before any CUDA call): nothing is allocated for a configuration over it.
+    detail::setup_status local;
+    comm& c0 = *ranks[0];
+    std::size_t const need = c0.planned_scratch_bytes();
+    if (need > cfg.max_scratch_bytes) {
+      local = {int(status::invalid_argument), c0.rank_};
+      why = "connections need " + std::to_string(need) + " bytes, over max_scratch_bytes " +
+            std::to_string(cfg.max_scratch_bytes) + " (lower max_channels or the slot sizes)";
+    }
+    int ndev = 0;
+    cudaError_t const de = local.st == 0 ? cudaGetDeviceCount(&ndev) : cudaSuccess;
+    for (std::size_t i = 0; i < ranks.size() && local.st == 0; ++i) {
+      comm& c = *ranks[i];
+      c.dev_ = devices[i];
+      if (de != cudaSuccess || ndev == 0) {
+        local = {int(status::unsupported), c.rank_};
+        why = "no CUDA device";
+      } else if (c.dev_ < 0 || c.dev_ >= ndev) {
+        local = {int(status::invalid_argument), c.rank_};
+        why = "device ordinal out of range";
+      }
+    }
+    std::string agreed;
+    if (status s = agree(ranks, local, agreed, "creation refused"); s != status::success)
+      return fail_all(s, why.empty() ? agreed : why);
+    // Identities.
+    {
+      detail::setup_status st;
+      std::vector<sym::rank_identity> mine(ranks.size());
+      for (std::size_t i = 0; i < ranks.size(); ++i) {
+        if (cudaSetDevice(ranks[i]->dev_) != cudaSuccess || cudaFree(nullptr) != cudaSuccess ||
+            sym::identify(ranks[i]->dev_, mine[i]) != status::success)
+          st = {int(status::cuda_error), ranks[i]->rank_};
+      }
+      std::vector<sym::rank_identity> ids(static_cast<std::size_t>(c0.n_));
+      if (c0.boot_ && !c0.clique_) {
+        if (status s = c0.boot_->all_gather(mine.data(), sizeof(sym::rank_identity), ids.data()); s != status::success)
+          return fail_all(s, "bootstrap all-gather failed");
+      } else {
+        for (std::size_t i = 0; i < ranks.size(); ++i) ids[std::size_t(ranks[i]->rank_)] = mine[i];
+      }
+      if (status s = agree(ranks, st, why, "CUDA initialisation failed"); s != status::success) return fail_all(s, why);
+      for (auto* c : ranks) c->ids_ = ids;
+    }
+    // Peer access and the kinds of memory.
+    detail::setup_status st;
+    for (auto* c : ranks) {
+      if (status s = c->choose_transport(); s != status::success && st.st == 0) st = {int(s), c->rank_};
+    }
+    if (status s = agree(ranks, st, why, "no way to share memory with a peer (see last_error)"); s != status::success)
+      return fail_all(s, why);
+    // Every rank must use the fallback if any does (both ends of a connection share its memory).
+    {
+      int host = 0;
+      for (auto* c : ranks) host |= c->conn_kind_ == sym::handle_kind::host_mapped;
+      std::vector<int> all(static_cast<std::size_t>(c0.n_), 0);
+      if (c0.boot_ && !c0.clique_) {
+        if (status s = c0.boot_->all_gather(&host, sizeof host, all.data()); s != status::success)
+          return fail_all(s, "bootstrap all-gather failed");
+      } else {
+        all.assign(1, host);
+      }
+      for (int h : all) host |= h;
+      if (host)
+        for (auto* c : ranks) {
+          if (!c->process_local_) return fail_all(status::unsupported, "no peer access between processes");
+          c->conn_kind_ = sym::handle_kind::host_mapped;
+          c->peer_access_ = false;
+        }
+    }
+    // Connection memory: each rank's incoming connections, mapped by the senders.
+    std::vector<int> devs;
+    for (auto* c : ranks) devs.push_back(c->dev_);
+    status s = exchange(
+        ranks,
+        [&](comm& c, sym::export_blob& b) {
+          status const a = c.conn_mem_.make(c.conn_kind_, c.dev_, c.region_bytes(), devs);
+          if (a != status::success) return a;
+          c.scratch_ += c.conn_mem_.size;
+          return sym::export_buffer(c.conn_kind_, c.conn_mem_.ptr, c.region_bytes(), &c.conn_mem_,
+                                    c.ids_[std::size_t(c.rank_)], b);
+        },
+        [&](comm& c, std::vector<sym::export_blob> const& blobs, std::vector<int> const& fds) {
+          c.conn_peers_.peers.assign(std::size_t(c.n_), {});
+          for (int p = 0; p < c.n_; ++p) {
+            if (p == c.rank_) continue;
+            if (!c.needs_peer(p)) continue;
+            if (status x = sym::import_buffer(blobs[std::size_t(p)], c.ids_[std::size_t(c.rank_)], fds[std::size_t(p)],
+                                              c.conn_peers_.peers[std::size_t(p)]);
+                x != status::success)
+              return x;
+          }
+          return c.build_descriptors();
+        },
+        why);
+    if (s != status::success) return fail_all(s, why);
+    return status::success;
+  }
+
+  status setup(std::vector<comm*> const& ranks, comm_config const& cfg, int device) {
+    return setup_all(ranks, cfg, std::vector<int>{device});
+  }
+
+  //! Whether this rank maps peer p's connection memory (it sends to p).
+  bool needs_peer(int p) const { return cfg_.recursive_connections || p == (rank_ + 1) % n_; }
+
+  status choose_transport() {
+    sym::rank_identity const& me = ids_[std::size_t(rank_)];
+    process_local_ = true;
+    bool multi_node = false;
+    for (auto const& id : ids_) {
+      process_local_ = process_local_ && sym::same_process(id, me);
+      multi_node = multi_node || id.host != me.host;
+    }
+    peer_access_ = true;
+    if (process_local_) {
+      for (int p = 0; p < n_; ++p) {
+        int const pd = ids_[std::size_t(p)].device;
+        if (pd == dev_) continue;
+        int can = 0;
+        if (cudaDeviceCanAccessPeer(&can, dev_, pd) != cudaSuccess || !can) {
+          peer_access_ = false;
+          continue;
+        }
+        cudaSetDevice(dev_);
+        cudaError_t const e = cudaDeviceEnablePeerAccess(pd, 0);
+        if (e == cudaErrorPeerAccessAlreadyEnabled) (void)cudaGetLastError();
+        else if (e != cudaSuccess) peer_access_ = false;
+      }
+      conn_kind_ = peer_access_ ? sym::handle_kind::process_local : sym::handle_kind::host_mapped;
+      ipc_kind_ = sym::handle_kind::process_local;
+      return status::success;
+    }
+    sym::handle_kind k{};
+    if (sym::choose_kind(cfg_.handles, dev_, multi_node, k) != status::success) {
+      last_error_ = "the requested handle type is not supported between these processes";
+      return status::unsupported;
+    }
+    conn_kind_ = ipc_kind_ = k;
+    return status::success;
+  }
+
+  status build_descriptors() {
+    int const n = n_, me = rank_, next = (rank_ + 1) % n_, prev = (rank_ + n_ - 1) % n_;
+    auto region = [&](int r) -> unsigned char* {
+      return static_cast<unsigned char*>(r == me ? conn_mem_.ptr : conn_peers_.peers[std::size_t(r)].ptr);
+    };
+    std::vector<connection> host(descriptor_count());
+    for (int pi = 0; pi < protocol_count; ++pi) {
+      protocol const p = protocol(pi);
+      std::size_t const sb = cfg_.slots.slot_bytes(p);
+      for (int ch = 0; ch < cfg_.max_channels; ++ch) {
+        connection* ring = &host[(std::size_t(pi) * std::size_t(cfg_.max_channels) + std::size_t(ch)) * 2];
+        ring[0] = make_connection(region(me) + conn_offset(p, ch, 0), p, cfg_.slots.nslots, sb, prev, me);
+        ring[1] = make_connection(region(next) + conn_offset(p, ch, 0), p, cfg_.slots.nslots, sb, me, next);
+        if (!cfg_.recursive_connections) continue;
+        std::size_t const base = std::size_t(protocol_count) * std::size_t(cfg_.max_channels) * 2;
+        for (int q = 0; q < n; ++q) {
+          if (q == me) continue;
+          connection* pr =
+              &host[base + ((std::size_t(pi) * std::size_t(cfg_.max_channels) + std::size_t(ch)) * std::size_t(n) + std::size_t(q)) * 2];
+          pr[0] = make_connection(region(me) + conn_offset(p, ch, 1 + q), p, cfg_.slots.nslots, sb, q, me);
+          pr[1] = make_connection(region(q) + conn_offset(p, ch, 1 + me), p, cfg_.slots.nslots, sb, me, q);
+        }
+      }
+    }
+    if (cudaSetDevice(dev_) != cudaSuccess) return status::cuda_error;
+    std::size_t const cbytes = host.size() * sizeof(connection);
+    std::size_t const ebytes = std::size_t(cfg_.max_channels) * sizeof(wait_error);
+    if (cudaMalloc(&dconns_, cbytes) != cudaSuccess || cudaMalloc(&errors_, ebytes) != cudaSuccess)
+      return status::out_of_memory;
+    scratch_ += cbytes + ebytes;
+    if (cudaMemcpy(dconns_, host.data(), cbytes, cudaMemcpyHostToDevice) != cudaSuccess ||
+        cudaMemset(errors_, 0, ebytes) != cudaSuccess)
+      return status::cuda_error;
+    return status::success;
+  }
+
+  // ---- registration and symmetric memory (shared by the single and group forms) ----
+  static status setup_precheck(std::vector<comm*> const& ranks, cudaStream_t check_stream) {
+    for (auto* c : ranks) {
+      if (!c->initialized()) return status::invalid_argument;
+      if (!c->peer_access_) {
+        c->last_error_ = "peer memory is not addressable (no peer access): registration and symmetric memory are unsupported";
+        return status::unsupported;
+      }
+    }
+    return check_capture(check_stream, ranks);
+  }
+
+  static status register_impl(std::vector<comm*> const& ranks, std::vector<void*> const& ptrs, std::size_t bytes,
+                              std::vector<registered_buffer*> const& outs, cudaStream_t check_stream) {
+    for (auto* o : outs)
+      if (!o) return status::invalid_argument;
+    for (auto* o : outs) *o = {};
+    if (status s = setup_precheck(ranks, check_stream); s != status::success) return s;
+    // Local refusals (null, empty, overlapping) before anything is exchanged; agreed by all ranks.
+    detail::setup_status local;
+    for (std::size_t i = 0; i < ranks.size(); ++i) {
+      comm& c = *ranks[i];
+      bool const overlaps = c.reg_.covering(ptrs[i], 1) || c.reg_.covering(static_cast<char*>(ptrs[i]) + (bytes ? bytes - 1 : 0), 1);
+      if (!ptrs[i] || bytes == 0 || overlaps) local = {int(status::invalid_argument), c.rank_};
+    }
+    std::string why;
+    if (status s = agree(ranks, local, why, "bad buffer to register (null, empty or overlapping a registration)");
+        s != status::success) {
+      for (auto* c : ranks) c->last_error_ = why;
+      return s;
+    }
+    std::vector<detail::peer_set> maps(ranks.size());
+    status s = exchange(
+        ranks,
+        [&](comm& c, sym::export_blob& b) {
+          std::size_t const i = index_of(ranks, &c);
+          return sym::export_buffer(c.ipc_kind_, ptrs[i], bytes, nullptr, c.ids_[std::size_t(c.rank_)], b);
+        },
+        [&](comm& c, std::vector<sym::export_blob> const& blobs, std::vector<int> const& fds) {
+          std::size_t const i = index_of(ranks, &c);
+          maps[i].peers.assign(std::size_t(c.n_), {});
+          for (int p = 0; p < c.n_; ++p) {
+            if (p == c.rank_) continue;
+            if (blobs[std::size_t(p)].bytes != bytes) return status::invalid_argument; // sizes differ across ranks
+            if (status x = sym::import_buffer(blobs[std::size_t(p)], c.ids_[std::size_t(c.rank_)], fds[std::size_t(p)],
+                                              maps[i].peers[std::size_t(p)]);
+                x != status::success)
+              return x;
+          }
+          return status::success;
+        },
+        why);
+    if (s != status::success) {
+      for (auto& m : maps) m.release();
+      for (auto* c : ranks) c->last_error_ = why;
+      return s;
+    }
+    for (std::size_t i = 0; i < ranks.size(); ++i)
+      if (ranks[i]->reg_.add(ptrs[i], bytes, std::move(maps[i]), outs[i]) != status::success) return status::internal_error;
+    return status::success;
+  }
+
+  static std::size_t index_of(std::vector<comm*> const& ranks, comm const* c) {
+    for (std::size_t i = 0; i < ranks.size(); ++i)
+      if (ranks[i] == c) return i;
+    return 0;
+  }
+
+  static status alloc_symmetric_impl(std::vector<comm*> const& ranks, std::size_t bytes, int max_blocks,
+                                     std::vector<symmetric_buffer*> const& outs, cudaStream_t check_stream) {
+    for (auto* o : outs)
+      if (!o) return status::invalid_argument;
+    for (auto* o : outs) *o = {};
+    if (bytes == 0 || max_blocks < 1 || max_blocks > sym::max_blocks) return status::invalid_argument;
+    if (ranks[0]->n_ > sym::max_ranks) {
+      for (auto* c : ranks) c->last_error_ = "symmetric memory serves at most sym::max_ranks ranks";
+      return status::unsupported;
+    }
+    if (status s = setup_precheck(ranks, check_stream); s != status::success) return s;
+    std::vector<int> devs;
+    for (auto* c : ranks) devs.push_back(c->dev_);
+    std::vector<sym_entry> es(ranks.size());
+    std::size_t const flag_bytes = sym::flag_bytes(ranks[0]->n_, max_blocks);
+    std::string why;
+    // Two exchanges: the data, then the barrier flags.
+    auto run = [&](bool flags) {
+      return exchange(
+          ranks,
+          [&](comm& c, sym::export_blob& b) {
+            sym_entry& e = es[index_of(ranks, &c)];
+            sym::local_alloc& m = flags ? e.flags : e.mem;
+            std::size_t const nb = flags ? flag_bytes : bytes;
+            if (status a = m.make(c.ipc_kind_, c.dev_, nb, devs); a != status::success) return a;
+            return sym::export_buffer(c.ipc_kind_, m.ptr, nb, &m, c.ids_[std::size_t(c.rank_)], b);
+          },
+          [&](comm& c, std::vector<sym::export_blob> const& blobs, std::vector<int> const& fds) {
+            sym_entry& e = es[index_of(ranks, &c)];
+            detail::peer_set& ps = flags ? e.peer_flags : e.peers;
+            ps.peers.assign(std::size_t(c.n_), {});
+            for (int p = 0; p < c.n_; ++p) {
+              if (p == c.rank_) continue;
+              if (status x = sym::import_buffer(blobs[std::size_t(p)], c.ids_[std::size_t(c.rank_)], fds[std::size_t(p)],
+                                                ps.peers[std::size_t(p)]);
+                  x != status::success)
+                return x;
+            }
+            return status::success;
+          },
+          why);
+    };
+    status s = run(false);
+    if (s == status::success) s = run(true);
+    if (s != status::success) {
+      for (std::size_t i = 0; i < es.size(); ++i) {
+        ranks[i]->release_sym(es[i]);
+        ranks[i]->last_error_ = why;
+      }
+      return s;
+    }
+    for (std::size_t i = 0; i < ranks.size(); ++i) {
+      comm& c = *ranks[i];
+      sym_entry& e = es[i];
+      sym::device_handle& h = e.handle;
+      h.rank = c.rank_;
+      h.nranks = c.n_;
+      h.bytes = bytes;
+      h.max_blocks = max_blocks;
+      h.timeout_ns = c.cfg_.timeout_ns;
+      for (int p = 0; p < c.n_; ++p) {
+        h.data[p] = p == c.rank_ ? e.mem.ptr : e.peers.peers[std::size_t(p)].ptr;
+        h.flags[p] = static_cast<cuda::std::uint64_t*>(p == c.rank_ ? e.flags.ptr : e.peer_flags.peers[std::size_t(p)].ptr);
+      }
+      std::uint64_t const id = c.next_sym_++;
+      *outs[i] = symmetric_buffer{id, e.mem.ptr, bytes};
+      c.sym_bytes_ += e.mem.size + e.flags.size;
+      c.syms_.emplace(id, std::move(e));
+    }
+    return status::success;
+  }
+};
+
+//! Create `devices.size()` ranks in this process, rank r on CUDA device
+//! `devices[r]` (a device may repeat: several ranks share it). On failure `out`
+//! is empty and the status says why (no CUDA device: `unsupported`).
+inline status comm_init_all(std::vector<int> const& devices, std::vector<std::unique_ptr<comm>>& out, comm_config cfg = {}) {
+  out.clear();
+  if (devices.empty()) return status::invalid_argument;
+  std::vector<std::unique_ptr<comm>> cs;
+  std::vector<comm*> raw;
+  for (std::size_t i = 0; i < devices.size(); ++i) {
+    cs.push_back(std::make_unique<comm>());
+    cs.back()->rank_ = int(i);
+    cs.back()->n_ = int(devices.size());
+    cs.back()->clique_ = true;
+    raw.push_back(cs.back().get());
+  }
+  status const s = comm::setup_all(raw, cfg, devices);
+  if (s != status::success) return s;
+  out = std::move(cs);
+  return status::success;
+}
+
+//! `comm::register_buffer` for every rank of a `comm_init_all` group, from one thread.
+inline status register_buffers_all(std::vector<comm*> const& comms, std::vector<void*> const& ptrs, std::size_t bytes,
+                                   std::vector<registered_buffer>& out, cudaStream_t check_stream = nullptr) {
+  out.assign(comms.size(), {});
+  if (comms.empty() || ptrs.size() != comms.size() || int(comms.size()) != comms[0]->size()) return status::invalid_argument;
+  for (std::size_t i = 0; i < comms.size(); ++i)
+    if (!comms[i] || !comms[i]->clique_ || comms[i]->rank() != int(i)) return status::invalid_argument;
+  std::vector<registered_buffer*> outs;
+  for (auto& o : out) outs.push_back(&o);
+  return comm::register_impl(comms, ptrs, bytes, outs, check_stream);
+}
+
+//! `comm::alloc_symmetric` for every rank of a `comm_init_all` group, from one thread.
+inline status alloc_symmetric_all(std::vector<comm*> const& comms, std::size_t bytes, int max_blocks,
+                                  std::vector<symmetric_buffer>& out, cudaStream_t check_stream = nullptr) {
+  out.assign(comms.size(), {});
+  if (comms.empty() || int(comms.size()) != comms[0]->size()) return status::invalid_argument;
+  for (std::size_t i = 0; i < comms.size(); ++i)
+    if (!comms[i] || !comms[i]->clique_ || comms[i]->rank() != int(i)) return status::invalid_argument;
+  std::vector<symmetric_buffer*> outs;
+  for (auto& o : out) outs.push_back(&o);
+  return comm::alloc_symmetric_impl(comms, bytes, max_blocks, outs, check_stream);
+}
+
+//! Raw pointers of a group made by `comm_init_all`.
+inline std::vector<comm*> pointers(std::vector<std::unique_ptr<comm>> const& cs) {
+  std::vector<comm*> v;
+  for (auto const& c : cs) v.push_back(c.get());
+  return v;
+}
+
+} // namespace weft
