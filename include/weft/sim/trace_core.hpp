@@ -1,0 +1,217 @@
+#pragma once
+//! \file
+//! The tracing machinery (see trace.hpp for the traced algorithms and their
+//! registry). Tracing algorithms into schedules: run the algorithm source over
+//! `trace_prims` for every rank and channel, exactly as the CPU communicator
+//! runs it over `weft::prims` (channel ch handles `partition(count, nchannels, ch)`
+//! of the data, rank r sits at `ring_position{r, nranks}`).
+//!
+//! ```
+//! weft::sim::trace_options o;
+//! o.step_elems = 64;
+//! weft::sim::schedule s = weft::sim::trace_ring_all_reduce(8, 2, 1000, o);
+//! ```
+//! Adding an algorithm takes a trace function (a few lines around
+//! `trace_algorithm`, or `trace_net_algorithm` for algorithms written over a
+//! Net whose peers change from step to step) and one line in
+//! `traced_algorithm_list`.
+
+#include <weft/algorithm/algorithm.hpp>
+#include <weft/algorithm/partition.hpp>
+#include <weft/algorithm/ring.hpp>
+#include <weft/core/status.hpp>
+#include <weft/proto/protocol.hpp>
+#include <weft/sim/schedule.hpp>
+#include <weft/sim/trace_prims.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace weft::sim {
+
+//! How a schedule is cut: the protocol, slots and element size the prims would see.
+struct trace_options {
+  protocol proto = protocol::simple;
+  std::size_t slot_bytes = 0; //!< 0: the protocol's default slot (protocol_defaults), or the one `step_elems` needs
+  int nslots = 8;             //!< slots per connection (recorded in the schedule; flow control)
+  std::size_t elem_bytes = 4; //!< 1, 2, 4 or 8
+  std::size_t step_elems = 0; //!< 0: what prims derive from the slot; else this many (Simple: a multiple of 16)
+  int root = 0;               //!< broadcast and reduce
+};
+
+//! What one (rank, channel) of a traced algorithm is given.
+template <class T>
+struct trace_call {
+  int rank = 0;
+  int nranks = 1;
+  int channel = 0;
+  int nchannels = 1;
+  int root = 0;
+  std::size_t count = 0; //!< the collective's count (per-rank send count for all-gather, recv count for reduce-scatter)
+  elem_range range{};    //!< this channel's part: partition(count, nchannels, channel)
+  T const* in = nullptr; //!< fake input buffer
+  T* out = nullptr;      //!< fake output buffer
+  T* scratch = nullptr;  //!< fake scratch buffer
+};
+
+//! Incoming and outgoing peer of (rank, channel).
+struct trace_peers {
+  int recv_peer = -1;
+  int send_peer = -1;
+};
+
+//! The ring every ring-family algorithm uses: receive from rank - 1, send to rank + 1.
+struct ring_peers {
+  trace_peers operator()(int rank, int nranks, int /*channel*/) const noexcept {
+    if (nranks < 2) return {};
+    return {mod(rank - 1, nranks), mod(rank + 1, nranks)};
+  }
+};
+
+namespace detail {
+
+template <class T, class Body, class Peers>
+bool trace_run(schedule& s, int nranks, int nchannels, std::size_t count, int root, std::size_t step_elems, Body& body,
+               Peers& peers, std::string& err) {
+  for (int r = 0; r < nranks; ++r)
+    for (int ch = 0; ch < nchannels; ++ch) {
+      trace_peers const pr = peers(r, nranks, ch);
+      trace_site const site{r, ch, pr.recv_peer, pr.send_peer, step_elems};
+      trace_prims<T> p(s.steps, site, &err);
+      trace_call<T> c;
+      c.rank = r;
+      c.nranks = nranks;
+      c.channel = ch;
+      c.nchannels = nchannels;
+      c.root = root;
+      c.count = count;
+      c.range = partition(count, nchannels, ch);
+      c.in = trace_buffers<T>::input();
+      c.out = trace_buffers<T>::output();
+      c.scratch = trace_buffers<T>::scratch();
+      status const st = body(p, c);
+      p.finish();
+      if (st != status::success) {
+        if (err.empty())
+          err = "rank " + std::to_string(r) + " channel " + std::to_string(ch) + ": the algorithm returned " + to_string(st);
+        return false;
+      }
+    }
+  return true;
+}
+
+} // namespace detail
+
+//! Trace an algorithm: `body(prims, call)` runs one (rank, channel) of it over
+//! `trace_prims<T>` (a generic lambda: T is an unsigned type of `o.elem_bytes`
+//! bytes) and returns its status. `peers(rank, nranks, channel)` gives the
+//! connections each (rank, channel) has. The result is linked. On invalid
+//! arguments or an algorithm failure it has no steps and `*error` says why.
+template <class Body, class Peers = ring_peers>
+schedule trace_algorithm(std::string name, collective coll, int nranks, int nchannels, std::size_t count,
+                         trace_options const& o, Body&& body, std::string* error = nullptr, Peers peers = {}) {
+  schedule s;
+  s.name = std::move(name);
+  s.coll = coll;
+  s.nranks = nranks;
+  s.nchannels = nchannels;
+  s.nslots = o.nslots;
+  s.root = o.root;
+  s.count = count;
+  s.elem_bytes = o.elem_bytes;
+  s.proto = o.proto;
+  std::string err;
+  auto fail = [&](std::string m) {
+    if (error) *error = std::string(to_string(coll)) + " " + s.name + ": " + m;
+    s.steps.clear();
+    return s;
+  };
+  if (nranks < 1 || nranks > max_ranks) return fail("nranks must be in 1.." + std::to_string(max_ranks));
+  if (nchannels < 1 || nchannels > max_channels) return fail("nchannels must be in 1.." + std::to_string(max_channels));
+  if (o.nslots < 1) return fail("nslots must be at least 1");
+  if (o.root < 0 || o.root >= nranks) return fail("root outside 0..nranks-1");
+  if (o.elem_bytes != 1 && o.elem_bytes != 2 && o.elem_bytes != 4 && o.elem_bytes != 8)
+    return fail("elem_bytes must be 1, 2, 4 or 8");
+  if (unsigned(o.proto) >= unsigned(protocol_count)) return fail("unknown protocol");
+  // Every buffer must fit the 2^40-byte window of a fake trace pointer.
+  if (count > ((std::size_t(1) << trace_buffer_shift) - 1) / o.elem_bytes / std::size_t(nranks))
+    return fail("count too large to trace (buffers must stay below 2^40 bytes)");
+  std::size_t step = o.step_elems;
+  if (step == 0) {
+    s.slot_bytes = o.slot_bytes ? o.slot_bytes : protocol_defaults{}.slot_bytes(o.proto);
+    step = prims_step_elems(o.proto, s.slot_bytes, o.elem_bytes);
+    if (step == 0) return fail("a slot of " + std::to_string(s.slot_bytes) + " bytes carries no element");
+  } else {
+    if (o.proto == protocol::simple && step % 16 != 0)
+      return fail("step_elems must be a multiple of 16 under Simple (prims round the slot payload down to 16 elements)");
+    s.slot_bytes = o.slot_bytes ? o.slot_bytes : slot_bytes_for(o.proto, step, o.elem_bytes);
+    if (prims_step_elems(o.proto, s.slot_bytes, o.elem_bytes) != step)
+      return fail("slot_bytes " + std::to_string(s.slot_bytes) + " does not give step_elems " + std::to_string(step));
+  }
+  bool ok = false;
+  switch (o.elem_bytes) {
+    case 1: ok = detail::trace_run<std::uint8_t>(s, nranks, nchannels, count, o.root, step, body, peers, err); break;
+    case 2: ok = detail::trace_run<std::uint16_t>(s, nranks, nchannels, count, o.root, step, body, peers, err); break;
+    case 4: ok = detail::trace_run<std::uint32_t>(s, nranks, nchannels, count, o.root, step, body, peers, err); break;
+    default: ok = detail::trace_run<std::uint64_t>(s, nranks, nchannels, count, o.root, step, body, peers, err); break;
+  }
+  if (!ok) return fail(err);
+  if (!s.link(&err)) return fail("the traced steps do not link: " + err);
+  return s;
+}
+
+//! The Net of the algorithms whose peers change from step to step (see
+//! weft/algorithm/recursive.hpp), recording instead of moving data: every
+//! `with_peers` call records into the same (rank, channel) program, on the
+//! connections (recv_peer -> rank) and (rank -> send_peer) of that channel.
+template <class T>
+struct trace_net {
+  std::vector<step>& out;
+  trace_site site;
+  std::string* error;
+  //! f(prims&) receiving from `recv_peer` and sending to `send_peer` (either may be -1: none).
+  template <class F>
+  status with_peers(int recv_peer, int send_peer, F&& f) {
+    trace_prims<T> p(out, trace_site{site.rank, site.channel, recv_peer, send_peer, site.step_elems}, error);
+    status const s = f(p);
+    p.finish();
+    return s;
+  }
+  template <class F>
+  status with_peer(int peer, F&& f) {
+    return with_peers(peer, peer, static_cast<F&&>(f));
+  }
+  template <class F>
+  status local(F&& f) {
+    return with_peers(-1, -1, static_cast<F&&>(f));
+  }
+};
+
+//! `trace_algorithm` for an algorithm written over a Net: `body(net, call)`
+//! runs one (rank, channel) of it over `trace_net<T>`.
+template <class Body>
+schedule trace_net_algorithm(std::string name, collective coll, int nranks, int nchannels, std::size_t count,
+                             trace_options const& o, Body&& body, std::string* error = nullptr) {
+  return trace_algorithm(std::move(name), coll, nranks, nchannels, count, o, [&](auto& p, auto const& c) {
+    using T = typename std::decay_t<decltype(p)>::value_type;
+    trace_net<T> net{p.steps_out(), p.site(), p.error_sink()};
+    return body(net, c);
+  }, error);
+}
+
+using trace_fn = schedule (*)(int nranks, int nchannels, std::size_t count, trace_options const&, std::string* error);
+
+//! One traceable algorithm.
+struct traced_algorithm {
+  collective coll;
+  char const* name;
+  trace_fn fn;
+  char const* summary;
+  algorithm algo = algorithm::ring; //!< what `coll_options::algo` selects to run it on a communicator
+  bool pairs = false;               //!< runs over point-to-point connections (a Net), not the ring's
+};
+
+} // namespace weft::sim

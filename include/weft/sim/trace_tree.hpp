@@ -1,0 +1,11 @@
+#pragma once
+//! \file
+//! Trace functions of the double binary tree and their registry entries
+//! (`WEFT_TRACED_TREE`, spliced into `traced_algorithm_list` in trace.hpp).
+
+#include <weft/sim/trace_core.hpp>
+
+namespace weft::sim {} // namespace weft::sim
+
+//! Registry entries of this family, each followed by a comma.
+#define WEFT_TRACED_TREE
