@@ -488,9 +488,30 @@ private:
     }
     for (pending& p : pend)
       if (p.fd >= 0) ::close(p.fd);
-    for (member& m : members_)
-      if (m.fd >= 0) ::close(m.fd), m.fd = -1;
+    close_members();
     done_.store(true, std::memory_order_release);
+  }
+
+  // Close gracefully: closing a socket with unread bytes sends a reset, and a reset
+  // can make the peer drop the error frame it has not read yet. So stop writing,
+  // read until each member hangs up (they do once they read the error), bounded.
+  void close_members() noexcept {
+    cuda::std::uint64_t const deadline = now_ns() + 1'000'000'000ull;
+    for (member& m : members_)
+      if (m.fd >= 0) ::shutdown(m.fd, SHUT_WR);
+    char sink[4096];
+    for (member& m : members_) {
+      while (m.fd >= 0) {
+        ssize_t const r = ::recv(m.fd, sink, sizeof sink, 0);
+        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) break;
+        if (r < 0) {
+          if (now_ns() >= deadline) break;
+          pollfd pf{m.fd, POLLIN, 0};
+          ::poll(&pf, 1, detail::poll_ms_until(deadline, 100));
+        }
+      }
+      if (m.fd >= 0) ::close(m.fd), m.fd = -1;
+    }
   }
 
   bool done_members() const noexcept {
@@ -721,6 +742,8 @@ private:
   }
   status broken(status s, char const* why) noexcept {
     failed_ = true;
+    if (fd_ >= 0) ::close(fd_); // the root reads until members hang up
+    fd_ = -1;
     return fail(s, why);
   }
 
