@@ -112,6 +112,19 @@ std::vector<std::string> segments_of(std::vector<child> const& cs) {
   return found;
 }
 
+// `n` workers joining the TCP job of `id` with `scenario`; their output in `dir`.
+std::vector<child> spawn_tcp_job(weft::tcp_unique_id const& id, int n, std::string const& scenario,
+                                 std::string const& dir, std::vector<std::string> const& extra = {}) {
+  std::vector<child> cs;
+  for (int r = 0; r < n; ++r) {
+    std::vector<std::string> env = {"WEFT_TEST_ID=" + weft::to_string(id), "WEFT_TEST_RANK=" + std::to_string(r),
+                                    "WEFT_TEST_SIZE=" + std::to_string(n)};
+    env.insert(env.end(), extra.begin(), extra.end());
+    cs.push_back(spawn_worker({"tcp", scenario}, env, dir + "/" + scenario + std::to_string(r) + ".out"));
+  }
+  return cs;
+}
+
 int free_port() {
   int const fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
@@ -136,12 +149,7 @@ TEST_CASE("TCP unique id: four processes run the collectives; strangers do not d
   weft::tcp_unique_id id;
   REQUIRE(weft::tcp_root::start(ro, id, root) == status::success);
   std::string const dir = scratch_dir();
-  std::vector<child> cs;
-  for (int r = 0; r < n; ++r)
-    cs.push_back(spawn_worker({"tcp", "quick"},
-                              {"WEFT_TEST_ID=" + weft::to_string(id), "WEFT_TEST_RANK=" + std::to_string(r),
-                               "WEFT_TEST_SIZE=" + std::to_string(n)},
-                              dir + "/tcp" + std::to_string(r) + ".out"));
+  std::vector<child> cs = spawn_tcp_job(id, n, "quick", dir);
   // Strangers: one with a forged secret for rank 0's slot, one that sends half a hello.
   sockaddr_storage a{};
   socklen_t al = 0;
@@ -200,13 +208,8 @@ TEST_CASE("a process killed mid-collective: survivors report it within the timeo
     weft::tcp_unique_id id;
     REQUIRE(weft::tcp_root::start(ro, id, root) == status::success);
     std::string const dir = scratch_dir();
-    std::vector<child> cs;
-    for (int r = 0; r < n; ++r)
-      cs.push_back(spawn_worker({"tcp", "fault"},
-                                {"WEFT_TEST_ID=" + weft::to_string(id), "WEFT_TEST_RANK=" + std::to_string(r),
-                                 "WEFT_TEST_SIZE=" + std::to_string(n),
-                                 "WEFT_TEST_TIMEOUT_MS=" + std::to_string(timeout_ms)},
-                                dir + "/fault" + std::to_string(r) + ".out"));
+    std::vector<child> cs =
+        spawn_tcp_job(id, n, "fault", dir, {"WEFT_TEST_TIMEOUT_MS=" + std::to_string(timeout_ms)});
     // Kill the victim once every rank is looping over all-reduces.
     auto const deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     bool looping = false;
