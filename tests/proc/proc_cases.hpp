@@ -3,6 +3,7 @@
 // against values computed here (inputs differ by rank and index, never zero).
 #pragma once
 
+#include <weft/team/two_level_comm.hpp>
 #include <weft/team/shm_comm.hpp>
 
 #include <cstdint>
@@ -144,6 +145,80 @@ inline weft::shm_comm_config small_config() {
   cfg.conn.ll128_slot_bytes = 8 << 10;
   cfg.timeout_ns = 20'000'000'000ull;
   return cfg;
+}
+
+} // namespace proc_test
+
+namespace proc_test {
+
+// Hierarchical collectives over any net: checked against values computed here.
+// `world_rank` must equal h.rank() (the layout the split promised).
+template <class Hier>
+bool run_two_level_checks(Hier& h, int world_rank) {
+  int const n = h.size(), g = h.rank();
+  auto say = [&](std::string const& what) {
+    std::fprintf(stderr, "rank %d: FAILED: %s: %s\n", g, what.c_str(), h.last_error().c_str());
+    return false;
+  };
+  if (g != world_rank) return say("global rank " + std::to_string(g) + " is not the world rank");
+  for (int pi = 0; pi < 2; ++pi) { // Simple and LL inside the node
+    weft::coll_options o;
+    o.proto = weft::protocol(pi);
+    for (std::size_t count : {std::size_t(1), std::size_t(1001), std::size_t(40000)}) {
+      std::string const t = std::string(" proto=") + to_string(o.proto) + " count=" + std::to_string(count);
+      {
+        std::vector<float> send(count), recv(count, -1.f);
+        for (std::size_t i = 0; i < count; ++i) send[i] = in_f(g, i);
+        if (weft::two_level_all_reduce(h, send.data(), recv.data(), count, weft::op::sum<float>{}, o) !=
+            weft::status::success)
+          return say("two_level_all_reduce" + t);
+        for (std::size_t i = 0; i < count; ++i) {
+          float want = 0;
+          for (int q = 0; q < n; ++q) want += in_f(q, i);
+          if (recv[i] != want) return say("two_level_all_reduce value" + t + " at " + std::to_string(i));
+        }
+        // in place, int32 max
+        std::vector<std::int32_t> v(count);
+        for (std::size_t i = 0; i < count; ++i) v[i] = in_i(g, i);
+        if (weft::two_level_all_reduce(h, v.data(), v.data(), count, weft::op::max<std::int32_t>{}, o) !=
+            weft::status::success)
+          return say("two_level_all_reduce max" + t);
+        for (std::size_t i = 0; i < count; ++i)
+          if (v[i] != in_i(n - 1, i)) return say("two_level_all_reduce max value" + t);
+      }
+      {
+        std::vector<std::int32_t> send(count), recv(count * std::size_t(n), -1);
+        for (std::size_t i = 0; i < count; ++i) send[i] = in_i(g, i);
+        if (weft::two_level_all_gather(h, send.data(), recv.data(), count, o) != weft::status::success)
+          return say("two_level_all_gather" + t);
+        for (int q = 0; q < n; ++q)
+          for (std::size_t i = 0; i < count; ++i)
+            if (recv[std::size_t(q) * count + i] != in_i(q, i)) return say("two_level_all_gather value" + t);
+      }
+      {
+        std::vector<float> send(count * std::size_t(n)), recv(count, -1.f);
+        for (std::size_t i = 0; i < send.size(); ++i) send[i] = in_f(g, i);
+        if (weft::two_level_reduce_scatter(h, send.data(), recv.data(), count, weft::op::sum<float>{}, o) !=
+            weft::status::success)
+          return say("two_level_reduce_scatter" + t);
+        for (std::size_t i = 0; i < count; ++i) {
+          float want = 0;
+          for (int q = 0; q < n; ++q) want += in_f(q, std::size_t(g) * count + i);
+          if (recv[i] != want) return say("two_level_reduce_scatter value" + t);
+        }
+      }
+    }
+  }
+  // An operator the network leg cannot run is refused before anything moves.
+  std::vector<float> a(16, 1.f), b(16, -1.f);
+  if (weft::two_level_all_reduce(h, a.data(), b.data(), 16, weft::op::avg<float>{}) != weft::status::unsupported ||
+      b[0] != -1.f || !h.inner().healthy())
+    return say("avg was not refused cleanly");
+  if (weft::two_level_all_reduce(h, static_cast<float const*>(nullptr), b.data(), 16, weft::op::sum<float>{}) !=
+      weft::status::invalid_argument)
+    return say("null buffer was not refused");
+  std::printf("rank %d of %d (node %d, local %d): hierarchical collectives passed\n", g, n, h.node(), h.local_rank());
+  return true;
 }
 
 } // namespace proc_test

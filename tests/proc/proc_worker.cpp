@@ -7,6 +7,8 @@
 //                     WEFT_BOOTSTRAP_SECRET; rank 0 runs the root)
 //     scenario: matrix  every collective, protocol, channel count and algorithm, checked
 //               quick   one checked round per protocol
+//               hier    (mpi only) hierarchical all-reduce / all-gather / reduce-scatter, the inner team in
+//                       shared memory and the outer over MPI; argv[3] = ranks per "node"
 //               fault   all-reduce in a loop until it fails (a peer is killed by the test);
 //                       prints "RESULT rank=<r> status=<s> call_ms=<t> lost=<k> error=<text>"
 // Exit code: 0 passed, 1 a check failed, 2 setup failed.
@@ -15,6 +17,8 @@
 #include <weft/bootstrap/tcp.hpp>
 #if WEFT_TEST_WITH_MPI
 #  include <weft/bootstrap/mpi.hpp>
+#  include <weft/team/two_level_comm.hpp>
+#  include <weft/transport/mpi_net.hpp>
 #endif
 
 #include <chrono>
@@ -103,6 +107,36 @@ int run_scenario(weft::bootstrap& boot, std::string const& scenario) {
   return 2;
 }
 
+#if WEFT_TEST_WITH_MPI
+// Hierarchical collectives: world split into "nodes" of `per_node` consecutive ranks.
+int run_hier(int per_node) {
+  int wr = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &wr);
+  MPI_Comm node = MPI_COMM_NULL, rail = MPI_COMM_NULL;
+  if (auto s = weft::mpi_node_rail_split(MPI_COMM_WORLD, per_node, &node, &rail); s != weft::status::success) {
+    std::fprintf(stderr, "rank %d: mpi_node_rail_split: %s\n", wr, to_string(s));
+    return 2;
+  }
+  int rc = 0;
+  {
+    weft::mpi_bootstrap nb(node);
+    std::unique_ptr<weft::shm_comm> inner;
+    std::string why;
+    if (auto s = weft::shm_comm::create(nb, proc_test::small_config(), inner, &why); s != weft::status::success) {
+      std::fprintf(stderr, "rank %d: shm_comm::create: %s\n", wr, why.c_str());
+      rc = 2;
+    } else {
+      weft::mpi_net net(rail, 20'000'000'000ull, inner->bound().abort_flag);
+      weft::two_level_comm<weft::mpi_net> h(*inner, net);
+      rc = proc_test::run_two_level_checks(h, wr) ? 0 : 1;
+    }
+  }
+  MPI_Comm_free(&node);
+  MPI_Comm_free(&rail);
+  return rc;
+}
+#endif
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -145,7 +179,7 @@ int main(int argc, char** argv) {
     int rc;
     {
       weft::mpi_bootstrap boot(MPI_COMM_WORLD);
-      rc = run_scenario(boot, scenario);
+      rc = scenario == "hier" ? run_hier(argc > 3 ? std::atoi(argv[3]) : 0) : run_scenario(boot, scenario);
       // Every rank learns whether all passed, so mpirun's status is the job's.
       int worst = 0;
       MPI_Allreduce(&rc, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);

@@ -36,11 +36,35 @@
 #    define MPICH_SKIP_MPICXX 1
 #  endif
 #  include <mpi.h>
+#  include <cuda/atomic>
+#  include <chrono>
 #  include <limits>
 #  include <string>
 #  include <thread>
 
 namespace weft {
+namespace detail {
+
+//! Poll `req` until it completes, `timeout_ns` passes (`timeout`) or `*abort` turns nonzero (`aborted`).
+//! MPI cannot cancel a collective: after a timeout or an abort the request is left behind.
+inline status mpi_wait(MPI_Request& req, cuda::std::uint64_t timeout_ns,
+                       cuda::std::uint32_t const* abort = nullptr) noexcept {
+  cuda::std::uint64_t const start = now_ns();
+  for (cuda::std::uint32_t i = 0;; ++i) {
+    int done = 0;
+    if (MPI_Test(&req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS) return status::system_error;
+    if (done) return status::success;
+    if ((i & 63u) == 0) {
+      if (abort && cuda::atomic_ref<cuda::std::uint32_t const, cuda::thread_scope_system>(*abort).load(
+                       cuda::memory_order_relaxed) != 0)
+        return status::aborted;
+      if (now_ns() - start >= timeout_ns) return status::timeout;
+    }
+    if (i > 64) std::this_thread::sleep_for(std::chrono::microseconds(20));
+  }
+}
+
+} // namespace detail
 
 class mpi_bootstrap final : public bootstrap {
 public:
@@ -82,20 +106,12 @@ public:
 
 private:
   status finish(MPI_Request& req, char const* what) noexcept {
-    cuda::std::uint64_t const start = now_ns();
-    for (cuda::std::uint32_t i = 0;; ++i) {
-      int done = 0;
-      if (MPI_Test(&req, &done, MPI_STATUS_IGNORE) != MPI_SUCCESS) {
-        failed_ = true;
-        return fail(status::system_error, what);
-      }
-      if (done) return status::success;
-      if (now_ns() - start >= timeout_ns_) {
-        failed_ = true;
-        return fail(status::timeout, what);
-      }
-      if (i > 64) std::this_thread::sleep_for(std::chrono::microseconds(50));
+    status const s = detail::mpi_wait(req, timeout_ns_);
+    if (s != status::success) {
+      failed_ = true;
+      return fail(s, what);
     }
+    return s;
   }
   status fail(status s, char const* why) noexcept {
     try {
