@@ -40,6 +40,7 @@ int run_scenario(weft::bootstrap& boot, std::string const& scenario) {
   int const me = boot.rank();
   weft::shm_comm_config cfg = proc_test::small_config();
   if (scenario == "fault") cfg.timeout_ns = std::uint64_t(env_int("WEFT_TEST_TIMEOUT_MS", 2000)) * 1'000'000ull;
+  // example-begin shm-create
   std::unique_ptr<weft::shm_comm> comm;
   std::string why;
   if (auto s = weft::shm_comm::create(boot, cfg, comm, &why); s != weft::status::success) {
@@ -47,6 +48,7 @@ int run_scenario(weft::bootstrap& boot, std::string const& scenario) {
     return 2;
   }
   weft::proc_rank r = comm->rank_handle();
+  // example-end shm-create
   if (scenario == "matrix" || scenario == "quick") {
     proc_test::checker c;
     bool ok = true;
@@ -94,10 +96,12 @@ int run_scenario(weft::bootstrap& boot, std::string const& scenario) {
         std::fflush(stdout);
       }
     }
+    // example-begin fault-report
     std::string const err = comm->last_error();
     int const lost = comm->lost_peer();
     comm->abort();
     comm.reset(); // destroy after the failure: must not hang
+    // example-end fault-report
     std::printf("RESULT rank=%d status=%s call_ms=%.0f lost=%d error=%s\n", me, to_string(s), call_ms, lost,
                 err.c_str());
     std::fflush(stdout);
@@ -112,11 +116,13 @@ int run_scenario(weft::bootstrap& boot, std::string const& scenario) {
 int run_hier(int per_node) {
   int wr = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &wr);
+  // example-begin two-level-split
   MPI_Comm node = MPI_COMM_NULL, rail = MPI_COMM_NULL;
   if (auto s = weft::mpi_node_rail_split(MPI_COMM_WORLD, per_node, &node, &rail); s != weft::status::success) {
     std::fprintf(stderr, "rank %d: mpi_node_rail_split: %s\n", wr, to_string(s));
     return 2;
   }
+  // example-end two-level-split
   int rc = 0;
   {
     weft::mpi_bootstrap nb(node);
@@ -126,8 +132,10 @@ int run_hier(int per_node) {
       std::fprintf(stderr, "rank %d: shm_comm::create: %s\n", wr, why.c_str());
       rc = 2;
     } else {
+      // example-begin two-level-comm
       weft::mpi_net net(rail, 20'000'000'000ull, inner->bound().abort_flag);
       weft::two_level_comm<weft::mpi_net> h(*inner, net);
+      // example-end two-level-comm
       rc = proc_test::run_two_level_checks(h, wr) ? 0 : 1;
     }
   }
@@ -152,6 +160,7 @@ int main(int argc, char** argv) {
     weft::status s;
     std::string why;
     if (how == "tcp") {
+      // example-begin tcp-join
       weft::tcp_unique_id id;
       char const* text = std::getenv("WEFT_TEST_ID");
       if (!text || weft::parse_unique_id(text, id) != weft::status::success) {
@@ -159,9 +168,12 @@ int main(int argc, char** argv) {
         return 2;
       }
       s = weft::tcp_bootstrap::connect(id, env_int("WEFT_TEST_RANK", -1), env_int("WEFT_TEST_SIZE", 0), o, boot);
+      // example-end tcp-join
     } else {
+      // example-begin torchrun-join
       int local = -1;
       s = weft::tcp_bootstrap::from_env(o, boot, &local, false, &why);
+      // example-end torchrun-join
       if (s == weft::status::success && local != env_int("LOCAL_RANK", -2)) {
         std::fprintf(stderr, "LOCAL_RANK not read back\n");
         return 1;
@@ -178,7 +190,9 @@ int main(int argc, char** argv) {
     MPI_Init(&argc, &argv);
     int rc;
     {
-      weft::mpi_bootstrap boot(MPI_COMM_WORLD);
+      // example-begin mpi-boot
+      weft::mpi_bootstrap boot(MPI_COMM_WORLD); // borrows the communicator; MPI_Init has run
+      // example-end mpi-boot
       rc = scenario == "hier" ? run_hier(argc > 3 ? std::atoi(argv[3]) : 0) : run_scenario(boot, scenario);
       // Every rank learns whether all passed, so mpirun's status is the job's.
       int worst = 0;

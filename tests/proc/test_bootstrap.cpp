@@ -168,9 +168,11 @@ TEST_CASE("in-process and callback bootstraps gather every rank's bytes", "[proc
   weft::status s = team.run([&](weft::team_rank& tr) -> weft::status {
     weft::team_bootstrap tb(tr);
     // A callback bootstrap over the team's own gather stands in for a framework's process group.
+    // example-begin callback-boot
     weft::callback_bootstrap cb(tr.rank(), n, [&](void const* mine, std::size_t bytes, void* out) {
       return tr.all_gather(mine, bytes, out);
     });
+    // example-end callback-boot
     int good = 1;
     for (weft::bootstrap* b : {static_cast<weft::bootstrap*>(&tb), static_cast<weft::bootstrap*>(&cb)}) {
       long mine[2] = {long(tr.rank()) * 10, long(tr.rank()) * 10 + 1};
@@ -358,6 +360,10 @@ TEST_CASE("torchrun variables are read and checked", "[proc][tcp]") {
   CHECK(weft::read_torchrun_env(e, &why) == status::invalid_argument);
   CHECK(contains(why, "RANK"));
   ::setenv("RANK", "1", 1);
+  ::setenv("WEFT_BOOTSTRAP_PORT", "29600", 1); // takes MASTER_PORT's place
+  REQUIRE(weft::read_torchrun_env(e, &why) == status::success);
+  CHECK(e.master_port == 29600);
+  ::unsetenv("WEFT_BOOTSTRAP_PORT");
   ::setenv("MASTER_PORT", "http", 1);
   CHECK(weft::read_torchrun_env(e, &why) == status::invalid_argument);
   for (char const* v : {"MASTER_ADDR", "MASTER_PORT", "RANK", "WORLD_SIZE", "LOCAL_RANK", "WEFT_BOOTSTRAP_SECRET"})

@@ -142,12 +142,14 @@ int free_port() {
 
 TEST_CASE("TCP unique id: four processes run the collectives; strangers do not disturb them", "[proc][tcp]") {
   int const n = 4;
+  // example-begin tcp-root
   weft::tcp_root_options ro;
   ro.nranks = n;
   ro.hello_timeout_ns = 500'000'000ull;
   std::unique_ptr<weft::tcp_root> root;
   weft::tcp_unique_id id;
   REQUIRE(weft::tcp_root::start(ro, id, root) == status::success);
+  // example-end tcp-root
   std::string const dir = scratch_dir();
   std::vector<child> cs = spawn_tcp_job(id, n, "quick", dir);
   // Strangers: one with a forged secret for rank 0's slot, one that sends half a hello.

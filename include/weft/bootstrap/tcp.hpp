@@ -21,8 +21,8 @@
 //! wait has a deadline, and the root tells every rank when another is lost.
 //!
 //! With torchrun-style variables (`tcp_bootstrap::from_env`): MASTER_ADDR,
-//! MASTER_PORT, RANK, WORLD_SIZE, LOCAL_RANK, and the secret in
-//! WEFT_BOOTSTRAP_SECRET (64 hex digits); rank 0 runs the root.
+//! MASTER_PORT (or WEFT_BOOTSTRAP_PORT), RANK, WORLD_SIZE, LOCAL_RANK, and the
+//! secret in WEFT_BOOTSTRAP_SECRET (64 hex digits); rank 0 runs the root.
 
 #include <weft/bootstrap/bootstrap.hpp>
 #include <weft/bootstrap/wire.hpp>
@@ -546,8 +546,9 @@ struct torchrun_env {
   unsigned char secret[bootstrap_secret_bytes] = {};
 };
 
-//! Read MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE, LOCAL_RANK (optional) and
-//! WEFT_BOOTSTRAP_SECRET (optional, 64 hex digits). `why` names a missing or bad one.
+//! Read MASTER_ADDR, MASTER_PORT (or WEFT_BOOTSTRAP_PORT, which wins when set),
+//! RANK, WORLD_SIZE, LOCAL_RANK (optional) and WEFT_BOOTSTRAP_SECRET (optional,
+//! 64 hex digits). `why` names a missing or bad one.
 inline status read_torchrun_env(torchrun_env& e, std::string* why = nullptr) {
   auto get_int = [&](char const* name, long lo, long hi, long& v, bool required) -> bool {
     char const* s = std::getenv(name);
@@ -570,7 +571,9 @@ inline status read_torchrun_env(torchrun_env& e, std::string* why = nullptr) {
     if (why) *why = "MASTER_ADDR is not set";
     return status::invalid_argument;
   }
-  if (!get_int("MASTER_PORT", 1, 65535, port, true) || !get_int("WORLD_SIZE", 1, wire::max_world, size, true) ||
+  // torchrun's own store may hold MASTER_PORT already: WEFT_BOOTSTRAP_PORT, when set, takes its place.
+  bool const own_port = std::getenv("WEFT_BOOTSTRAP_PORT") && *std::getenv("WEFT_BOOTSTRAP_PORT");
+  if (!get_int(own_port ? "WEFT_BOOTSTRAP_PORT" : "MASTER_PORT", 1, 65535, port, true) || !get_int("WORLD_SIZE", 1, wire::max_world, size, true) ||
       !get_int("RANK", 0, size - 1, rank, true) || !get_int("LOCAL_RANK", 0, wire::max_world, local, false))
     return status::invalid_argument;
   e.master_addr = addr;
