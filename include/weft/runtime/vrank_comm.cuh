@@ -207,7 +207,8 @@ public:
   status all_reduce(std::vector<T const*> const& send, std::vector<T*> const& recv, std::size_t count, Op const& op,
                     vrank_options o = {}, cudaStream_t stream = 0) {
     if (o.algo != algorithm::ring) {
-      if (unsigned(o.algo) >= unsigned(algorithm_count)) return status::invalid_argument;
+      if (o.algo != algorithm::recursive_doubling && o.algo != algorithm::rabenseifner)
+        return unsigned(o.algo) >= unsigned(algorithm_count) ? status::invalid_argument : status::unsupported;
       if (status s = make_pairs(); s != status::success) return s;
     }
     return launch<coll_kind::all_reduce>(op, send, recv, count, 0, o, stream);

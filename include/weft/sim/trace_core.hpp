@@ -172,21 +172,29 @@ struct trace_net {
   std::vector<step>& out;
   trace_site site;
   std::string* error;
+  // Host-device like the algorithms that call them; tracing happens on the host
+  // only (under nvcc the device side returns `unsupported`).
   //! f(prims&) receiving from `recv_peer` and sending to `send_peer` (either may be -1: none).
   template <class F>
-  status with_peers(int recv_peer, int send_peer, F&& f) {
+  WEFT_HOST_DEVICE status with_peers(int recv_peer, int send_peer, F&& f) {
+    WEFT_TRACE_ON_HOST(return record(recv_peer, send_peer, f);)
+  }
+  template <class F>
+  WEFT_HOST_DEVICE status with_peer(int peer, F&& f) {
+    WEFT_TRACE_ON_HOST(return record(peer, peer, f);)
+  }
+  template <class F>
+  WEFT_HOST_DEVICE status local(F&& f) {
+    WEFT_TRACE_ON_HOST(return record(-1, -1, f);)
+  }
+
+private:
+  template <class F>
+  status record(int recv_peer, int send_peer, F& f) {
     trace_prims<T> p(out, trace_site{site.rank, site.channel, recv_peer, send_peer, site.step_elems}, error);
     status const s = f(p);
     p.finish();
     return s;
-  }
-  template <class F>
-  status with_peer(int peer, F&& f) {
-    return with_peers(peer, peer, static_cast<F&&>(f));
-  }
-  template <class F>
-  status local(F&& f) {
-    return with_peers(-1, -1, static_cast<F&&>(f));
   }
 };
 
