@@ -1,0 +1,129 @@
+#pragma once
+//! \file
+//! NVLS collectives (NVLink SHARP): all-reduce, all-gather and reduce-scatter
+//! written once over a multicast object `Mc`. See docs/algorithms/nvls.md.
+//!
+//! A multicast object gives each rank a unicast view of its own copy of a
+//! symmetric region (`mc.sym()`, a `sym_view`: areas, cursors, flag barriers)
+//! plus two operations on a multicast address, i.e. on every rank's copy at once:
+//!   mc.ld_reduce(g, op, b, par, which, off, count, dst, post)
+//!       dst[i] = op-reduction over ranks q of area(q, b, par, which)[off + i]
+//!   mc.st(g, src, b, par, which, off, count)
+//!       area(q, b, par, which)[off + i] = src[i] for every rank q
+//!   mc.ld_reduce_st(g, op, b, par, from, to, off, count)
+//!       both at once: the reduction of area `from` stored into area `to` everywhere
+//!   mc.supports(op)  status::success, or status::unsupported for an operator or
+//!       type the switch cannot reduce
+//! On sm_90+ these are multimem.ld_reduce / multimem.st (the switch reduces);
+//! `peer_multicast` below emulates them with peer pointers -- it reads every
+//! rank's copy and reduces in rank order, or writes every copy -- which is
+//! what the CPU team runs and what a GPU falls back to for odd tails.
+//!
+//! Areas alternate parity per round exactly as in the direct collectives
+//! (weft/algorithm/direct.hpp), so a barrier per phase suffices and flags are
+//! never reset.
+
+#include <weft/algorithm/direct.hpp>
+#include <weft/algorithm/partition.hpp>
+#include <weft/core/config.hpp>
+#include <weft/core/status.hpp>
+#include <cuda/std/cstddef>
+
+namespace weft {
+
+//! Multicast semantics emulated over a `sym_view`: ld_reduce reads every rank's
+//! copy (rank order), st writes every copy.
+struct peer_multicast {
+  sym_view v;
+
+  WEFT_HOST_DEVICE sym_view const& sym() const noexcept { return v; }
+  template <class Op>
+  WEFT_HOST_DEVICE status supports(Op const&) const noexcept {
+    return status::success;
+  }
+  template <class Group, class Op>
+  WEFT_HOST_DEVICE void ld_reduce(Group& g, Op const& op, int b, int par, int which, cuda::std::size_t off,
+                                  cuda::std::size_t count, typename Op::value_type* dst, bool post) const {
+    using T = typename Op::value_type;
+    detail::reduce_sources(g, op, v.nranks, [&](int q) { return v.template area<T>(q, b, par, which) + off; }, dst,
+                           count, post);
+  }
+  template <class Group, class T>
+  WEFT_HOST_DEVICE void st(Group& g, T const* src, int b, int par, int which, cuda::std::size_t off,
+                           cuda::std::size_t count) const {
+    for (int k = 0; k < v.nranks; ++k) {
+      T* dst = v.template area<T>(mod(v.rank + k, v.nranks), b, par, which) + off;
+      if (dst != src) detail::copy_to(g, src, dst, count);
+    }
+    g.sync();
+  }
+  template <class Group, class Op>
+  WEFT_HOST_DEVICE void ld_reduce_st(Group& g, Op const& op, int b, int par, int from, int to, cuda::std::size_t off,
+                                     cuda::std::size_t count) const {
+    using T = typename Op::value_type;
+    T* mine = v.template area<T>(v.rank, b, par, to) + off;
+    ld_reduce(g, op, b, par, from, off, count, mine, true);
+    st(g, static_cast<T const*>(mine), b, par, to, off, count);
+  }
+};
+
+//! NVLS all-reduce of [r.lo, r.hi) on block `b`: stage, barrier, each rank
+//! ld_reduce + st's its slice (the switch reduces and fans out), barrier, copy out.
+template <class Group, class Mc, class Op>
+WEFT_HOST_DEVICE status nvls_all_reduce(Group& g, Mc const& mc, int b, Op const& op, typename Op::value_type const* in,
+                                        typename Op::value_type* out, elem_range r) {
+  using T = typename Op::value_type;
+  WEFT_TRY(mc.supports(op));
+  auto const& s = mc.sym();
+  cuda::std::size_t const m = s.template area_elems<T>();
+  if (m == 0) return status::invalid_argument;
+  return detail::sym_rounds(g, s, b, r, m, [&](auto const& rd, auto& barrier, sym_cursor&) {
+    detail::copy_to(g, in + rd.base, s.template area<T>(s.rank, b, rd.par, 0), rd.len);
+    WEFT_TRY(barrier());
+    elem_range const mine = partition(rd.len, s.nranks, s.rank);
+    mc.ld_reduce_st(g, op, b, rd.par, 0, 1, mine.lo, mine.size());
+    WEFT_TRY(barrier());
+    detail::copy_to(g, static_cast<T const*>(s.template area<T>(s.rank, b, rd.par, 1)), out + rd.base, rd.len);
+    g.sync();
+    return status::success;
+  });
+}
+
+//! NVLS all-gather of [r.lo, r.hi) of every rank's `count` elements: each rank
+//! multicasts its piece into every copy, barrier, every rank copies its own copy out.
+template <class Group, class Mc, class T>
+WEFT_HOST_DEVICE status nvls_all_gather(Group& g, Mc const& mc, int b, T const* in, T* out, cuda::std::size_t count,
+                                        elem_range r) {
+  auto const& s = mc.sym();
+  cuda::std::size_t const m = direct_piece_elems<sym_view, T>(s);
+  if (m == 0) return status::unsupported;
+  return detail::sym_rounds(g, s, b, r, m, [&](auto const& rd, auto& barrier, sym_cursor&) {
+    mc.st(g, in + rd.base, b, rd.par, 0, cuda::std::size_t(s.rank) * m, rd.len);
+    WEFT_TRY(barrier());
+    for (int q = 0; q < s.nranks; ++q)
+      detail::copy_to(g, static_cast<T const*>(s.template area<T>(s.rank, b, rd.par, 0) + cuda::std::size_t(q) * m),
+                      out + cuda::std::size_t(q) * count + rd.base, rd.len);
+    g.sync();
+    return status::success;
+  });
+}
+
+//! NVLS reduce-scatter: stage all blocks, barrier, ld_reduce block `me` of every copy into `out`.
+template <class Group, class Mc, class Op>
+WEFT_HOST_DEVICE status nvls_reduce_scatter(Group& g, Mc const& mc, int b, Op const& op,
+                                            typename Op::value_type const* in, typename Op::value_type* out,
+                                            cuda::std::size_t count, elem_range r) {
+  using T = typename Op::value_type;
+  WEFT_TRY(mc.supports(op));
+  auto const& s = mc.sym();
+  cuda::std::size_t const m = direct_piece_elems<sym_view, T>(s);
+  if (m == 0) return status::unsupported;
+  return detail::sym_rounds(g, s, b, r, m, [&](auto const& rd, auto& barrier, sym_cursor&) {
+    detail::stage_blocks(g, s, b, rd.par, in, count, rd.base, rd.len, m);
+    WEFT_TRY(barrier());
+    mc.ld_reduce(g, op, b, rd.par, 0, cuda::std::size_t(s.rank) * m, rd.len, out + rd.base, true);
+    return status::success;
+  });
+}
+
+} // namespace weft

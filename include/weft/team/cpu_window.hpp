@@ -1,0 +1,199 @@
+#pragma once
+//! \file
+//! Symmetric memory on the CPU team: a window every rank can address.
+//!
+//! ```
+//! weft::cpu_window win(4);          // shared by the team's ranks
+//! team.run([&](weft::team_rank& r) {
+//!   return weft::direct_all_reduce(win, r, send[r.rank()], recv[r.rank()], count, weft::op::sum<float>{});
+//! });
+//! ```
+//! Registration is collective: on its first collective call each rank
+//! allocates its own region, flag array and cursors (first touch by the rank
+//! that uses them), and the ranks exchange the pointers with
+//! `all_gather_ptr`. From then on `view(rank)` is a `sym_view` (see
+//! weft/algorithm/direct.hpp): a trivially copyable value naming every rank's
+//! region and flags, the same handle a GPU kernel takes with peer pointers.
+//! Flags carry 64-bit epochs that only grow, so nothing is reset between calls.
+//!
+//! A call that fails (timeout, abort) leaves the window broken: flags of the
+//! ranks disagree about the epoch, so later calls return `status::aborted`
+//! and `last_error` says why; make a new window.
+
+#include <weft/algorithm/direct.hpp>
+#include <weft/core/status.hpp>
+#include <cuda/atomic>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace weft {
+
+//! How a CPU window is laid out (per rank).
+struct window_config {
+  std::size_t area_bytes = 64 << 10; //!< one staging area (4 per block); larger messages take several rounds
+  int nblocks = 4;                   //!< independent blocks (channels), each with its own areas and flags
+  std::size_t ll_bytes = 1 << 10;    //!< LL payload per sender and round
+};
+
+class cpu_window {
+public:
+  explicit cpu_window(int nranks, window_config cfg = {}) : n_(nranks), cfg_(cfg) {
+    if (n_ < 1 || cfg_.nblocks < 1 || cfg_.area_bytes < 64 || cfg_.area_bytes % 64 != 0 || cfg_.ll_bytes < 64 ||
+        cfg_.ll_bytes % 64 != 0)
+      return; // invalid: every call reports it
+    ranks_.resize(std::size_t(n_));
+    valid_ = true;
+  }
+  cpu_window(cpu_window const&) = delete;
+  cpu_window& operator=(cpu_window const&) = delete;
+
+  int size() const noexcept { return n_; }
+  window_config const& config() const noexcept { return cfg_; }
+  //! Bytes of region, flags and staging the attached ranks hold (call outside a collective).
+  std::size_t scratch_bytes() const noexcept {
+    std::size_t b = 0;
+    for (auto const& r : ranks_)
+      if (r.attached) b += r.bytes;
+    return b;
+  }
+  bool healthy() const noexcept {
+    return valid_ && cuda::atomic_ref<int const, cuda::thread_scope_system>(broken_).load(cuda::memory_order_acquire) == 0;
+  }
+  //! Why `rank`'s last call failed, or "no error".
+  std::string last_error(int rank) const {
+    if (!valid_) return "invalid window configuration";
+    if (rank < 0 || rank >= n_) return "no such rank";
+    std::string const& e = ranks_[std::size_t(rank)].error;
+    return e.empty() ? "no error" : e;
+  }
+
+  // ---- used by the collective entry points ----
+
+  //! Check a call of `what` on `nblocks` blocks; register the rank on its first call.
+  template <class Rank>
+  status admit(Rank& tr, char const* what, int nblocks) {
+    if (!valid_) return status::invalid_argument;
+    if (tr.size() != n_ || tr.rank() < 0 || tr.rank() >= n_) return status::invalid_argument;
+    rank_state& me = ranks_[std::size_t(tr.rank())];
+    me.error.clear();
+    if (!healthy()) return refuse(tr, what, status::aborted, "window is broken by an earlier failed collective");
+    if (!me.attached)
+      if (status s = attach(tr); s != status::success) {
+        mark_broken();
+        return refuse(tr, what, s, s == status::out_of_memory ? "window memory could not be allocated"
+                                                                : "registration (pointer exchange) failed");
+      }
+    if (nblocks < 1 || nblocks > cfg_.nblocks) return refuse(tr, what, status::invalid_argument, "nblocks outside 1..config().nblocks");
+    return status::success;
+  }
+
+  //! This rank's view (valid after `admit` succeeded).
+  template <class Rank>
+  sym_view view(Rank& tr) {
+    rank_state& me = ranks_[std::size_t(tr.rank())];
+    me.failure = sym_failure{};
+    sym_view v;
+    v.bufs = me.bufs.data();
+    v.flags = me.flags.data();
+    v.cursors = me.cursors.get();
+    v.staging = me.staging.get();
+    v.failure = &me.failure;
+    v.rank = tr.rank();
+    v.nranks = n_;
+    v.nblocks = cfg_.nblocks;
+    v.area_bytes = cfg_.area_bytes;
+    v.ll_bytes = cfg_.ll_bytes;
+    v.bound = tr.bound();
+    return v;
+  }
+
+  //! Record why `tr`'s call of `what` is refused and return `s`.
+  template <class Rank>
+  status refuse(Rank& tr, char const* what, status s, std::string const& why) {
+    if (tr.rank() >= 0 && tr.rank() < n_) ranks_[std::size_t(tr.rank())].error = std::string(what) + ": " + why;
+    return s;
+  }
+
+  //! Finish a call: on failure, describe the failed wait and break the window.
+  template <class Rank>
+  status finish(Rank& tr, char const* what, status s) {
+    if (s == status::success) return s;
+    mark_broken();
+    sym_failure const& f = ranks_[std::size_t(tr.rank())].failure;
+    std::string why = to_string(s);
+    if (f.st != status::success)
+      why += std::string(" waiting for rank ") + std::to_string(f.peer) + (f.ll ? " (LL line" : " (flag") +
+             ", block " + std::to_string(f.block) + ", epoch " + std::to_string(f.epoch) + ", last seen " +
+             std::to_string(f.seen) + ")";
+    return refuse(tr, what, s, "rank " + std::to_string(tr.rank()) + " " + why);
+  }
+
+  void mark_broken() noexcept {
+    cuda::atomic_ref<int, cuda::thread_scope_system>(broken_).store(1, cuda::memory_order_release);
+  }
+
+private:
+  struct free_deleter {
+    void operator()(void* p) const noexcept { std::free(p); }
+  };
+  template <class T>
+  using owned = std::unique_ptr<T, free_deleter>;
+
+  struct rank_state {
+    owned<unsigned char> region;
+    owned<cuda::std::uint64_t> flag_array;
+    owned<sym_cursor> cursors;
+    owned<unsigned char> staging;
+    std::vector<unsigned char*> bufs;          //!< every rank's region (this rank's copy of the table)
+    std::vector<cuda::std::uint64_t*> flags;   //!< every rank's flag array
+    sym_failure failure;
+    std::string error;
+    std::size_t bytes = 0;
+    bool attached = false;
+  };
+
+  static void* alloc_zero(std::size_t bytes) {
+    std::size_t const b = (bytes + 63) / 64 * 64;
+    void* p = std::aligned_alloc(64, b == 0 ? 64 : b);
+    if (p) std::memset(p, 0, b == 0 ? 64 : b);
+    return p;
+  }
+
+  // Collective: every rank allocates its own memory, then the ranks exchange pointers.
+  template <class Rank>
+  status attach(Rank& tr) {
+    rank_state& me = ranks_[std::size_t(tr.rank())];
+    std::size_t const nb = std::size_t(cfg_.nblocks);
+    std::size_t const region = sym_view::region_bytes(n_, cfg_.nblocks, cfg_.area_bytes, cfg_.ll_bytes);
+    std::size_t const flags = nb * std::size_t(n_) * sizeof(cuda::std::uint64_t);
+    std::size_t const staging = nb * std::size_t(n_) * cfg_.ll_bytes;
+    me.region.reset(static_cast<unsigned char*>(alloc_zero(region)));
+    me.flag_array.reset(static_cast<cuda::std::uint64_t*>(alloc_zero(flags)));
+    me.cursors.reset(static_cast<sym_cursor*>(alloc_zero(nb * sizeof(sym_cursor))));
+    me.staging.reset(static_cast<unsigned char*>(alloc_zero(staging)));
+    // Every rank takes part in the exchange even when its allocation failed (a null
+    // pointer tells the others), so no rank is left waiting.
+    bool const ok = me.region && me.flag_array && me.cursors && me.staging;
+    me.bufs.assign(std::size_t(n_), nullptr);
+    me.flags.assign(std::size_t(n_), nullptr);
+    if (status s = tr.all_gather_ptr(ok ? me.region.get() : nullptr, me.bufs.data()); s != status::success) return s;
+    if (status s = tr.all_gather_ptr(ok ? me.flag_array.get() : nullptr, me.flags.data()); s != status::success)
+      return s;
+    for (int q = 0; q < n_; ++q)
+      if (!me.bufs[std::size_t(q)] || !me.flags[std::size_t(q)]) return status::out_of_memory;
+    me.bytes = region + flags + staging + nb * sizeof(sym_cursor);
+    me.attached = true;
+    return status::success;
+  }
+
+  int n_;
+  window_config cfg_;
+  bool valid_ = false;
+  std::vector<rank_state> ranks_; // rank r touches only ranks_[r] during a collective
+  int broken_ = 0;
+};
+
+} // namespace weft
