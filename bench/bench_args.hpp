@@ -18,11 +18,11 @@
 namespace weft_bench {
 
 //! The collectives weft-bench measures (the nccl-tests binaries all_reduce_perf, ...).
-enum class coll { all_reduce, all_gather, reduce_scatter, broadcast, reduce };
+enum class coll { all_reduce, all_gather, reduce_scatter, broadcast, reduce, all_to_all };
 inline constexpr coll all_colls[] = {coll::all_reduce, coll::all_gather, coll::reduce_scatter, coll::broadcast,
-                                     coll::reduce};
+                                     coll::reduce,     coll::all_to_all};
 
-//! Command-line name: "allreduce", "allgather", "reducescatter", "broadcast", "reduce".
+//! Command-line name: "allreduce", "allgather", "reducescatter", "broadcast", "reduce", "alltoall".
 inline char const* to_string(coll c) {
   switch (c) {
     case coll::all_reduce: return "allreduce";
@@ -30,20 +30,35 @@ inline char const* to_string(coll c) {
     case coll::reduce_scatter: return "reducescatter";
     case coll::broadcast: return "broadcast";
     case coll::reduce: return "reduce";
+    case coll::all_to_all: return "alltoall";
   }
   return "unknown";
 }
 
-//! Whether weft has algorithm `a` for collective `c` (ring and its chains for all;
-//! recursive doubling and Rabenseifner for all-reduce only).
+//! Whether weft has algorithm `a` for collective `c`: the ring (and its chains) for
+//! every collective, a hierarchical algorithm (where the library has one) for
+//! all-reduce, all-gather and reduce-scatter, every other algorithm for all-reduce only.
+//! (Names, not enumerators, so that this compiles whichever algorithms the library lists.)
 inline bool has_algorithm(coll c, weft::algorithm a) {
-  return a == weft::algorithm::ring || c == coll::all_reduce;
+  if (a == weft::algorithm::ring || c == coll::all_reduce) return true;
+  return std::strcmp(weft::to_string(a), "hierarchical") == 0 &&
+         (c == coll::all_gather || c == coll::reduce_scatter);
+}
+
+//! "ring, recursive_doubling, ...": every algorithm the library names.
+inline std::string algorithm_names() {
+  std::string s;
+  for (int a = 0; a < weft::algorithm_count; ++a) s += std::string(a ? ", " : "") + weft::to_string(weft::algorithm(a));
+  return s;
 }
 
 inline bool reduces(coll c) { return c == coll::all_reduce || c == coll::reduce_scatter || c == coll::reduce; }
 inline bool rooted(coll c) { return c == coll::broadcast || c == coll::reduce; }
-//! For all-gather and reduce-scatter the size column counts every rank's part (nccl-tests).
-inline bool size_is_total(coll c) { return c == coll::all_gather || c == coll::reduce_scatter; }
+//! For all-gather, reduce-scatter and all-to-all the size column counts every rank's part
+//! (all-to-all: the count is what a rank sends to each peer).
+inline bool size_is_total(coll c) {
+  return c == coll::all_gather || c == coll::reduce_scatter || c == coll::all_to_all;
+}
 
 //! nccl-tests' bus bandwidth factor: busbw = algbw * factor.
 inline double busbw_factor(coll c, int n) {
@@ -51,7 +66,8 @@ inline double busbw_factor(coll c, int n) {
   switch (c) {
     case coll::all_reduce: return 2.0 * (dn - 1.0) / dn;
     case coll::all_gather:
-    case coll::reduce_scatter: return (dn - 1.0) / dn;
+    case coll::reduce_scatter:
+    case coll::all_to_all: return (dn - 1.0) / dn;
     case coll::broadcast:
     case coll::reduce: return 1.0;
   }
@@ -62,7 +78,8 @@ inline char const* busbw_formula(coll c) {
   switch (c) {
     case coll::all_reduce: return "2(n-1)/n";
     case coll::all_gather:
-    case coll::reduce_scatter: return "(n-1)/n";
+    case coll::reduce_scatter:
+    case coll::all_to_all: return "(n-1)/n";
     default: return "1";
   }
 }
@@ -90,6 +107,7 @@ struct options {
   int ngpus = 0;                      // -g (0: not given)
   // weft's own
   std::vector<coll> colls{coll::all_reduce};
+  bool colls_all = false;
   std::vector<weft::algorithm> algos{weft::algorithm::ring};
   bool algos_all = false;
   std::vector<weft::protocol> protos{weft::protocol::simple};
@@ -98,6 +116,10 @@ struct options {
   int nranks = 4;
   bool nranks_given = false;
   long timeout_ms = 10000;
+  std::vector<std::string> peers;     // --peers: "mpi", "gloo"
+  int rounds = 0;                     // --rounds (0: 1, or 5 with --peers)
+  int nslots = 0;                     // --nslots: staging slots per connection (0: the communicator's default)
+  std::size_t slot_bytes = 0;         // --slot-bytes: bytes per slot of the protocols in --proto (0: default)
   bool inject_error = false;          // hidden: perturb one output element before the check
   bool help = false;
 };
@@ -166,6 +188,7 @@ inline bool parse_coll(std::string const& s, coll& out) {
       {"allgather", coll::all_gather},         {"all_gather", coll::all_gather},
       {"reducescatter", coll::reduce_scatter}, {"reduce_scatter", coll::reduce_scatter},
       {"broadcast", coll::broadcast},          {"reduce", coll::reduce},
+      {"alltoall", coll::all_to_all},          {"all_to_all", coll::all_to_all},
   };
   for (entry const& e : table)
     if (s == e.name) return out = e.c, true;
@@ -197,18 +220,27 @@ inline void print_usage(std::FILE* f, char const* prog) {
       "  -g,--ngpus <n>              GPUs per thread; on the CPU backend each of them is one more rank thread\n"
       "  -T,--timeout <s>            same as --timeout-ms, in seconds\n"
       "weft flags:\n"
-      "  --coll <c|all>              allreduce allgather reducescatter broadcast reduce, a comma list, or all\n"
+      "  --coll <c|all>              allreduce allgather reducescatter broadcast reduce alltoall, a comma list,\n"
+      "                              or all (alltoall when the library has it)\n"
       "                              (default allreduce)\n"
-      "  --algo <a|all>              ring; for allreduce also recursive_doubling (rd), rabenseifner (rhd);\n"
-      "                              a comma list, or all (default ring)\n"
+      "  --algo <a|all>              %s;\n"
+      "                              a comma list, or all (default ring; all but ring are for allreduce,\n"
+      "                              hierarchical also for allgather and reducescatter)\n"
       "  --proto <p|all>             simple ll ll128, a comma list, or all (default simple)\n"
       "  --channels <n>              channels (independent rings) per collective (default 1)\n"
-      "  --backend <cpu>             cpu: ranks as threads in this process (cuda and mpi are not available yet)\n"
+      "  --backend <cpu|cuda>        cpu: ranks as threads in this process; cuda: GPUs (not in this build yet)\n"
       "  --ranks <n>                 number of ranks (default 4)\n"
       "  --timeout-ms <ms>           bound of every wait of a collective (default 10000)\n"
+      "  --nslots <n>                staging slots per connection (default: the communicator's, 8)\n"
+      "  --slot-bytes <size>         bytes per slot for the protocols in --proto (default: simple 32K, ll 4K,\n"
+      "                              ll128 16K)\n"
+      "  --peers <mpi,gloo|all>      also measure OpenMPI (mpirun, one process per rank) and Gloo (TCP on\n"
+      "                              127.0.0.1) for the same sizes and ranks; print them side by side with weft\n"
+      "  --rounds <n>                measure every contender n times, interleaved; the side-by-side tables give\n"
+      "                              the median and spread (default 1, or 5 with --peers)\n"
       "  -h,--help                   this text\n"
       "Exit status: 0 success, 1 wrong results or a failed collective, 2 bad command line.\n",
-      prog);
+      prog, algorithm_names().c_str());
 }
 
 //! Parses argv into `o`. Returns an empty string on success, else the reason.
@@ -260,6 +292,7 @@ inline std::string parse_args(int argc, char** argv, options& o) {
         {"-J", "--json"},        {"-G", "--cudagraph"},     {"-t", "--nthreads"},  {"-g", "--ngpus"},
         {"-T", "--timeout"},     {"", "--coll"},            {"", "--algo"},        {"", "--proto"},
         {"", "--channels"},      {"", "--backend"},         {"", "--ranks"},       {"", "--timeout-ms"},
+        {"", "--peers"},         {"", "--rounds"},          {"", "--nslots"},      {"", "--slot-bytes"},
     };
     // nccl-tests flags weft-bench does not implement: say so rather than "unknown".
     static constexpr alias unsupported[] = {
@@ -364,12 +397,14 @@ inline std::string parse_args(int argc, char** argv, options& o) {
       o.timeout_ms = n;
     } else if (key == "--coll") {
       o.colls.clear();
-      if (value == "all") {
+      o.colls_all = value == "all";
+      if (o.colls_all) {
         o.colls.assign(std::begin(all_colls), std::end(all_colls));
       } else {
         for (std::string const& s : detail::split_list(v)) {
           coll c{};
-          if (!detail::parse_coll(s, c)) return bad("allreduce allgather reducescatter broadcast reduce or all");
+          if (!detail::parse_coll(s, c))
+            return bad("allreduce allgather reducescatter broadcast reduce alltoall or all");
           o.colls.push_back(c);
         }
       }
@@ -385,9 +420,9 @@ inline std::string parse_args(int argc, char** argv, options& o) {
             o.algos.push_back(a);
           } else if (s == "tree" || s == "nvls" || s == "nvlstree" || s == "collnet" || s == "collnetdirect" ||
                      s == "collnetchain" || s == "pat") {
-            return "algorithm '" + s + "' is not available yet (weft has ring, recursive_doubling, rabenseifner)";
+            return "algorithm '" + s + "' is not available yet (weft has " + algorithm_names() + ")";
           } else {
-            return bad("ring, recursive_doubling (rd), rabenseifner (rhd), or all");
+            return bad((algorithm_names() + ", or all").c_str());
           }
         }
       }
@@ -408,11 +443,34 @@ inline std::string parse_args(int argc, char** argv, options& o) {
     } else if (key == "--backend") {
       if (value == "cpu") {
         o.backend = value;
-      } else if (value == "cuda" || value == "gpu" || value == "mpi") {
-        return "backend '" + value + "' is not available yet: this build of weft-bench runs only --backend cpu";
+      } else if (value == "cuda" || value == "gpu") {
+        return "backend '" + value + "': this weft-bench was not built with the CUDA backend (weft's GPU runtime "
+               "is not available yet); use --backend cpu";
+      } else if (value == "mpi") {
+        return "backend 'mpi' (one rank per process under mpirun) is not available yet: this build of weft-bench "
+               "runs only --backend cpu; --peers mpi measures OpenMPI under mpirun";
       } else {
         return bad("cpu");
       }
+    } else if (key == "--peers") {
+      o.peers.clear();
+      for (std::string const& s : detail::split_list(v)) {
+        if (s == "all") {
+          o.peers = {"mpi", "gloo"};
+        } else if (s == "mpi" || s == "gloo") {
+          o.peers.push_back(s);
+        } else {
+          return bad("mpi, gloo, a comma list, or all");
+        }
+      }
+    } else if (key == "--rounds") {
+      if (!parse_int(v, 1, 1000, n)) return bad("integer 1..1000");
+      o.rounds = int(n);
+    } else if (key == "--nslots") {
+      if (!parse_int(v, 2, 1 << 16, n)) return bad("integer >= 2");
+      o.nslots = int(n);
+    } else if (key == "--slot-bytes") {
+      if (!parse_size(v, o.slot_bytes) || o.slot_bytes == 0) return bad("bytes > 0, with an optional K or M suffix");
     } else if (key == "--ranks") {
       if (!parse_int(v, 1, 4096, n)) return bad("integer 1..4096");
       o.nranks = int(n);
@@ -435,7 +493,8 @@ inline std::string parse_args(int argc, char** argv, options& o) {
     for (coll c : o.colls)
       for (weft::algorithm a : o.algos)
         if (!has_algorithm(c, a))
-          return "algorithm " + std::string(weft::to_string(a)) + " exists for allreduce only, not for " + to_string(c);
+          return "algorithm " + std::string(weft::to_string(a)) + " is not an algorithm of " + to_string(c) +
+                 " in weft-bench";
   if (o.root >= o.nranks) return "root " + std::to_string(o.root) + " is not a rank (0.." + std::to_string(o.nranks - 1) + ")";
   return err;
 }

@@ -8,6 +8,7 @@
 // WEFT_BENCH_ALL_OPS) compiles all 72 pairs, which takes minutes.
 #include "bench_backend.hpp"
 #include "bench_check.hpp"
+#include "bench_rank.hpp"
 #include "bench_report.hpp"
 
 #include <weft/core/ops.hpp>
@@ -25,6 +26,7 @@
 #include <new>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 #include <unistd.h>
 
@@ -74,64 +76,45 @@ struct copy_type<8> {
   using type = std::uint64_t;
 };
 
-struct free_deleter {
-  void operator()(unsigned char* p) const noexcept { std::free(p); }
-};
-using host_buffer = std::unique_ptr<unsigned char, free_deleter>;
-
-//! Where a rank's input and output live, in elements.
-struct layout {
-  std::size_t in_elems = 0;   // this rank's input
-  std::size_t out_elems = 0;  // this rank's output
-  std::size_t span_elems = 0; // the receive buffer a call uses (in place: input and output together)
-  std::size_t send_off = 0;   // in place: input at recv buffer + send_off
-  std::size_t recv_off = 0;   // in place: output at recv buffer + recv_off
-};
-
-inline layout make_layout(coll_spec const& s, int rank, int n) {
-  std::size_t const c = s.count, nc = s.count * std::size_t(n);
-  layout l;
-  switch (s.kind) {
-    case coll::all_gather:
-      l.in_elems = c;
-      l.out_elems = nc;
-      l.span_elems = nc;
-      l.send_off = std::size_t(rank) * c; // NCCL: in place when send == recv + rank * sendcount
-      break;
-    case coll::reduce_scatter:
-      l.in_elems = nc;
-      l.out_elems = c;
-      l.span_elems = nc;
-      l.recv_off = std::size_t(rank) * c; // NCCL: in place when recv == send + rank * recvcount
-      break;
-    default:
-      l.in_elems = l.out_elems = l.span_elems = c;
-      break;
-  }
-  return l;
-}
+//! Whether weft has `all_to_all(comm, rank, send, recv, count_per_peer, options)` for
+//! these types. The call is unqualified, so it is looked up (by argument-dependent
+//! lookup in namespace weft) only when this is instantiated: it compiles whether or
+//! not the library has the collective yet.
+template <class Comm, class Rank, class T, class = void>
+struct has_all_to_all : std::false_type {};
+template <class Comm, class Rank, class T>
+struct has_all_to_all<Comm, Rank, T,
+                      std::void_t<decltype(all_to_all(std::declval<Comm&>(), std::declval<Rank&>(),
+                                                      std::declval<T const*>(), std::declval<T*>(), std::size_t(),
+                                                      std::declval<weft::coll_options>()))>> : std::true_type {};
 
 } // namespace detail
 
+//! The communicator weft-bench builds: the library's defaults, with room for
+//! --channels, and --nslots / --slot-bytes (for the protocols in --proto) applied.
+inline weft::cpu_comm_config comm_config(options const& o) {
+  weft::cpu_comm_config c;
+  if (o.nchannels > c.max_channels) c.max_channels = o.nchannels;
+  if (o.nslots > 0) c.nslots = o.nslots;
+  if (o.slot_bytes > 0)
+    for (weft::protocol p : o.protos) {
+      if (p == weft::protocol::simple) c.simple_slot_bytes = o.slot_bytes;
+      if (p == weft::protocol::ll) c.ll_slot_bytes = o.slot_bytes;
+      if (p == weft::protocol::ll128) c.ll128_slot_bytes = o.slot_bytes;
+    }
+  return c;
+}
+
 class cpu_backend final : public backend {
 public:
-  //! Guard bytes before and after every buffer region a check run uses.
-  static constexpr std::size_t guard = 64;
-
-  cpu_backend(int nranks, int max_channels, long timeout_ms, std::size_t max_bytes)
-      : n_(nranks), team_(nranks, team_options_for(timeout_ms)), cfg_(config_for(max_channels)), max_bytes_(max_bytes),
+  cpu_backend(int nranks, weft::cpu_comm_config const& cfg, long timeout_ms, std::size_t max_bytes)
+      : n_(nranks), team_(nranks, team_options_for(timeout_ms)), cfg_(cfg), max_bytes_(max_bytes),
         comm_(std::make_unique<weft::cpu_comm>(nranks, cfg_)), model_(cpu_model()), host_(host_name()) {
-    std::size_t const cap = (max_bytes + 2 * guard + 4095) / 4096 * 4096;
-    for (int r = 0; r < n_; ++r) {
-      for (auto* v : {&send_, &recv_}) {
-        void* p = std::aligned_alloc(4096, cap);
-        if (!p) throw std::bad_alloc();
-        v->emplace_back(static_cast<unsigned char*>(p));
-      }
-    }
-    cap_ = cap;
-    touched_.assign(std::size_t(n_), 0);
+    for (int r = 0; r < n_; ++r) bufs_.push_back(std::make_unique<rank_buffers>(max_bytes));
   }
+
+  //! Whether this build of weft has the all-to-all collective.
+  static constexpr bool all_to_all_available = detail::has_all_to_all<weft::cpu_comm, weft::team_rank, std::uint32_t>::value;
 
   char const* name() const override { return "cpu"; }
   std::string description() const override {
@@ -155,6 +138,10 @@ public:
       why = std::string(weft::to_string(s.type)) + " " + weft::to_string(s.op.op) +
             " is not compiled into this weft-bench (sum for every type and every op for float are; "
             "configure with -DWEFT_BENCH_ALL_OPS=ON for all pairs)";
+      return false;
+    }
+    if (s.kind == coll::all_to_all && !all_to_all_available) {
+      why = "all-to-all is not in this build of weft (weft::all_to_all is not declared by weft/team/cpu_comm.hpp)";
       return false;
     }
     if (!has_algorithm(s.kind, s.algo)) {
@@ -203,11 +190,7 @@ private:
     o.timeout_ns = std::uint64_t(timeout_ms) * 1000000ull;
     return o;
   }
-  static weft::cpu_comm_config config_for(int max_channels) {
-    weft::cpu_comm_config c;
-    if (max_channels > c.max_channels) c.max_channels = max_channels;
-    return c;
-  }
+
 
   std::string failure_message(coll_spec const& s, std::vector<weft::status> const& per_rank) const {
     // The first rank that failed on its own account (others report aborted).
@@ -253,6 +236,14 @@ private:
         return run_rank<T>(tr, s, how, seconds, wrong, [&](T const* in, T* out) {
           return weft::broadcast(c, tr, reinterpret_cast<C const*>(in), reinterpret_cast<C*>(out), count, s.root, o);
         });
+      case coll::all_to_all:
+        if constexpr (detail::has_all_to_all<weft::cpu_comm, weft::team_rank, C>::value) {
+          return run_rank<T>(tr, s, how, seconds, wrong, [&](T const* in, T* out) {
+            return all_to_all(c, tr, reinterpret_cast<C const*>(in), reinterpret_cast<C*>(out), count, o);
+          });
+        } else {
+          return weft::status::unsupported; // supports() said so first
+        }
       default:
         return detail::dispatch_compiled_op<T>(s.op, [&](auto op) -> weft::status {
           switch (s.kind) {
@@ -276,131 +267,13 @@ private:
   template <class T, class Call>
   weft::status run_rank(weft::team_rank& tr, coll_spec const& s, run_settings const& how,
                         std::vector<double>& seconds, std::atomic<long long>& wrong, Call&& call) {
-    int const r = tr.rank(), n = n_;
-    std::size_t const ts = sizeof(T);
-    detail::layout const l = detail::make_layout(s, r, n);
-    unsigned char* const sbuf = send_[std::size_t(r)].get() + guard;
-    unsigned char* const rbuf = recv_[std::size_t(r)].get() + guard;
-    if (!touched_[std::size_t(r)]) { // first touch by the rank's own thread; zeros are harmless to time on
-      std::memset(send_[std::size_t(r)].get(), 0, cap_);
-      std::memset(recv_[std::size_t(r)].get(), 0, cap_);
-      touched_[std::size_t(r)] = 1;
-    }
-    // Buffers of call `iter`: like nccl-tests, consecutive iterations use
-    // consecutive slices of the max-size buffers, so a small size is not always hot in cache.
-    std::size_t const total = l.span_elems * ts;
-    std::size_t const steps = total ? (max_bytes_ / total > 0 ? max_bytes_ / total : 1) : 1;
-    auto send_ptr = [&](std::size_t shift) -> T* {
-      return s.in_place ? reinterpret_cast<T*>(rbuf + shift) + l.send_off : reinterpret_cast<T*>(sbuf + shift);
-    };
-    auto recv_ptr = [&](std::size_t shift) -> T* {
-      return reinterpret_cast<T*>(rbuf + shift) + (s.in_place ? l.recv_off : 0);
-    };
-    auto one = [&](int iter) -> weft::status {
-      std::size_t const shift = total * (std::size_t(iter) % steps);
-      weft::status st = call(send_ptr(shift), recv_ptr(shift));
-      if (st == weft::status::success && how.blocking) st = tr.barrier();
-      return st;
-    };
-
-    // Inputs for the timed runs: the pattern, so that arithmetic runs on ordinary numbers.
-    fill_input<T>(s, l, r, send_ptr(0), how.seed ^ 0x7157ull);
-    for (int i = 0; i < how.warmup; ++i)
-      if (weft::status st = one(i); st != weft::status::success) return st;
-    if (weft::status st = tr.barrier(); st != weft::status::success) return st;
-    auto const t0 = std::chrono::steady_clock::now();
-    for (int i = 0; i < how.iters; ++i)
-      if (weft::status st = one(i); st != weft::status::success) return st;
-    auto const t1 = std::chrono::steady_clock::now();
-    seconds[std::size_t(r)] = std::chrono::duration<double>(t1 - t0).count() / double(how.iters);
-
-    for (int c = 0; c < how.check_runs; ++c) {
-      std::uint64_t const seed = how.seed + std::uint64_t(c);
-      if (weft::status st = tr.barrier(); st != weft::status::success) return st; // peers are done with my buffers
-      T* const in = send_ptr(0);
-      T* const out = recv_ptr(0);
-      T* const span = reinterpret_cast<T*>(rbuf); // the receive-side buffer the call uses
-      if (!s.in_place)
-        for (std::size_t i = 0; i < l.out_elems; ++i) out[i] = poison_value<T>(seed, i);
-      else
-        for (std::size_t i = 0; i < l.span_elems; ++i) span[i] = poison_value<T>(seed, i);
-      fill_input<T>(s, l, r, in, seed);
-      set_guards(rbuf, l.span_elems * ts);
-      if (!s.in_place) set_guards(sbuf, l.in_elems * ts);
-      if (weft::status st = tr.barrier(); st != weft::status::success) return st;
-      if (weft::status st = call(in, out); st != weft::status::success) return st;
-      if (weft::status st = tr.barrier(); st != weft::status::success) return st;
-
-      bool const checked_here = s.kind != coll::reduce || r == s.root; // reduce: only root's output is defined
-      int const inject_rank = s.kind == coll::reduce ? s.root : n - 1;
-      if (how.inject_error && r == inject_rank && l.out_elems > 0)
-        out[l.out_elems / 2] = corrupt(out[l.out_elems / 2]);
-      long long w = 0;
-      if (checked_here) w += count_wrong_output<T>(s, l, r, out, seed);
-      if (!s.in_place) { // the input must be left as it was
-        for (std::size_t i = 0; i < l.in_elems; ++i)
-          if (!same_bits(in[i], input_value<T>(seed, r, i, s.op.op, n))) ++w;
-        w += count_bad_guards(sbuf, l.in_elems * ts, ts);
-      }
-      w += count_bad_guards(rbuf, l.span_elems * ts, ts);
-      wrong += w;
-    }
-    return weft::status::success;
-  }
-
-  template <class T>
-  void fill_input(coll_spec const& s, detail::layout const& l, int r, T* in, std::uint64_t seed) const {
-    for (std::size_t i = 0; i < l.in_elems; ++i) in[i] = input_value<T>(seed, r, i, s.op.op, n_);
-  }
-
-  template <class T>
-  long long count_wrong_output(coll_spec const& s, detail::layout const& l, int r, T const* out,
-                               std::uint64_t seed) const {
-    long long w = 0;
-    int const n = n_;
-    switch (s.kind) {
-      case coll::all_gather:
-        for (std::size_t i = 0; i < l.out_elems; ++i) {
-          int const src = int(i / s.count);
-          if (!same_bits(out[i], input_value<T>(seed, src, i % s.count, s.op.op, n))) ++w;
-        }
-        break;
-      case coll::broadcast:
-        for (std::size_t i = 0; i < l.out_elems; ++i)
-          if (!same_bits(out[i], input_value<T>(seed, s.root, i, s.op.op, n))) ++w;
-        break;
-      default: {
-        std::size_t const base = s.kind == coll::reduce_scatter ? std::size_t(r) * s.count : 0;
-        for (std::size_t i = 0; i < l.out_elems; ++i) {
-          expected_value const e = reduce_reference<T>(seed, base + i, n, s.op.op, s.op.scalar);
-          if (!matches(out[i], e)) ++w;
-        }
-        break;
-      }
-    }
-    return w;
-  }
-
-  static unsigned char guard_byte(std::size_t i) { return static_cast<unsigned char>(0xA5u ^ (i * 29u)); }
-  static void set_guards(unsigned char* region, std::size_t bytes) {
-    for (std::size_t i = 0; i < guard; ++i) {
-      region[-std::ptrdiff_t(guard) + std::ptrdiff_t(i)] = guard_byte(i);
-      region[bytes + i] = guard_byte(i + guard);
-    }
-  }
-  //! Elements (of `ts` bytes) of the guards around `region` that were written.
-  static long long count_bad_guards(unsigned char const* region, std::size_t bytes, std::size_t ts) {
-    long long bad = 0;
-    for (std::size_t e = 0; e < guard / ts; ++e) {
-      bool before = false, after = false;
-      for (std::size_t b = 0; b < ts; ++b) {
-        std::size_t const i = e * ts + b;
-        before |= region[-std::ptrdiff_t(guard) + std::ptrdiff_t(i)] != guard_byte(i);
-        after |= region[bytes + i] != guard_byte(i + guard);
-      }
-      bad += int(before) + int(after);
-    }
-    return bad;
+    int const r = tr.rank();
+    rank_result res;
+    weft::status const st = measure_rank<T>(s, how, r, n_, *bufs_[std::size_t(r)], max_bytes_, call,
+                                            [&] { return tr.barrier(); }, res);
+    seconds[std::size_t(r)] = res.seconds;
+    wrong += res.wrong;
+    return st;
   }
 
   int n_;
@@ -409,9 +282,7 @@ private:
   std::size_t max_bytes_;
   std::unique_ptr<weft::cpu_comm> comm_;
   std::string model_, host_;
-  std::vector<detail::host_buffer> send_, recv_;
-  std::size_t cap_ = 0;
-  std::vector<char> touched_;
+  std::vector<std::unique_ptr<rank_buffers>> bufs_;
 };
 
 } // namespace weft_bench

@@ -64,6 +64,7 @@ struct placement_result {
   double busbw = 0;
   long long wrong = 0;
   bool checked = false;
+  bool measured = true; // false: this placement does not exist for the contender (a peer without out-of-place)
 };
 
 //! One row of the table.
@@ -77,6 +78,8 @@ struct row {
   std::string type, redop;
   int root = -1;
   placement_result oop, ip;
+  std::string peer;      // a peer library's row: its name ("openmpi", "gloo"); empty for weft
+  std::string algo_name; // a peer's algorithm ("MPI_Allreduce", "ring", ...), instead of `algo`
 };
 
 //! `value` in exactly `width` characters with as many decimals (2 at most) as fit.
@@ -108,7 +111,9 @@ inline void print_column_header(std::FILE* f) {
 
 inline std::string format_placement(placement_result const& p) {
   char buf[128];
-  if (p.checked)
+  if (!p.measured)
+    std::snprintf(buf, sizeof buf, "  %7s  %6s  %6s    N/A", "N/A", "N/A", "N/A");
+  else if (p.checked)
     std::snprintf(buf, sizeof buf, "  %7s  %6s  %6s  %5lld", fit_number(p.time_us, 7).c_str(),
                   fit_number(p.algbw, 6).c_str(), fit_number(p.busbw, 6).c_str(), p.wrong);
   else
@@ -123,6 +128,35 @@ inline std::string format_row(row const& r) {
   std::snprintf(head, sizeof head, "%12zu  %12zu  %8s  %6s  %6d", r.size, r.count, r.type.c_str(), r.redop.c_str(),
                 r.root);
   return head + format_placement(r.oop) + format_placement(r.ip);
+}
+
+//! The time column from each rank's seconds per iteration (-a: 0 rank 0, 1 mean, 2 min, 3 max).
+inline double reported_seconds(std::vector<double> const& per_rank, int average) {
+  if (per_rank.empty()) return 0;
+  double lo = per_rank[0], hi = per_rank[0], sum = 0;
+  for (double v : per_rank) {
+    lo = v < lo ? v : lo;
+    hi = v > hi ? v : hi;
+    sum += v;
+  }
+  switch (average) {
+    case 0: return per_rank[0];
+    case 1: return sum / double(per_rank.size());
+    case 2: return lo;
+    default: return hi;
+  }
+}
+
+//! Fills `p` from one measurement of `size` bytes of collective `c` on `n` ranks.
+inline void set_placement(placement_result& p, std::vector<double> const& rank_seconds, int average, std::size_t size,
+                          coll c, int n, bool checked, long long wrong) {
+  double const sec = reported_seconds(rank_seconds, average);
+  p.time_us = sec * 1e6;
+  p.algbw = sec > 0 ? double(size) / sec / 1e9 : 0;
+  p.busbw = p.algbw * busbw_factor(c, n);
+  p.checked = checked;
+  p.wrong = wrong;
+  p.measured = true;
 }
 
 // ---------------------------------------------------------------------------
@@ -187,6 +221,13 @@ public:
     key(k);
     return value(v);
   }
+  //! "k": [name(x) for x in v]
+  template <class V, class Name>
+  json_writer& list(char const* k, V const& v, Name&& name) {
+    key(k).begin_array();
+    for (auto const& x : v) value(name(x));
+    return end_array();
+  }
 
 private:
   void comma() {
@@ -221,6 +262,10 @@ private:
 };
 
 inline void json_placement(json_writer& j, char const* k, placement_result const& p) {
+  if (!p.measured) {
+    j.key(k).null();
+    return;
+  }
   j.key(k).begin_object();
   j.field("time_us", p.time_us).field("algbw", p.algbw).field("busbw", p.busbw);
   j.key("wrong");
@@ -233,12 +278,42 @@ inline void json_placement(json_writer& j, char const* k, placement_result const
 
 inline void json_row(json_writer& j, row const& r) {
   j.begin_object();
-  j.field("coll", to_string(r.kind)).field("algo", weft::to_string(r.algo)).field("proto", weft::to_string(r.proto));
-  j.field("channels", r.nchannels);
+  if (r.peer.empty()) {
+    j.field("coll", to_string(r.kind)).field("algo", weft::to_string(r.algo)).field("proto", weft::to_string(r.proto));
+    j.field("channels", r.nchannels);
+  } else {
+    j.field("coll", to_string(r.kind)).field("peer", r.peer).field("algo", r.algo_name);
+  }
   j.field("size", r.size).field("count", r.count).field("type", r.type).field("redop", r.redop).field("root", r.root);
   json_placement(j, "oop", r.oop);
   json_placement(j, "ip", r.ip);
   j.end_object();
+}
+
+//! "hardware": the host's CPU, its logical CPU count and name.
+inline void json_hardware(json_writer& j) {
+  j.key("hardware").begin_object();
+  j.field("description", hardware_string()).field("cpu_model", cpu_model()).field("logical_cpus", logical_cpus());
+  j.field("host", host_name());
+  j.end_object();
+}
+
+//! The sweep's parameters every program of weft-bench shares (inside "params").
+inline void json_sweep_params(json_writer& j, options const& o) {
+  j.field("min_bytes", o.min_bytes).field("max_bytes", o.max_bytes);
+  j.field("step_factor", o.step_factor).field("step_bytes", o.step_bytes);
+  j.field("iters", o.iters).field("warmup_iters", o.warmup).field("check", o.check).field("average", o.average);
+  j.list("colls", o.colls, [](coll c) { return to_string(c); });
+  j.list("types", o.types, [](weft::dtype d) { return weft::to_string(d); });
+  j.list("ops", o.ops, [](weft::redop r) { return weft::to_string(r); });
+}
+
+//! Writes `text` to `path`; false on any error.
+inline bool write_text_file(std::string const& path, std::string const& text) {
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  if (!f) return false;
+  bool const ok = std::fputs(text.c_str(), f) >= 0;
+  return std::fclose(f) == 0 && ok;
 }
 
 } // namespace weft_bench

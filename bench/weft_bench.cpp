@@ -7,6 +7,7 @@
 // threads of this process. See docs/benchmarks.md.
 #include "bench_args.hpp"
 #include "bench_backend.hpp"
+#include "bench_compare.hpp"
 #include "bench_cpu_backend.hpp"
 #include "bench_report.hpp"
 
@@ -71,20 +72,6 @@ memcpy_reference measure_memcpy(std::size_t bytes) {
   return m;
 }
 
-double reported_seconds(std::vector<double> const& per_rank, int average) {
-  if (per_rank.empty()) return 0;
-  switch (average) {
-    case 0: return per_rank[0];
-    case 1: {
-      double s = 0;
-      for (double v : per_rank) s += v;
-      return s / double(per_rank.size());
-    }
-    case 2: return *std::min_element(per_rank.begin(), per_rank.end());
-    default: return *std::max_element(per_rank.begin(), per_rank.end());
-  }
-}
-
 char const* average_name(int a) {
   switch (a) {
     case 0: return "rank 0's";
@@ -118,10 +105,38 @@ int run(int argc, char** argv) {
   else
     roots.push_back(o.root);
 
+  // Peers: every one asked for must be there, and measure one of the collectives asked for.
+  std::vector<peer_program> peer_progs;
+  for (std::string const& name : o.peers) {
+    peer_program p;
+    if (std::string const why = find_peer(name, p); !why.empty()) {
+      std::fprintf(stderr, "weft-bench: %s\n", why.c_str());
+      return 2;
+    }
+    bool any = false;
+    for (coll c : o.colls) any |= std::find(p.colls.begin(), p.colls.end(), c) != p.colls.end();
+    if (!any) {
+      std::string has;
+      for (coll c : p.colls) has += std::string(has.empty() ? "" : ", ") + to_string(c);
+      std::fprintf(stderr, "weft-bench: --peers %s measures %s; none of them is in --coll\n", name.c_str(),
+                   has.c_str());
+      return 2;
+    }
+    peer_progs.push_back(p);
+  }
+  int const rounds = o.rounds > 0 ? o.rounds : (peer_progs.empty() ? 1 : 5);
+  weft::cpu_comm_config const cfg = comm_config(o);
+  for (int pi = 0; pi < weft::protocol_count; ++pi)
+    if (!weft::valid_slot_bytes(weft::protocol(pi), cfg.slot_bytes(weft::protocol(pi)))) {
+      std::fprintf(stderr, "weft-bench: --slot-bytes %zu is not a whole number of %s lines\n", o.slot_bytes,
+                   weft::to_string(weft::protocol(pi)));
+      return 2;
+    }
+
   // Only "cpu" gets past parse_args today; a CUDA or MPI backend plugs in here.
   std::unique_ptr<backend> be;
   try {
-    be = std::make_unique<cpu_backend>(n, o.nchannels, o.timeout_ms, o.max_bytes);
+    be = std::make_unique<cpu_backend>(n, cfg, o.timeout_ms, o.max_bytes);
   } catch (std::bad_alloc const&) {
     std::fprintf(stderr, "weft-bench: cannot allocate 2 x %zu bytes for each of %d ranks (reduce -e or --ranks)\n",
                  o.max_bytes, n);
@@ -131,8 +146,21 @@ int run(int argc, char** argv) {
   // A type/op pair that is not compiled in: an error when asked for by name,
   // skipped with a note when it comes from "all".
   std::vector<std::pair<weft::dtype, std::string>> skipped; // type -> ops not compiled in
-  for (coll c : o.colls) {
-    if (!reduces(c)) continue;
+  std::vector<std::string> skipped_colls;                     // collectives this build lacks
+  for (coll c : std::vector<coll>(o.colls)) {
+    if (!reduces(c)) {
+      coll_spec s;
+      s.kind = c;
+      std::string why;
+      if (be->supports(s, why)) continue;
+      if (!o.colls_all) {
+        std::fprintf(stderr, "weft-bench: %s\n", why.c_str());
+        return 2;
+      }
+      skipped_colls.push_back(to_string(c) + std::string(": ") + why);
+      o.colls.erase(std::find(o.colls.begin(), o.colls.end(), c));
+      continue;
+    }
     for (weft::dtype d : o.types)
       for (weft::redop r : o.ops) {
         coll_spec s;
@@ -181,6 +209,17 @@ int run(int argc, char** argv) {
   std::printf("# communicator scratch memory: %zu bytes\n", be->scratch_bytes());
   if (o.check > 0 && std::find(o.ops.begin(), o.ops.end(), weft::redop::premul_sum) != o.ops.end())
     std::printf("# mulsum scalar: 0.5 (floating types), 3 (integer types)\n");
+  for (std::string const& c : skipped_colls) std::printf("# skipped %s\n", c.c_str());
+  if (o.nslots > 0 || o.slot_bytes > 0)
+    std::printf("# communicator: %d slots per connection; slot bytes simple %zu, ll %zu, ll128 %zu\n", cfg.nslots,
+                cfg.simple_slot_bytes, cfg.ll_slot_bytes, cfg.ll128_slot_bytes);
+  if (!peer_progs.empty() || rounds > 1) {
+    std::string names;
+    for (peer_program const& p : peer_progs) names += " " + p.library;
+    std::printf("# side by side: weft%s, %d rounds (contenders take turns going first); the tables below are "
+                "round 1\n",
+                names.c_str(), rounds);
+  }
   if (!skipped.empty()) {
     // One line per distinct op list: "prod max min avg mulsum for double half ...".
     std::vector<std::pair<std::string, std::string>> groups; // ops -> types
@@ -221,7 +260,7 @@ int run(int argc, char** argv) {
         for (weft::protocol p : o.protos) tables.push_back({c, a, p});
 
   // Both placements of one size; false when a collective failed (`fatal` says why).
-  auto measure_row = [&](coll_spec& s, row& rw) -> bool {
+  auto measure_row = [&](coll_spec& s, row& rw, int round) -> bool {
     for (int ip = 0; ip < 2; ++ip) {
       s.in_place = ip == 1;
       run_settings how;
@@ -238,25 +277,32 @@ int run(int argc, char** argv) {
         return false;
       }
       placement_result& pr = ip ? rw.ip : rw.oop;
-      double const sec = reported_seconds(m.rank_seconds, o.average);
-      pr.time_us = sec * 1e6;
-      pr.algbw = sec > 0 ? double(rw.size) / sec / 1e9 : 0;
-      pr.busbw = pr.algbw * busbw_factor(s.kind, n);
-      pr.checked = m.checked;
-      pr.wrong = m.wrong;
-      if (m.checked && m.wrong > 0) ++failed_tests;
+      set_placement(pr, m.rank_seconds, o.average, rw.size, s.kind, n, m.checked, m.wrong);
+      if (m.checked && m.wrong > 0) ++failed_tests; // in every round
+      if (round > 0) continue;
       bw_sum += pr.busbw;
       ++bw_count;
     }
     return true;
   };
 
+  // Side by side (--peers, --rounds): every round's busbw of every contender.
+  comparison cmp;
+  std::string const ranks_about = std::to_string(n) + " threads, weft::cpu_team";
+
   // Every type, op, root and size of one table; false when a collective failed.
-  auto run_table = [&](table_key const& t) -> bool {
-    std::printf("#\n# %s, algo %s, protocol %s, channels %d; busbw = algbw * %s\n", to_string(t.c),
-                weft::to_string(t.a), weft::to_string(t.p), o.nchannels, busbw_formula(t.c));
-    print_column_header(stdout);
-    std::fflush(stdout);
+  // Round 1 prints the table; later rounds only feed `cmp`.
+  auto run_table = [&](table_key const& t, int round) -> bool {
+    bool const print = round == 0;
+    std::string algo = std::string(weft::to_string(t.a)) + " " + weft::to_string(t.p);
+    if (o.nchannels > 1) algo += " x" + std::to_string(o.nchannels);
+    int const who = cmp.contender_id({"weft", algo, ranks_about});
+    if (print) {
+      std::printf("#\n# %s, algo %s, protocol %s, channels %d; busbw = algbw * %s\n", to_string(t.c),
+                  weft::to_string(t.a), weft::to_string(t.p), o.nchannels, busbw_formula(t.c));
+      print_column_header(stdout);
+      std::fflush(stdout);
+    }
     std::size_t const first_ratio = ratios.size();
     for (weft::dtype d : o.types) {
       std::vector<weft::redop> ops = o.ops;
@@ -289,12 +335,14 @@ int run(int argc, char** argv) {
             rw.type = weft::to_string(d);
             rw.redop = reduces(t.c) ? weft::to_string(r) : "none";
             rw.root = root;
-            if (!measure_row(s, rw)) return false;
+            if (!measure_row(s, rw, round)) return false;
+            if (root == roots[0] || root < 0) cmp.add(who, t.c, rw.type, rw.redop, rw.size, rw.oop, rw.ip);
+            if (!print) continue;
             std::printf("%s\n", format_row(rw).c_str());
             std::fflush(stdout);
             rows.push_back(rw);
           }
-          if (mref.gbps > 0) ratios.push_back({rw, rw.oop.busbw / mref.gbps});
+          if (print && mref.gbps > 0) ratios.push_back({rw, rw.oop.busbw / mref.gbps});
         }
       }
     }
@@ -309,8 +357,58 @@ int run(int argc, char** argv) {
     return true;
   };
 
-  for (table_key const& t : tables)
-    if (!run_table(t)) break;
+  // A peer's sweep: its rows go to `cmp`; false (and `peer_error`) when it fails.
+  std::string peer_error;
+  std::vector<std::string> peer_cmds;
+  auto run_peer = [&](peer_program& p) -> bool {
+    std::vector<coll> pc;
+    for (coll c : o.colls)
+      if (std::find(p.colls.begin(), p.colls.end(), c) != p.colls.end()) pc.push_back(c);
+    std::string const cmd = peer_command(p, o, n, pc);
+    if (std::find(peer_cmds.begin(), peer_cmds.end(), cmd) == peer_cmds.end()) peer_cmds.push_back(cmd);
+    int rc = 0;
+    std::string const out = run_capture(cmd, rc);
+    std::string perr;
+    std::vector<peer_row> const prs = parse_peer_output(out, perr);
+    if (rc != 0 || !perr.empty() || prs.empty()) {
+      peer_error = "peer " + p.name + " (" + cmd + ") " +
+                   (rc != 0 ? "exited with status " + std::to_string(rc) : perr.empty() ? "printed no rows" : perr);
+      return false;
+    }
+    if (p.version.empty()) { // "# peer-mpi: allreduce with openmpi (Open MPI v4.1.4), 4 ranks as processes ..."
+      std::size_t const a = out.find(" ("), b = out.find("), "), c = out.find(" ranks as ");
+      if (a != std::string::npos && b != std::string::npos && b > a) p.version = out.substr(a + 2, b - a - 2);
+      if (c != std::string::npos) p.ranks_as = out.substr(c + 10, out.find('\n', c) - c - 10);
+    }
+    for (peer_row const& r : prs) {
+      if (r.oop.checked && r.oop.wrong > 0) ++failed_tests;
+      if (r.ip.checked && r.ip.wrong > 0) ++failed_tests;
+      int const who = cmp.contender_id({r.peer, r.algo, p.version + ", " + std::to_string(n) + " " + p.ranks_as});
+      cmp.add(who, r.c, r.type, r.redop, r.size, r.oop, r.ip);
+    }
+    return true;
+  };
+
+  // Every round, the contenders take turns going first.
+  std::size_t const ncont = 1 + peer_progs.size();
+  for (int round = 0; round < rounds && fatal.empty() && peer_error.empty(); ++round)
+    for (std::size_t k = 0; k < ncont && fatal.empty() && peer_error.empty(); ++k) {
+      std::size_t const who = (std::size_t(round) + k) % ncont;
+      if (who == 0) {
+        for (table_key const& t : tables)
+          if (!run_table(t, round)) break;
+      } else {
+        run_peer(peer_progs[who - 1]);
+      }
+    }
+  if (fatal.empty() && (rounds > 1 || !peer_progs.empty())) {
+    if (!peer_error.empty()) std::printf("#\n# peer FAILED: %s\n", peer_error.c_str());
+    std::printf("#\n");
+    for (std::string const& c : peer_cmds) std::printf("# peer command: %s\n", c.c_str());
+    cmp.print(stdout, n, rounds);
+    std::printf("#\n");
+  }
+  if (!peer_error.empty()) std::fprintf(stderr, "weft-bench: %s\n", peer_error.c_str());
 
   if (!fatal.empty()) { // in the log too, before the footer: the table stops here
     std::printf("# FAILED: %s\n", fatal.c_str());
@@ -331,31 +429,13 @@ int run(int argc, char** argv) {
     for (int i = 0; i < argc; ++i) j.value(argv[i]);
     j.end_array();
     j.field("backend", be->name()).field("ranks", n);
-    j.key("hardware").begin_object();
-    j.field("description", hw).field("cpu_model", cpu_model()).field("logical_cpus", logical_cpus());
-    j.field("host", host_name());
-    j.end_object();
+    json_hardware(j);
     j.key("params").begin_object();
-    j.field("min_bytes", o.min_bytes).field("max_bytes", o.max_bytes);
-    j.field("step_factor", o.step_factor).field("step_bytes", o.step_bytes);
-    j.field("iters", o.iters).field("warmup_iters", o.warmup).field("check", o.check);
-    j.field("average", o.average).field("blocking", o.blocking).field("graph_iters_ignored", o.graph_iters);
+    json_sweep_params(j, o);
+    j.field("blocking", o.blocking).field("graph_iters_ignored", o.graph_iters);
     j.field("channels", o.nchannels).field("timeout_ms", o.timeout_ms);
-    j.key("algos").begin_array();
-    for (weft::algorithm a : o.algos) j.value(weft::to_string(a));
-    j.end_array();
-    j.key("colls").begin_array();
-    for (coll c : o.colls) j.value(to_string(c));
-    j.end_array();
-    j.key("protos").begin_array();
-    for (weft::protocol p : o.protos) j.value(weft::to_string(p));
-    j.end_array();
-    j.key("types").begin_array();
-    for (weft::dtype d : o.types) j.value(weft::to_string(d));
-    j.end_array();
-    j.key("ops").begin_array();
-    for (weft::redop r : o.ops) j.value(weft::to_string(r));
-    j.end_array();
+    j.list("algos", o.algos, [](weft::algorithm a) { return weft::to_string(a); });
+    j.list("protos", o.protos, [](weft::protocol p) { return weft::to_string(p); });
     j.field("root", o.root);
     j.end_object();
     j.field("scratch_bytes", be->scratch_bytes());
@@ -375,19 +455,24 @@ int run(int argc, char** argv) {
       j.end_object();
     }
     j.end_array();
+    if (rounds > 1 || !peer_progs.empty()) {
+      cmp.json(j, rounds);
+      j.key("peer_commands").begin_array();
+      for (std::string const& c : peer_cmds) j.value(c);
+      j.end_array();
+    }
     j.field("out_of_bounds", failed_tests).field("avg_busbw", avg_bw);
     if (!fatal.empty())
       j.field("error", fatal);
     else
       j.key("error").null();
     j.end_object();
-    std::FILE* f = std::fopen(o.json_path.c_str(), "w");
-    if (!f || std::fprintf(f, "%s\n", j.str().c_str()) < 0 || std::fclose(f) != 0) {
+    if (!write_text_file(o.json_path, j.str() + "\n")) {
       std::fprintf(stderr, "weft-bench: cannot write %s\n", o.json_path.c_str());
       return 1;
     }
   }
-  return (!fatal.empty() || failed_tests > 0) ? 1 : 0;
+  return (!fatal.empty() || !peer_error.empty() || failed_tests > 0) ? 1 : 0;
 }
 
 } // namespace

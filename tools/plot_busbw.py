@@ -16,18 +16,12 @@ exits with status 77 (the "skipped" code of weft's CTest setup).
 
 import argparse
 import csv
+import os
 import sys
 from collections import OrderedDict
 
-SKIP = 77
-
-
-def human(n):
-    for unit, div in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
-        if n >= div:
-            v = n / div
-            return ("%d%s" % (v, unit)) if v == int(v) else ("%.1f%s" % (v, unit))
-    return "%d" % n
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from plot_bench import SKIP, pyplot, size_axis  # noqa: E402  (the chart helpers weft's plots share)
 
 
 def read_rows(paths):
@@ -52,14 +46,8 @@ def main(argv):
     ap.add_argument("--title", default=None, help="plot title (default: from the data)")
     args = ap.parse_args(argv)
 
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("plot_busbw.py: matplotlib is not installed (Debian: apt-get install python3-matplotlib); "
-              "skipping the plot", file=sys.stderr)
+    plt = pyplot("plot_busbw.py")
+    if plt is None:
         return SKIP
 
     series, meta = read_rows(args.csv)
@@ -81,15 +69,7 @@ def main(argv):
                 ax.annotate(tag, (int(r["size"]), float(r["busbw"])), textcoords="offset points", xytext=(3, 6),
                             fontsize=7, color="0.35")
                 last = tag
-    ax.set_xscale("log", base=2)
-    ticks = sorted({int(r["size"]) for rows in series.values() for r in rows})
-    if len(ticks) > 12:
-        step = (len(ticks) + 11) // 12
-        ticks = ticks[::step]
-    ax.set_xticks(ticks)
-    ax.set_xticklabels([human(t) for t in ticks], rotation=45, ha="right")
-    ax.set_xlabel("size (bytes)")
-    ax.set_ylabel("busbw (GB/s)")
+    size_axis(ax, [int(r["size"]) for rows in series.values() for r in rows])
     title = args.title or "PREDICTED %s busbw, %s, %s ranks (weft-sim model)" % (
         meta["collective"], meta["topology"], meta["ranks"])
     ax.set_title(title)

@@ -9,6 +9,12 @@
 #   inject  --inject-error: every row with elements reports exactly 1 wrong
 #           element per placement, the footer says FAILED, the exit code is 1
 #   json    -J writes one JSON object whose rows match the table
+#   alltoall --coll alltoall runs and checks clean where the library has all_to_all,
+#           and otherwise exits 2 saying so
+#   peers   --peers mpi,gloo --rounds 2: the side-by-side tables and JSON; a peer
+#           that was not built gives exit 2 and a message naming it (then skipped, 77)
+#   plot    tools/plot_bench.py draws a PNG from weft-bench JSON and a weft-sim CSV
+#           (skipped, 77, without python3-matplotlib)
 set -u
 mode=$1
 bench=$2
@@ -46,7 +52,7 @@ check_table() {
       rows = 0; bad = 0; failed = 0; coll = ""
     }
     # Table title: "# allreduce, algo ring, protocol simple, channels 1; busbw = ..."
-    /^# (allreduce|allgather|reducescatter|broadcast|reduce), algo / { coll = $2; sub(",", "", coll); next }
+    /^# (allreduce|allgather|reducescatter|broadcast|reduce|alltoall), algo / { coll = $2; sub(",", "", coll); next }
     /^#/ || /^$/ { next }
     {
       rows++
@@ -60,9 +66,9 @@ check_table() {
         if ($i !~ /^[0-9]+(\.[0-9]+)?(e[+-][0-9]+)?$/) { print "bad number in column " i ": " $0; bad++; next }
       }
       if ($9 !~ /^[0-9]+$/ || $13 !~ /^[0-9]+$/) { print "bad #wrong: " $0; bad++; next }
-      mult = (coll == "allgather" || coll == "reducescatter") ? n : 1
+      mult = (coll == "allgather" || coll == "reducescatter" || coll == "alltoall") ? n : 1
       if ($1 != $2 * ts[$3] * mult) { print "size != count * " ts[$3] " * " mult " (" coll "): " $0; bad++ }
-      if ((coll == "allgather" || coll == "broadcast") && $4 != "none") { print "redop of a copy is not none: " $0; bad++ }
+      if ((coll == "allgather" || coll == "broadcast" || coll == "alltoall") && $4 != "none") { print "redop of a copy is not none: " $0; bad++ }
       if ((coll == "broadcast" || coll == "reduce") ? ($5 < 0) : ($5 != -1)) { print "bad root for " coll ": " $0; bad++ }
       if (want == "zero" && ($9 != 0 || $13 != 0)) { print "wrong elements: " $0; bad++ }
       if (want == "inject") {
@@ -104,9 +110,12 @@ table)
   # 5 collectives x 3 protocols x 7 sizes (8 B .. 32 KiB).
   run all_colls 0 "${small[@]}" --coll all --proto all
   check_table "$dir/all_colls.out" 3 105 zero >/dev/null
-  # Every all-reduce algorithm with every protocol, on 3 ranks (not a power of two).
+  # Every all-reduce algorithm the library has, with every protocol, on 3 ranks (not a
+  # power of two): one table of 7 sizes per algorithm and protocol.
   run algos 0 "${small[@]}" --coll allreduce --algo all --proto all
-  check_table "$dir/algos.out" 3 63 zero >/dev/null
+  nalgo=$(sed -n 's/^# algo \([^ ]*\) .*/\1/p' "$dir/algos.out" | tr ',' '\n' | grep -c .)
+  [ "$nalgo" -ge 3 ] || fail "algos: header lists $nalgo algorithms, expected ring, rd, rhd at least"
+  check_table "$dir/algos.out" 3 $((nalgo * 3 * 7)) zero >/dev/null
   # Every compiled type/op pair of the reductions (the header lists the others).
   run all_types 0 "${small[@]}" -e 4K -d all -o all --coll allreduce,reducescatter,reduce --proto simple,ll
   check_table "$dir/all_types.out" 3 - zero >/dev/null
@@ -148,8 +157,8 @@ stray
 -a 4
 -z 2
 -c -1
---coll alltoall
---algo tree
+--coll alltoall,spiral
+--algo nvls
 --algo spiral
 --proto ll64
 --backend cuda
@@ -161,10 +170,17 @@ stray
 -t 2 --ranks 3
 -m 2
 --coll allgather --algo rd
+--peers bogus
+--peers
+--rounds 0
+--slot-bytes 100 --proto ll
+--nslots 1
 EOF
   "$bench" --help >"$dir/help.out" 2>&1 || fail "--help did not exit 0"
   grep -q -- '--inject-error' "$dir/help.out" && fail "--help shows the hidden --inject-error"
-  grep -q 'not available yet' "$dir/flag20.err" || fail "--backend cuda: message does not say 'not available yet'"
+  "$bench" --backend cuda >"$dir/cuda.out" 2>"$dir/cuda.err"
+  [ $? = 2 ] || fail "--backend cuda did not exit 2"
+  grep -q 'not built with the CUDA backend' "$dir/cuda.err" || fail "--backend cuda: message does not say 'not built with the CUDA backend'"
   ;;
 inject)
   run inject 1 "${small[@]}" --coll all --proto simple,ll --inject-error
@@ -196,6 +212,89 @@ PY
   else
     grep -q '"rows":\[' "$dir/result.json" || fail "JSON has no rows"
   fi
+  ;;
+alltoall)
+  "$bench" "${small[@]}" --coll alltoall --proto all >"$dir/a2a.out" 2>"$dir/a2a.err"
+  rc=$?
+  if [ "$rc" = 2 ]; then
+    grep -q 'all-to-all is not in this build of weft' "$dir/a2a.err" || fail "alltoall: exit 2 without saying why"
+    echo "alltoall: the library has no all_to_all yet; weft-bench says so"
+  elif [ "$rc" = 0 ]; then
+    check_table "$dir/a2a.out" 3 21 zero >/dev/null
+  else
+    fail "alltoall: exit code $rc"
+    cat "$dir/a2a.err" >&2
+  fi
+  ;;
+peers)
+  # Two rounds, two sizes, 2 ranks: the side-by-side tables name every contender and
+  # give a ratio per size; -J holds every series. Timing is not judged here.
+  "$bench" --ranks 2 -b 64K -e 256K -f 4 -n 2 -w 1 --peers mpi,gloo --rounds 2 -J "$dir/peers.json" \
+    >"$dir/peers.out" 2>"$dir/peers.err"
+  rc=$?
+  if [ "$rc" = 2 ] && grep -qE 'configured without|is not built|no mpirun' "$dir/peers.err"; then
+    cat "$dir/peers.err"
+    echo "peers: skipped, a peer program is missing (the message above names it)"
+    exit 77
+  fi
+  if [ "$rc" != 0 ]; then
+    fail "peers: exit code $rc"
+    cat "$dir/peers.err" >&2
+  fi
+  check_table "$dir/peers.out" 2 2 zero >/dev/null
+  grep -q '^# side by side: allreduce float sum, in-place, 2 ranks; busbw (GB/s) median of 2 round' "$dir/peers.out" ||
+    fail "peers: no in-place side-by-side table"
+  grep -q '^#  \[[0-9]\] openmpi MPI_Allreduce (Open MPI' "$dir/peers.out" || fail "peers: OpenMPI is not named"
+  grep -q '^#  \[[0-9]\] gloo ring (Gloo ' "$dir/peers.out" || fail "peers: Gloo ring is not named"
+  grep -q '^#  \[[0-9]\] gloo halving_doubling' "$dir/peers.out" || fail "peers: Gloo halving-doubling is not named"
+  # In place: weft, openmpi, gloo ring, gloo halving-doubling: size, 2 for weft, 3 for each peer: 12 columns.
+  n=$(awk '/^# side by side: allreduce float sum, in-place/ {t = 1; next} t && /^# +[0-9]+ / {print NF - 1; exit}' "$dir/peers.out")
+  [ "$n" = 12 ] || fail "peers: in-place side-by-side row has $n columns, expected 12"
+  if command -v python3 >/dev/null 2>&1; then
+    python3 - "$dir/peers.json" <<'PY' || fail "peers: JSON check failed"
+import json, sys
+d = json.load(open(sys.argv[1]))
+s = d["side_by_side"]
+assert s["rounds"] == 2
+libs = {(x["library"], x["placement"]) for x in s["series"]}
+for want in [("weft", "in-place"), ("weft", "out-of-place"), ("openmpi", "in-place"), ("openmpi", "out-of-place"),
+             ("gloo", "in-place")]:
+    assert want in libs, (want, libs)
+assert ("gloo", "out-of-place") not in libs
+for x in s["series"]:
+    assert [p["size"] for p in x["points"]] == [65536, 262144], x
+    for p in x["points"]:
+        assert len(p["busbw_rounds"]) == 2 and p["busbw_min"] <= p["busbw_median"] <= p["busbw_max"], p
+assert len(d["peer_commands"]) == 2
+PY
+  fi
+  ;;
+plot)
+  # plot <python> <plot_bench.py>
+  py=${4:-python3}
+  script=${5:?path of plot_bench.py}
+  "$bench" --ranks 2 -b 1K -e 64K -f 8 -n 2 -w 1 --proto simple,ll -J "$dir/run.json" >"$dir/run.out" 2>&1 ||
+    fail "plot: weft-bench failed"
+  # A small file in weft-sim's CSV layout (predicted rows).
+  {
+    echo "topology,collective,ranks,algo,proto,nchannels,size,count,type,time_us,algbw,busbw"
+    for s in 1024 8192 65536; do
+      echo "dgx-h100,allreduce,8,ring,simple,1,$s,$((s / 4)),float,10,$s.0e-5,$s.0e-5"
+    done
+  } >"$dir/sim.csv"
+  rm -f "$dir/chart.png"
+  "$py" "$script" --out "$dir/chart.png" "$dir/run.json" "$dir/sim.csv" >"$dir/plot.out" 2>&1
+  rc=$?
+  if [ "$rc" = 77 ]; then
+    cat "$dir/plot.out"
+    exit 77
+  fi
+  [ "$rc" = 0 ] || { fail "plot: exit code $rc"; cat "$dir/plot.out" >&2; }
+  [ -s "$dir/chart.png" ] || fail "plot: no PNG written"
+  head -c 8 "$dir/chart.png" | od -An -c | grep -q 'P   N   G' || fail "plot: not a PNG"
+  # A file that is none of the inputs it knows is refused.
+  echo '{"benchmark": "other"}' >"$dir/other.json"
+  "$py" "$script" --out "$dir/bad.png" "$dir/other.json" >/dev/null 2>&1 && fail "plot: accepted foreign JSON"
   ;;
 *)
   echo "unknown mode $mode" >&2
