@@ -95,7 +95,7 @@ TEST_CASE("runtime api: calls on a communicator that was never made", "[runtime]
   CHECK(c.alloc_symmetric(1024, &sb) == status::invalid_argument);
   CHECK(c.free_symmetric(sb) == status::invalid_argument);
   bool ok = true;
-  (void)c.device_handle(sb, &ok);
+  (void)c.device_view(sb, &ok);
   CHECK_FALSE(ok);
   CHECK(c.check_errors() == status::invalid_argument);
 }

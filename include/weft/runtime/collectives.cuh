@@ -17,8 +17,8 @@
 //! `WEFT_RUNTIME_DTYPES` and the operators in `WEFT_RUNTIME_REDOPS` (bit masks
 //! over `dtype` and `redop`; default f32, f16, bf16 with sum, avg, min, max) --
 //! every other pair returns `unsupported` before any CUDA call. All-gather and
-//! broadcast move bytes and serve every dtype. The typed form instantiates
-//! exactly what it is called with.
+//! broadcast move bytes (one set of kernels for every dtype, in both forms).
+//! The typed form instantiates exactly the reductions it is called with.
 //!
 //! A call checks its arguments before any CUDA call (`run_call`): on bad input
 //! it returns the status and launches nothing. It never allocates, copies or
@@ -220,18 +220,13 @@ template <coll_kind Coll, class Op>
 status typed_call(comm& c, typename Op::value_type const* send, typename Op::value_type* recv, std::size_t count, Op const& op,
                   int root, cudaStream_t stream, call_options const& o) {
   using T = typename Op::value_type;
-  coll_call k;
-  k.coll = Coll;
-  k.send = send;
-  k.recv = recv;
-  k.count = count;
-  k.type = dtype_of_v<T>;
-  k.op.op = redop_of<Op>::value;
-  k.op.nranks = c.size(); // a typed avg carries its own divisor
-  k.root = root;
-  k.opt = o;
+  // A typed avg carries its own divisor: the descriptor only names the operator.
+  coll_call const k{Coll, send, recv, count, dtype_of_v<T>, redop_desc{redop_of<Op>::value, 1.0, c.size()}, root, o};
   return run(c, k, stream, ~0u, ~0u, [&](launch_plan const& p) {
-    return launch<Coll>(c, p, op, send, recv, count, root, stream);
+    if constexpr (!reduces(Coll)) // bytes: one set of kernels serves every element type
+      return launch<Coll>(c, p, op::sum<std::uint8_t>{}, send, recv, count * sizeof(T), root, stream);
+    else
+      return launch<Coll>(c, p, op, send, recv, count, root, stream);
   });
 }
 
@@ -239,15 +234,7 @@ status typed_call(comm& c, typename Op::value_type const* send, typename Op::val
 template <coll_kind Coll>
 status untyped_call(comm& c, void const* send, void* recv, std::size_t count, dtype type, redop_desc op, int root,
                     cudaStream_t stream, call_options const& o) {
-  coll_call k;
-  k.coll = Coll;
-  k.send = send;
-  k.recv = recv;
-  k.count = count;
-  k.type = type;
-  k.op = op;
-  k.root = root;
-  k.opt = o;
+  coll_call const k{Coll, send, recv, count, type, op, root, o};
   constexpr std::uint32_t dmask = WEFT_RUNTIME_DTYPES, omask = WEFT_RUNTIME_REDOPS;
   return run(c, k, stream, dmask, omask, [&](launch_plan const& p) -> status {
     if constexpr (!reduces(Coll)) {
@@ -274,29 +261,36 @@ status untyped_call(comm& c, void const* send, void* recv, std::size_t count, dt
 } // namespace detail
 
 // ---- untyped collectives (dtype and redop at run time) ----
+// (Templates only so that a translation unit that includes this header but
+// never calls one does not instantiate their kernels.)
 
 //! All-reduce `count` elements: recv = op over every rank's send.
-inline status all_reduce(comm& c, void const* send, void* recv, std::size_t count, dtype type, redop_desc op,
+template <class Untyped = void>
+status all_reduce(comm& c, void const* send, void* recv, std::size_t count, dtype type, redop_desc op,
                          cudaStream_t stream, call_options const& o = {}) {
   return detail::untyped_call<coll_kind::all_reduce>(c, send, recv, count, type, op, 0, stream, o);
 }
 //! All-gather: rank r's `sendcount` elements land at recv + r * sendcount on every rank.
-inline status all_gather(comm& c, void const* send, void* recv, std::size_t sendcount, dtype type, cudaStream_t stream,
+template <class Untyped = void>
+status all_gather(comm& c, void const* send, void* recv, std::size_t sendcount, dtype type, cudaStream_t stream,
                          call_options const& o = {}) {
   return detail::untyped_call<coll_kind::all_gather>(c, send, recv, sendcount, type, {}, 0, stream, o);
 }
 //! Reduce-scatter: rank r receives block r (`recvcount` elements) of the reduction of every send.
-inline status reduce_scatter(comm& c, void const* send, void* recv, std::size_t recvcount, dtype type, redop_desc op,
+template <class Untyped = void>
+status reduce_scatter(comm& c, void const* send, void* recv, std::size_t recvcount, dtype type, redop_desc op,
                              cudaStream_t stream, call_options const& o = {}) {
   return detail::untyped_call<coll_kind::reduce_scatter>(c, send, recv, recvcount, type, op, 0, stream, o);
 }
 //! Broadcast `count` elements of root's send into every rank's recv.
-inline status broadcast(comm& c, void const* send, void* recv, std::size_t count, dtype type, int root,
+template <class Untyped = void>
+status broadcast(comm& c, void const* send, void* recv, std::size_t count, dtype type, int root,
                         cudaStream_t stream, call_options const& o = {}) {
   return detail::untyped_call<coll_kind::broadcast>(c, send, recv, count, type, {}, root, stream, o);
 }
 //! Reduce every rank's `count` elements into root's recv.
-inline status reduce(comm& c, void const* send, void* recv, std::size_t count, dtype type, redop_desc op, int root,
+template <class Untyped = void>
+status reduce(comm& c, void const* send, void* recv, std::size_t count, dtype type, redop_desc op, int root,
                      cudaStream_t stream, call_options const& o = {}) {
   return detail::untyped_call<coll_kind::reduce>(c, send, recv, count, type, op, root, stream, o);
 }

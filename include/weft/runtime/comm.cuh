@@ -30,6 +30,7 @@
 //! None of them may run while a stream passed in `check_stream` is capturing a
 //! CUDA graph: they allocate and exchange handles.
 
+#include <weft/algorithm/partition.hpp>
 #include <weft/core/flag.hpp>
 #include <weft/core/status.hpp>
 #include <weft/prims/describe.hpp>
@@ -212,7 +213,7 @@ public:
   }
   //! The trivially copyable view of a symmetric buffer that kernels take (see
   //! symmetric/block.hpp). `ok` is false for an unknown buffer.
-  sym::device_handle device_handle(symmetric_buffer const& b, bool* ok = nullptr) const {
+  sym::device_handle device_view(symmetric_buffer const& b, bool* ok = nullptr) const {
     sym::device_handle h{};
     auto it = syms_.find(b.id);
     if (ok) *ok = it != syms_.end();
@@ -695,7 +696,11 @@ private:
         ranks,
         [&](comm& c, sym::export_blob& b) {
           std::size_t const i = index_of(ranks, &c);
-          return sym::export_buffer(c.ipc_kind_, ptrs[i], bytes, nullptr, c.ids_[std::size_t(c.rank_)], b);
+          status x = sym::export_buffer(c.ipc_kind_, ptrs[i], bytes, nullptr, c.ids_[std::size_t(c.rank_)], b);
+          // cudaMalloc memory has no VMM handle: it travels as CUDA IPC whatever the communicator's kind.
+          if (x == status::unsupported && c.ipc_kind_ == sym::handle_kind::posix_fd)
+            x = sym::export_buffer(sym::handle_kind::cuda_ipc, ptrs[i], bytes, nullptr, c.ids_[std::size_t(c.rank_)], b);
+          return x;
         },
         [&](comm& c, std::vector<sym::export_blob> const& blobs, std::vector<int> const& fds) {
           std::size_t const i = index_of(ranks, &c);

@@ -1,0 +1,62 @@
+#pragma once
+//! \file
+//! A `plan_selector` backed by the tuner (`tune/tuner.hpp`): each call's
+//! algorithm, protocol and channel count come from simulating the candidates on
+//! a topology model, remembered per distinct (collective, ranks, bytes, element
+//! size, root). Separate from `runtime/call.hpp` so that code which does not
+//! tune does not compile the simulator.
+//!
+//! ```
+//! weft::sim::topology t;
+//! if (weft::sim::load_topology("dgx-h100", t)) cfg.selector = weft::tuner_selector(t);
+//! ```
+//! The first call of each size runs the simulation on the calling thread (do it
+//! before capturing a CUDA graph, or warm it with `tuner_selector`'s result
+//! once per size); later calls are a map lookup under a mutex.
+
+#include <weft/runtime/call.hpp>
+#include <weft/tune/tuner.hpp>
+
+#include <memory>
+#include <mutex>
+#include <utility>
+
+namespace weft {
+
+//! The simulator's name of a runtime collective (false for one it does not model).
+inline bool to_sim_collective(coll_kind c, sim::collective& out) noexcept {
+  switch (c) {
+    case coll_kind::all_reduce: out = sim::collective::all_reduce; return true;
+    case coll_kind::all_gather: out = sim::collective::all_gather; return true;
+    case coll_kind::reduce_scatter: out = sim::collective::reduce_scatter; return true;
+    case coll_kind::broadcast: out = sim::collective::broadcast; return true;
+    case coll_kind::reduce: out = sim::collective::reduce; return true;
+    default: return false;
+  }
+}
+
+//! A selector that asks a tuner over topology `t`. It declines (the built-in
+//! policy then decides) when the tuner has no answer; `ring_direct` becomes the
+//! ring with `direct` set (which the call then drops if the output is not registered).
+inline plan_selector tuner_selector(sim::topology t, tune::tune_options o = {}) {
+  auto state = std::make_shared<std::pair<std::mutex, tune::tuner>>(std::piecewise_construct, std::forward_as_tuple(),
+                                                                    std::forward_as_tuple(std::move(t), std::move(o)));
+  return [state](coll_kind c, int nranks, std::size_t bytes, std::size_t elem_bytes, int root, launch_plan& out) {
+    tune::request rq;
+    if (!to_sim_collective(c, rq.coll)) return false;
+    rq.nranks = nranks;
+    rq.bytes = bytes;
+    rq.elem_bytes = elem_bytes;
+    rq.root = root;
+    std::lock_guard<std::mutex> lk(state->first);
+    tune::choice const& ch = state->second.choose(rq);
+    if (!ch.ok) return false;
+    out.algo = algorithm::ring;
+    out.proto = ch.best.proto;
+    out.nchannels = ch.best.nchannels;
+    out.direct = ch.best.algo == "ring_direct";
+    return true;
+  };
+}
+
+} // namespace weft

@@ -1,0 +1,434 @@
+// The GPU communicator end to end on one device: several ranks of one process
+// on the same GPU (each rank its own stream), every collective x protocol x
+// channels against a host reference; recursive all-reduce; CUDA-graph capture
+// replayed 100 times; and ranks as separate processes that exchange memory
+// handles (CUDA IPC and VMM file descriptors) and write into each other's
+// buffers. Reductions are compiled for fp32 sum only (WEFT_RUNTIME_DTYPES/REDOPS).
+#define WEFT_RUNTIME_DTYPES (1u << unsigned(::weft::dtype::f32))
+#define WEFT_RUNTIME_REDOPS (1u << unsigned(::weft::redop::sum))
+#include "gpu_check.hpp"
+
+#include <weft/runtime/collectives.cuh>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char** environ;
+
+using weft::status;
+
+namespace {
+
+enum class coll { all_reduce, all_gather, reduce_scatter, broadcast, reduce };
+
+float input(int rank, std::size_t i) { return float(int((i * 7 + std::size_t(rank) * 13) % 17) - 8); }
+
+struct group {
+  std::vector<std::unique_ptr<weft::comm>> comms;
+  std::vector<cudaStream_t> streams;
+  explicit group(int n, weft::comm_config cfg = {}) {
+    REQUIRE(weft::comm_init_all(std::vector<int>(std::size_t(n), 0), comms, cfg) == status::success);
+    streams.resize(std::size_t(n));
+    for (auto& s : streams) WEFT_TEST_CUDA(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  }
+  ~group() {
+    for (auto s : streams) cudaStreamDestroy(s);
+  }
+  int size() const { return int(comms.size()); }
+  void sync_and_check() {
+    for (auto s : streams) WEFT_TEST_CUDA(cudaStreamSynchronize(s));
+    for (auto& c : comms) {
+      std::string why;
+      INFO(why);
+      REQUIRE(c->check_errors(&why) == status::success);
+    }
+  }
+};
+
+// One collective on every rank of `g` (fp32; sum), checked exactly (inputs are small integers).
+void check(group& g, coll c, std::size_t count, weft::call_options o, bool in_place, int root, bool typed) {
+  int const n = g.size();
+  INFO("coll " << int(c) << " n=" << n << " count=" << count << " proto=" << (o.proto ? weft::to_string(*o.proto) : "auto")
+               << " nch=" << o.nchannels << " in_place=" << in_place << " root=" << root << " typed=" << typed);
+  bool const gathers = c == coll::all_gather, scatters = c == coll::reduce_scatter;
+  std::size_t const in_count = scatters ? count * std::size_t(n) : count;
+  std::size_t const out_count = gathers ? count * std::size_t(n) : count;
+  std::vector<float*> in(static_cast<std::size_t>(n)), out(static_cast<std::size_t>(n));
+  for (int r = 0; r < n; ++r) {
+    std::vector<float> h(in_count);
+    for (std::size_t i = 0; i < in_count; ++i) h[i] = input(r, i);
+    WEFT_TEST_CUDA(cudaMalloc(&out[std::size_t(r)], (out_count + 1) * sizeof(float)));
+    WEFT_TEST_CUDA(cudaMemset(out[std::size_t(r)], 0x7f, (out_count + 1) * sizeof(float)));
+    if (in_place && !scatters) in[std::size_t(r)] = out[std::size_t(r)] + (gathers ? std::size_t(r) * count : 0);
+    else WEFT_TEST_CUDA(cudaMalloc(&in[std::size_t(r)], in_count * sizeof(float)));
+    WEFT_TEST_CUDA(cudaMemcpy(in[std::size_t(r)], h.data(), in_count * sizeof(float), cudaMemcpyHostToDevice));
+  }
+  for (int r = 0; r < n; ++r) {
+    weft::comm& cm = *g.comms[std::size_t(r)];
+    cudaStream_t s = g.streams[std::size_t(r)];
+    float const* src = in[std::size_t(r)];
+    float* dst = out[std::size_t(r)];
+    status st = status::internal_error;
+    weft::op::sum<float> const sum{};
+    weft::redop_desc const rs{weft::redop::sum, 1.0, n};
+    switch (c) {
+      case coll::all_reduce:
+        st = typed ? weft::all_reduce(cm, src, dst, count, sum, s, o) : weft::all_reduce(cm, src, dst, count, weft::dtype::f32, rs, s, o);
+        break;
+      case coll::all_gather:
+        st = typed ? weft::all_gather(cm, src, dst, count, s, o) : weft::all_gather(cm, src, dst, count, weft::dtype::f32, s, o);
+        break;
+      case coll::reduce_scatter:
+        st = typed ? weft::reduce_scatter(cm, src, dst, count, sum, s, o)
+                   : weft::reduce_scatter(cm, src, dst, count, weft::dtype::f32, rs, s, o);
+        break;
+      case coll::broadcast:
+        st = typed ? weft::broadcast(cm, src, dst, count, root, s, o) : weft::broadcast(cm, src, dst, count, weft::dtype::f32, root, s, o);
+        break;
+      case coll::reduce:
+        st = typed ? weft::reduce(cm, src, dst, count, sum, root, s, o) : weft::reduce(cm, src, dst, count, weft::dtype::f32, rs, root, s, o);
+        break;
+    }
+    REQUIRE(st == status::success);
+  }
+  g.sync_and_check();
+  std::size_t wrong = 0;
+  for (int r = 0; r < n; ++r) {
+    std::vector<float> h(out_count + 1);
+    WEFT_TEST_CUDA(cudaMemcpy(h.data(), out[std::size_t(r)], h.size() * sizeof(float), cudaMemcpyDeviceToHost));
+    std::uint32_t guard;
+    std::memcpy(&guard, &h[out_count], 4);
+    CHECK(guard == 0x7f7f7f7fu);
+    if (c == coll::reduce && r != root) continue;
+    for (std::size_t i = 0; i < out_count; ++i) {
+      float want = 0;
+      if (gathers) want = input(int(i / count), i % count);
+      else if (c == coll::broadcast) want = input(root, i);
+      else
+        for (int q = 0; q < n; ++q) want += input(q, scatters ? std::size_t(r) * count + i : i);
+      if (h[i] != want && wrong++ < 3) UNSCOPED_INFO("rank " << r << " elem " << i << ": " << h[i] << " != " << want);
+    }
+  }
+  CHECK(wrong == 0);
+  for (int r = 0; r < n; ++r) {
+    if (!(in_place && !scatters)) cudaFree(in[std::size_t(r)]);
+    cudaFree(out[std::size_t(r)]);
+  }
+}
+
+} // namespace
+
+TEST_CASE("runtime gpu: every collective x protocol x channels, ranks sharing one GPU", "[gpu][runtime]") {
+  for (int n : {1, 2, 4}) {
+    group g(n);
+    CHECK(g.comms[0]->scratch_bytes() <= g.comms[0]->config().max_scratch_bytes);
+    CHECK(std::string(g.comms[0]->transport()) == "process_local");
+    int k = 0;
+    for (coll c : {coll::all_reduce, coll::all_gather, coll::reduce_scatter, coll::broadcast, coll::reduce})
+      for (weft::protocol p : {weft::protocol::simple, weft::protocol::ll, weft::protocol::ll128})
+        for (int nch : {1, 3})
+          for (std::size_t count : {std::size_t(1), std::size_t(4099), std::size_t(300001)}) {
+            weft::call_options o;
+            o.proto = p;
+            o.nchannels = nch;
+            ++k;
+            check(g, c, count, o, k % 3 == 0, k % n, k % 2 == 0);
+          }
+    // The selector's own choice, from 8 bytes to 8 MiB.
+    for (std::size_t count : {std::size_t(2), std::size_t(65536), std::size_t(2) << 20})
+      check(g, coll::all_reduce, count, {}, false, 0, false);
+  }
+}
+
+TEST_CASE("runtime gpu: recursive all-reduce and direct all-gather", "[gpu][runtime]") {
+  weft::comm_config cfg;
+  cfg.recursive_connections = true;
+  cfg.max_channels = 2;
+  for (int n : {2, 3, 4}) {
+    group g(n, cfg);
+    for (weft::algorithm a : {weft::algorithm::recursive_doubling, weft::algorithm::rabenseifner})
+      for (weft::protocol p : {weft::protocol::simple, weft::protocol::ll})
+        for (std::size_t count : {std::size_t(7), std::size_t(70001)}) {
+          weft::call_options o;
+          o.algo = a;
+          o.proto = p;
+          o.nchannels = 2;
+          check(g, coll::all_reduce, count, o, false, 0, true);
+        }
+  }
+  // Direct all-gather writes into the next rank's registered output.
+  group g(3);
+  std::size_t const count = 4099;
+  std::vector<float*> in(3), out(3);
+  std::vector<void*> outs;
+  for (int r = 0; r < 3; ++r) {
+    std::vector<float> h(count);
+    for (std::size_t i = 0; i < count; ++i) h[i] = input(r, i);
+    WEFT_TEST_CUDA(cudaMalloc(&in[std::size_t(r)], count * sizeof(float)));
+    WEFT_TEST_CUDA(cudaMalloc(&out[std::size_t(r)], 3 * count * sizeof(float)));
+    WEFT_TEST_CUDA(cudaMemcpy(in[std::size_t(r)], h.data(), count * sizeof(float), cudaMemcpyHostToDevice));
+    outs.push_back(out[std::size_t(r)]);
+  }
+  std::vector<weft::registered_buffer> regs;
+  REQUIRE(weft::register_buffers_all(weft::pointers(g.comms), outs, 3 * count * sizeof(float), regs) == status::success);
+  weft::call_options o;
+  o.direct = true;
+  o.proto = weft::protocol::simple;
+  for (int r = 0; r < 3; ++r)
+    REQUIRE(weft::all_gather(*g.comms[std::size_t(r)], in[std::size_t(r)], out[std::size_t(r)], count, g.streams[std::size_t(r)], o) ==
+            status::success);
+  g.sync_and_check();
+  for (int r = 0; r < 3; ++r) {
+    std::vector<float> h(3 * count);
+    WEFT_TEST_CUDA(cudaMemcpy(h.data(), out[std::size_t(r)], h.size() * sizeof(float), cudaMemcpyDeviceToHost));
+    std::size_t wrong = 0;
+    for (std::size_t i = 0; i < h.size(); ++i) wrong += h[i] != input(int(i / count), i % count);
+    CHECK(wrong == 0);
+  }
+  // Deregistered: the direct call is refused, nothing launched.
+  for (int r = 0; r < 3; ++r) REQUIRE(g.comms[std::size_t(r)]->deregister_buffer(regs[std::size_t(r)]) == status::success);
+  CHECK(weft::all_gather(*g.comms[0], in[0], out[0], count, g.streams[0], o) == status::invalid_argument);
+  for (int r = 0; r < 3; ++r) {
+    cudaFree(in[std::size_t(r)]);
+    cudaFree(out[std::size_t(r)]);
+  }
+}
+
+namespace {
+__global__ void add_one(float* p, std::size_t n) {
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n; i += std::size_t(gridDim.x) * blockDim.x) p[i] += 1.0f;
+}
+} // namespace
+
+TEST_CASE("runtime gpu: collectives captured in CUDA graphs replay 100 times", "[gpu][runtime]") {
+  int const n = 4;
+  group g(n);
+  std::size_t const count = 100003;
+  std::vector<float*> in(n), out(n);
+  for (int r = 0; r < n; ++r) {
+    std::vector<float> h(count);
+    for (std::size_t i = 0; i < count; ++i) h[i] = input(r, i);
+    WEFT_TEST_CUDA(cudaMalloc(&in[std::size_t(r)], count * sizeof(float)));
+    WEFT_TEST_CUDA(cudaMalloc(&out[std::size_t(r)], count * sizeof(float)));
+    WEFT_TEST_CUDA(cudaMemcpy(in[std::size_t(r)], h.data(), count * sizeof(float), cudaMemcpyHostToDevice));
+  }
+  for (weft::protocol p : {weft::protocol::simple, weft::protocol::ll}) {
+    INFO("proto " << weft::to_string(p));
+    weft::call_options o;
+    o.proto = p;
+    o.nchannels = 2;
+    // Each rank's stream is captured into its own graph: bump the input, then all-reduce it.
+    std::vector<cudaGraphExec_t> exec(n);
+    for (int r = 0; r < n; ++r) {
+      cudaStream_t s = g.streams[std::size_t(r)];
+      WEFT_TEST_CUDA(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+      add_one<<<64, 256, 0, s>>>(in[std::size_t(r)], count);
+      status const st = weft::all_reduce(*g.comms[std::size_t(r)], in[std::size_t(r)], out[std::size_t(r)], count,
+                                         weft::op::sum<float>{}, s, o);
+      // Nothing that allocates or exchanges handles may run now.
+      std::vector<weft::symmetric_buffer> sbs;
+      status const alloc = r == 0 ? weft::alloc_symmetric_all(weft::pointers(g.comms), 4096, 1, sbs, s) : status::unsupported;
+      cudaGraph_t graph;
+      WEFT_TEST_CUDA(cudaStreamEndCapture(s, &graph));
+      REQUIRE(st == status::success);
+      CHECK(alloc == status::unsupported);
+      WEFT_TEST_CUDA(cudaGraphInstantiate(&exec[std::size_t(r)], graph, 0));
+      cudaGraphDestroy(graph);
+    }
+    for (int rep = 1; rep <= 100; ++rep) {
+      for (int r = 0; r < n; ++r) WEFT_TEST_CUDA(cudaGraphLaunch(exec[std::size_t(r)], g.streams[std::size_t(r)]));
+      if (rep % 25 != 0 && rep != 1) continue;
+      g.sync_and_check();
+      std::vector<float> h(count);
+      WEFT_TEST_CUDA(cudaMemcpy(h.data(), out[std::size_t(rep % n)], count * sizeof(float), cudaMemcpyDeviceToHost));
+      int const bumps = rep + (p == weft::protocol::ll ? 100 : 0);
+      std::size_t wrong = 0;
+      for (std::size_t i = 0; i < count; ++i) {
+        float want = 0;
+        for (int q = 0; q < n; ++q) want += input(q, i) + float(bumps);
+        wrong += h[i] != want;
+      }
+      INFO("replay " << rep);
+      CHECK(wrong == 0);
+    }
+    g.sync_and_check();
+    for (auto e : exec) cudaGraphExecDestroy(e);
+  }
+  for (int r = 0; r < n; ++r) {
+    cudaFree(in[std::size_t(r)]);
+    cudaFree(out[std::size_t(r)]);
+  }
+}
+
+// ---- ranks as processes: a bootstrap over a shared-memory page ----
+namespace {
+
+struct shm_area {
+  std::atomic<std::uint64_t> arrived[8];
+  unsigned char data[2][8][1024];
+};
+
+class shm_bootstrap final : public weft::comm_bootstrap {
+public:
+  shm_bootstrap(shm_area* a, int rank, int size) : a_(a), rank_(rank), size_(size) {}
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  status all_gather(void const* mine, std::size_t bytes, void* all) override {
+    if (bytes > sizeof a_->data[0][0]) return status::invalid_argument;
+    std::uint64_t const round = ++round_;
+    std::memcpy(a_->data[round % 2][rank_], mine, bytes);
+    a_->arrived[rank_].store(round, std::memory_order_release);
+    auto const deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    for (int p = 0; p < size_; ++p)
+      while (a_->arrived[p].load(std::memory_order_acquire) < round) {
+        if (std::chrono::steady_clock::now() > deadline) return status::timeout;
+        std::this_thread::yield();
+      }
+    for (int p = 0; p < size_; ++p) std::memcpy(static_cast<char*>(all) + std::size_t(p) * bytes, a_->data[round % 2][p], bytes);
+    return status::success;
+  }
+  status barrier() override {
+    char x = 0, all[8];
+    return all_gather(&x, 1, all);
+  }
+
+private:
+  shm_area* a_;
+  int rank_, size_;
+  std::uint64_t round_ = 0;
+};
+
+__global__ void write_marks(int* peer_part, int rank, int n) {
+  for (int i = int(threadIdx.x); i < n; i += int(blockDim.x)) peer_part[i] = rank * 1000 + i;
+}
+
+} // namespace
+
+// Run by the parent test below in a separate process (hidden from the default run).
+TEST_CASE("runtime gpu: child process rank", "[.child]") {
+  char const* shm = std::getenv("WEFT_RT_SHM");
+  char const* rk = std::getenv("WEFT_RT_RANK");
+  char const* hk = std::getenv("WEFT_RT_HANDLES");
+  REQUIRE((shm && rk && hk));
+  int fd = ::shm_open(shm, O_RDWR, 0600);
+  REQUIRE(fd >= 0);
+  auto* area = static_cast<shm_area*>(::mmap(nullptr, sizeof(shm_area), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0));
+  REQUIRE(area != MAP_FAILED);
+  int const rank = std::atoi(rk), n = 2;
+  shm_bootstrap b(area, rank, n);
+  weft::comm_config cfg;
+  cfg.max_channels = 1;
+  cfg.handles = std::string(hk) == "fd" ? weft::sym::handle_request::posix_fd : weft::sym::handle_request::cuda_ipc;
+  weft::comm c;
+  status const init = c.init(b, 0, cfg);
+  INFO(c.last_error());
+  if (init == status::unsupported && std::string(hk) == "fd") {
+    WARN("VMM file-descriptor handles unsupported on this device: " << c.last_error());
+    return;
+  }
+  REQUIRE(init == status::success);
+  CHECK(std::string(c.transport()) == (std::string(hk) == "fd" ? "posix_fd" : "cuda_ipc"));
+  // Symmetric memory: write into the peer's part, read what the peer wrote into ours.
+  weft::symmetric_buffer sb;
+  REQUIRE(c.alloc_symmetric(1 << 16, &sb, 1) == status::success);
+  bool ok = false;
+  weft::sym::device_handle h = c.device_view(sb, &ok);
+  REQUIRE(ok);
+  int const peer = 1 - rank;
+  write_marks<<<1, 256>>>(static_cast<int*>(h.data[peer]), rank, 4096);
+  WEFT_TEST_CUDA(cudaDeviceSynchronize());
+  REQUIRE(b.barrier() == status::success);
+  std::vector<int> mine(4096);
+  WEFT_TEST_CUDA(cudaMemcpy(mine.data(), sb.local, mine.size() * sizeof(int), cudaMemcpyDeviceToHost));
+  std::size_t wrong = 0;
+  for (int i = 0; i < 4096; ++i) wrong += mine[std::size_t(i)] != peer * 1000 + i;
+  CHECK(wrong == 0);
+  // A registered cudaMalloc buffer (CUDA IPC underneath whatever the communicator's kind).
+  int* user = nullptr;
+  WEFT_TEST_CUDA(cudaMalloc(&user, 4096 * sizeof(int)));
+  weft::registered_buffer rb;
+  REQUIRE(c.register_buffer(user, 4096 * sizeof(int), &rb) == status::success);
+  write_marks<<<1, 256>>>(static_cast<int*>(c.peer_address(user, 4096 * sizeof(int), peer)), rank + 10, 4096);
+  WEFT_TEST_CUDA(cudaDeviceSynchronize());
+  REQUIRE(b.barrier() == status::success);
+  WEFT_TEST_CUDA(cudaMemcpy(mine.data(), user, mine.size() * sizeof(int), cudaMemcpyDeviceToHost));
+  wrong = 0;
+  for (int i = 0; i < 4096; ++i) wrong += mine[std::size_t(i)] != (peer + 10) * 1000 + i;
+  CHECK(wrong == 0);
+  REQUIRE(b.barrier() == status::success); // the peer is done writing before we unmap
+  CHECK(c.deregister_buffer(rb) == status::success);
+  // A collective between the processes (time-sliced on one GPU: small and simple).
+  float* d = nullptr;
+  std::size_t const count = 1000;
+  WEFT_TEST_CUDA(cudaMalloc(&d, count * sizeof(float)));
+  std::vector<float> hin(count);
+  for (std::size_t i = 0; i < count; ++i) hin[i] = input(rank, i);
+  WEFT_TEST_CUDA(cudaMemcpy(d, hin.data(), count * sizeof(float), cudaMemcpyHostToDevice));
+  weft::call_options o;
+  o.proto = weft::protocol::simple;
+  REQUIRE(weft::all_reduce(c, d, d, count, weft::op::sum<float>{}, nullptr, o) == status::success);
+  WEFT_TEST_CUDA(cudaDeviceSynchronize());
+  std::string why;
+  CHECK(c.check_errors(&why) == status::success);
+  WEFT_TEST_CUDA(cudaMemcpy(hin.data(), d, count * sizeof(float), cudaMemcpyDeviceToHost));
+  wrong = 0;
+  for (std::size_t i = 0; i < count; ++i) wrong += hin[i] != input(0, i) + input(1, i);
+  CHECK(wrong == 0);
+  REQUIRE(b.barrier() == status::success);
+  cudaFree(d);
+  cudaFree(user);
+  c.destroy();
+  CHECK(c.scratch_bytes() == 0);
+  CHECK(c.symmetric_bytes() == 0);
+}
+
+TEST_CASE("runtime gpu: processes on one GPU exchange handles and write into each other's buffers", "[gpu][runtime]") {
+  for (char const* handles : {"ipc", "fd"}) {
+    INFO("handles " << handles);
+    std::string const name = "/weft-rt-" + std::to_string(::getpid()) + "-" + handles;
+    int fd = ::shm_open(name.c_str(), O_CREAT | O_EXCL | O_RDWR, 0600);
+    REQUIRE(fd >= 0);
+    REQUIRE(::ftruncate(fd, sizeof(shm_area)) == 0);
+    ::close(fd);
+    pid_t pids[2];
+    for (int r = 0; r < 2; ++r) {
+      std::string e1 = "WEFT_RT_SHM=" + name, e2 = "WEFT_RT_RANK=" + std::to_string(r), e3 = std::string("WEFT_RT_HANDLES=") + handles;
+      std::vector<char*> env;
+      for (char** e = environ; *e; ++e) env.push_back(*e);
+      env.push_back(e1.data());
+      env.push_back(e2.data());
+      env.push_back(e3.data());
+      env.push_back(nullptr);
+      std::string self = "/proc/self/exe", test = "runtime gpu: child process rank";
+      char* argv[] = {self.data(), test.data(), nullptr};
+      REQUIRE(::posix_spawn(&pids[r], "/proc/self/exe", nullptr, nullptr, argv, env.data()) == 0);
+    }
+    auto const deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+    for (pid_t p : pids) {
+      int st = 0;
+      while (::waitpid(p, &st, WNOHANG) == 0) {
+        if (std::chrono::steady_clock::now() > deadline) {
+          ::kill(p, SIGKILL);
+          ::waitpid(p, &st, 0);
+          FAIL("child process " << p << " did not finish in 120 s");
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      CHECK(WIFEXITED(st));
+      CHECK(WEXITSTATUS(st) == 0);
+    }
+    ::shm_unlink(name.c_str());
+  }
+}
