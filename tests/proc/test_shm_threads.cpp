@@ -9,6 +9,9 @@
 #include <weft/team/cpu_team.hpp>
 
 #include <algorithm>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <chrono>
 #include <mutex>
 #include <string>
@@ -85,6 +88,16 @@ TEST_CASE("shm_comm refuses bad calls and configurations, and changes nothing", 
       std::unique_ptr<weft::shm_comm> bad;
       mismatch_st[r] = weft::shm_comm::create(boot, cfg, bad, &mismatch_why[r]);
     }
+    // A configuration the prims cannot use (one slot deadlocks a ring) is refused everywhere.
+    {
+      weft::shm_comm_config cfg = proc_test::small_config();
+      cfg.conn.nslots = 1;
+      std::unique_ptr<weft::shm_comm> bad;
+      std::string why;
+      if (weft::shm_comm::create(boot, cfg, bad, &why) != weft::status::invalid_argument || bad ||
+          why.find("invalid configuration") == std::string::npos)
+        return weft::status::internal_error;
+    }
     std::unique_ptr<weft::shm_comm> comm;
     if (auto st = weft::shm_comm::create(boot, proc_test::small_config(), comm); st != weft::status::success) return st;
     weft::proc_rank me = comm->rank_handle();
@@ -157,4 +170,40 @@ TEST_CASE("shm_comm: a rank that stops calling is reported within the bound, by 
   }
   // The neighbour that waits on the absent rank directly names it.
   CHECK(contains(err[absent + 1], "from rank " + std::to_string(absent)));
+}
+
+TEST_CASE("shm segments: names are checked, stale ones are swept, a missing one is reported", "[proc]") {
+  CHECK(weft::shm_segment::valid_name("/weft-12-0-0a1b2c3d"));
+  CHECK(!weft::shm_segment::valid_name("weft-12-0-0a"));         // no slash
+  CHECK(!weft::shm_segment::valid_name("/other-12-0-0a"));       // not ours
+  CHECK(!weft::shm_segment::valid_name("/weft-12/../etc"));      // not a plain name
+  CHECK(!weft::shm_segment::valid_name("/weft-" + std::string(80, '1'))); // too long
+  CHECK(weft::shm_creator_pid("weft-4242-3-deadbeef") == 4242);
+  CHECK(weft::shm_creator_pid("/weft-4242-3-deadbeef") == 4242);
+  CHECK(weft::shm_creator_pid("weft-x") == -1);
+
+  weft::shm_segment missing;
+  CHECK(weft::shm_segment::open("/weft-1-0-00000000", 4096, missing) == weft::status::peer_failure);
+  CHECK(weft::shm_segment::open("/etc-passwd", 4096, missing) == weft::status::invalid_argument);
+
+  // A segment whose creator is gone (a pid no process has) is swept; a live creator's is kept.
+  weft::shm_segment live;
+  REQUIRE(weft::shm_segment::create(4096, live) == weft::status::success);
+  std::string const stale = "/weft-" + std::to_string(0x3ffffff0) + "-0-00000000"; // above pid_max
+  int const fd = ::shm_open(stale.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
+  REQUIRE(fd >= 0);
+  ::close(fd);
+  CHECK(listed(stale));
+  CHECK(weft::shm_sweep_stale() >= 1);
+  CHECK(!listed(stale));
+  CHECK(listed(live.name()));
+  weft::shm_segment other;
+  REQUIRE(weft::shm_segment::open(live.name(), 4096, other) == weft::status::success);
+  static_cast<unsigned char*>(live.data())[100] = 42; // one segment, two mappings
+  CHECK(static_cast<unsigned char*>(other.data())[100] == 42);
+  CHECK(weft::shm_segment::open(live.name(), 1 << 20, missing) == weft::status::invalid_argument); // too small
+  std::string const name = live.name();
+  live.reset(); // the creator removes the name
+  CHECK(!listed(name));
+  CHECK(static_cast<unsigned char*>(other.data())[100] == 42); // the mapping outlives the name
 }
