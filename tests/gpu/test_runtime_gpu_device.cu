@@ -11,20 +11,14 @@
 
 #include <vector>
 
+#include "../runtime/runtime_test_values.hpp"
+
 using weft::status;
 
 namespace {
 
-template <class T>
-T make(float v) {
-  if constexpr (std::is_same_v<T, float>) return v;
-  else return T(v);
-}
-template <class T>
-float val(T x) {
-  if constexpr (std::is_same_v<T, float>) return x;
-  else return x.to_float();
-}
+using runtime_test::make;
+using runtime_test::val;
 float input(int rank, int slot, std::size_t i) { return float(int((i * 5 + std::size_t(rank) * 3 + std::size_t(slot)) % 13) - 6); }
 
 template <class T>

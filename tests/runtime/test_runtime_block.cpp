@@ -10,6 +10,8 @@
 #include <thread>
 #include <vector>
 
+#include "runtime_test_values.hpp"
+
 using weft::status;
 
 namespace {
@@ -38,16 +40,8 @@ struct host_symmetric {
 
 float input(int rank, int round, std::size_t i) { return float(int((i * 3 + std::size_t(rank) * 5 + std::size_t(round)) % 11) - 5); }
 
-template <class T>
-T make(float v) {
-  if constexpr (std::is_same_v<T, float>) return v;
-  else return T(v);
-}
-template <class T>
-float val(T x) {
-  if constexpr (std::is_same_v<T, float>) return x;
-  else return x.to_float();
-}
+using runtime_test::make;
+using runtime_test::val;
 
 template <class T>
 void run_ranks(int n, std::size_t count, int rounds) {

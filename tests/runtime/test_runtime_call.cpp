@@ -237,6 +237,17 @@ TEST_CASE("runtime call: options", "[runtime]") {
   f.recursive_ready = true;
   CHECK(run(f, c).r.st == status::success);
   CHECK(run(f, c).r.plan.algo == weft::algorithm::rabenseifner);
+  // Every algorithm the enum names is either served or refused as unsupported, never run as another.
+  for (int a = 0; a < weft::algorithm_count; ++a) {
+    weft::algorithm const al = weft::algorithm(a);
+    c.opt.algo = al;
+    outcome const o = run(f, c);
+    INFO(weft::to_string(al));
+    bool const served = al == weft::algorithm::ring || al == weft::algorithm::recursive_doubling ||
+                        al == weft::algorithm::rabenseifner;
+    CHECK(o.r.st == (served ? status::success : status::unsupported));
+    if (served) CHECK(o.r.plan.algo == al);
+  }
 }
 
 TEST_CASE("runtime call: direct all-gather needs a registered output", "[runtime]") {

@@ -103,6 +103,14 @@ constexpr bool reduces(coll_kind c) noexcept {
   return c == coll_kind::all_reduce || c == coll_kind::reduce_scatter || c == coll_kind::reduce;
 }
 
+//! Whether the GPU runtime runs algorithm `a` for collective `c`: the ring (and
+//! chains) for every collective, recursive doubling and Rabenseifner for
+//! all-reduce. Other algorithms of `weft::algorithm` are not offered here yet.
+constexpr bool runtime_serves(algorithm a, coll_kind c) noexcept {
+  return a == algorithm::ring ||
+         (c == coll_kind::all_reduce && (a == algorithm::recursive_doubling || a == algorithm::rabenseifner));
+}
+
 //! Input and output bytes of `c` on this rank; false when they overflow.
 inline bool call_bytes(coll_call const& c, int nranks, std::size_t& in_bytes, std::size_t& out_bytes) noexcept {
   std::size_t const e = dtype_size(c.type);
@@ -144,8 +152,8 @@ inline call_result check_call(comm_facts const& f, coll_call const& c) {
     return bad(status::invalid_argument, "invalid protocol");
   if (c.opt.algo && unsigned(*c.opt.algo) >= unsigned(algorithm_count))
     return bad(status::invalid_argument, "invalid algorithm");
-  if (c.opt.algo && *c.opt.algo != algorithm::ring && c.coll != coll_kind::all_reduce)
-    return bad(status::unsupported, "recursive algorithms serve all-reduce only");
+  if (c.opt.algo && !runtime_serves(*c.opt.algo, c.coll))
+    return bad(status::unsupported, "algorithm not offered by the GPU runtime for this collective");
   if (c.count == 0) return {};
   bool const uses_send = !(c.coll == coll_kind::broadcast && f.rank != c.root);
   bool const uses_recv = !(c.coll == coll_kind::reduce && f.rank != c.root);
@@ -216,7 +224,7 @@ inline call_result plan_call(comm_facts const& f, coll_call const& c, plan_selec
   if (p.nchannels < 1) p.nchannels = 1;
   if (p.nchannels > f.max_channels) p.nchannels = f.max_channels;
   // A selected plan the communicator cannot serve falls back to the ring.
-  if (p.algo != algorithm::ring && (c.coll != coll_kind::all_reduce || !f.recursive_ready)) p.algo = algorithm::ring;
+  if (!runtime_serves(p.algo, c.coll) || (p.algo != algorithm::ring && !f.recursive_ready)) p.algo = algorithm::ring;
   bool const recv_registered = f.registered && f.registered(c.recv, out_b);
   if (p.direct && (c.coll != coll_kind::all_gather || p.proto != protocol::simple || !recv_registered || !f.peer_access))
     p.direct = false;
