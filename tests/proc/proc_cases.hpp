@@ -209,6 +209,21 @@ bool run_two_level_checks(Hier& h, int world_rank) {
       }
     }
   }
+  // Point-to-point over the network leg: node 0 and node 1 of each rail swap a message.
+  if (h.nodes() >= 2 && h.node() < 2) {
+    auto& net = h.outer();
+    int const peer = 1 - h.node();
+    std::vector<std::int32_t> mine(257), theirs(257, -1);
+    for (std::size_t i = 0; i < mine.size(); ++i) mine[i] = in_i(g, i);
+    bool const first = h.node() == 0;
+    weft::status a = first ? net.send(mine.data(), mine.size() * 4, peer) : net.recv(theirs.data(), theirs.size() * 4, peer);
+    weft::status b = first ? net.recv(theirs.data(), theirs.size() * 4, peer) : net.send(mine.data(), mine.size() * 4, peer);
+    if (a != weft::status::success || b != weft::status::success) return say("net send/recv");
+    int const pg = peer * h.local_size() + h.local_rank();
+    for (std::size_t i = 0; i < theirs.size(); ++i)
+      if (theirs[i] != in_i(pg, i)) return say("net send/recv value");
+    if (net.send(mine.data(), 4, h.node()) != weft::status::invalid_argument) return say("send to self not refused");
+  }
   // An operator the network leg cannot run is refused before anything moves.
   std::vector<float> a(16, 1.f), b(16, -1.f);
   if (weft::two_level_all_reduce(h, a.data(), b.data(), 16, weft::op::avg<float>{}) != weft::status::unsupported ||
