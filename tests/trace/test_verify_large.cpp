@@ -15,6 +15,8 @@ std::size_t count_for(traced_algorithm const& a, int n, std::size_t extra) {
   collective const c = a.coll;
   // Recursive doubling moves the whole vector at every level: one step's worth is enough.
   if (a.algo == weft::algorithm::recursive_doubling) return 16 + extra;
+  // The tree and the rank-order chain reach every rank with any count: 32 steps pipeline them.
+  if (a.algo == weft::algorithm::tree || a.algo == weft::algorithm::rank_order) return 32 * 16 + extra;
   if (c == collective::all_gather || c == collective::reduce_scatter) return 16 + extra;
   if (c == collective::all_reduce) return std::size_t(n) * 16 + extra;
   return 64 * 16 + extra; // chains: 64 pipelined steps

@@ -33,8 +33,11 @@
 //! (the last only for the direct all-gather, which exchanges raw pointers).
 
 #include <weft/algorithm/algorithm.hpp>
+#include <weft/algorithm/deterministic.hpp>
+#include <weft/algorithm/hierarchical.hpp>
 #include <weft/algorithm/recursive.hpp>
 #include <weft/algorithm/ring.hpp>
+#include <weft/algorithm/tree.hpp>
 #include <weft/core/ops.hpp>
 #include <weft/core/status.hpp>
 #include <weft/group/group.hpp>
@@ -65,10 +68,19 @@ inline constexpr bool is_host_comm_v = is_host_comm<std::remove_cv_t<Comm>>::val
 
 //! Per-call choices; the defaults suit small CPU teams.
 struct coll_options {
-  algorithm algo = algorithm::ring; //!< all-reduce: ring, recursive_doubling or rabenseifner; others: ring
+  //! all-reduce: ring, recursive_doubling, rabenseifner, tree, hierarchical or rank_order;
+  //! all-gather and reduce-scatter: ring or hierarchical; broadcast and reduce: ring
+  algorithm algo = algorithm::ring;
   protocol proto = protocol::simple;
   int nchannels = 1;
   bool direct = false; //!< all-gather: write into the next rank's output buffer (Simple only)
+  //! Same bits on every rank and every run, whatever the size, channels, protocol or `algo`:
+  //! all-reduce runs rank_order (each element reduced in rank order), reduce-scatter the ring
+  //! (block r reduced in the order r+1, ..., r); the others do not depend on it.
+  bool deterministic = false;
+  //! algo == hierarchical: team sizes and the outermost level's all-reduce algorithm
+  //! (inner 0: hier_layout::automatic). The rank count must be a multiple of inner * middle.
+  hier_layout hier{};
 };
 
 //! How a CPU communicator is built.
@@ -186,10 +198,15 @@ public:
       return refuse(status::invalid_argument, "nchannels outside 1..max_channels");
     if (unsigned(o.proto) >= unsigned(protocol_count)) return refuse(status::invalid_argument, "unknown protocol");
     if (unsigned(o.algo) >= unsigned(algorithm_count)) return refuse(status::invalid_argument, "unknown algorithm");
-    if (o.algo != algorithm::ring && coll != coll_kind::all_reduce)
-      return refuse(status::unsupported, "recursive algorithms are for all-reduce only");
+    if (o.algo != algorithm::ring && coll != coll_kind::all_reduce &&
+        !(o.algo == algorithm::hierarchical && (coll == coll_kind::all_gather || coll == coll_kind::reduce_scatter)))
+      return refuse(status::unsupported, coll == coll_kind::all_gather || coll == coll_kind::reduce_scatter
+                                             ? "this algorithm is for all-reduce only (all-gather, reduce-scatter: ring or hierarchical)"
+                                             : "broadcast and reduce have the ring (chain) algorithm only");
     if (o.direct && o.proto != protocol::simple)
       return refuse(status::unsupported, "direct transfers need the Simple protocol");
+    if (o.direct && o.algo != algorithm::ring)
+      return refuse(status::unsupported, "direct transfers are for the ring all-gather");
     if (root < 0 || root >= n_) return refuse(status::invalid_argument, "root outside 0..nranks-1");
     call_errors_[std::size_t(tr.rank())].clear();
     for (int ch = 0; ch < cfg_.max_channels; ++ch) *error_slot(tr.rank(), ch) = wait_error{};
@@ -313,6 +330,14 @@ status cpu_net_run(Comm& c, Rank& tr, coll_kind coll, Op const& op, coll_options
 
 inline bool bad_buffers(void const* a, void const* b, std::size_t count) { return count > 0 && (!a || !b); }
 
+// The levels of a hierarchical call, or a refusal recorded on the communicator.
+template <class Comm, class Rank>
+status hier_shape_for(Comm& c, Rank& tr, coll_kind coll, coll_options const& o, hier_shape& shape) {
+  char const* why = "";
+  if (!hier_shape::of(o.hier.resolved(c.size()), c.size(), shape, &why)) return c.refuse(tr, coll, status::unsupported, why);
+  return status::success;
+}
+
 template <class T>
 bool count_overflows(std::size_t count, int n) {
   return count > std::numeric_limits<std::size_t>::max() / sizeof(T) / std::size_t(n < 1 ? 1 : n);
@@ -329,14 +354,30 @@ std::enable_if_t<is_host_comm_v<Comm>, status> all_reduce(Comm& c, Rank& tr, T c
   if (detail::bad_buffers(send, recv, count) || detail::count_overflows<T>(count, 1))
     return c.refuse(tr, coll_kind::all_reduce, status::invalid_argument, "null buffer or element count too large");
   ring_position const pos{tr.rank(), c.size()};
-  if (o.algo == algorithm::recursive_doubling)
-    return detail::cpu_net_run(c, tr, coll_kind::all_reduce, op, o, count, [&](auto& net, elem_range r) {
-      return recursive_doubling_all_reduce(net, pos, send, recv, r);
-    });
-  if (o.algo == algorithm::rabenseifner)
-    return detail::cpu_net_run(c, tr, coll_kind::all_reduce, op, o, count, [&](auto& net, elem_range r) {
-      return rabenseifner_all_reduce(net, pos, send, recv, r);
-    });
+  auto on_net = [&](auto&& algo) {
+    return detail::cpu_net_run(c, tr, coll_kind::all_reduce, op, o, count,
+                               [&](auto& net, elem_range r) { return algo(net, r); });
+  };
+  switch (o.deterministic ? algorithm::rank_order : o.algo) {
+    case algorithm::recursive_doubling:
+      return on_net([&](auto& net, elem_range r) { return recursive_doubling_all_reduce(net, pos, send, recv, r); });
+    case algorithm::rabenseifner:
+      return on_net([&](auto& net, elem_range r) { return rabenseifner_all_reduce(net, pos, send, recv, r); });
+    case algorithm::tree:
+      return on_net([&](auto& net, elem_range r) { return tree_all_reduce(net, pos, send, recv, r); });
+    case algorithm::hierarchical: {
+      hier_shape shape;
+      WEFT_TRY(detail::hier_shape_for(c, tr, coll_kind::all_reduce, o, shape));
+      algorithm const outer = o.hier.resolved(c.size()).outer;
+      return on_net([&](auto& net, elem_range r) {
+        return hier_all_reduce(net, shape, outer, tr.rank(), send, recv, r);
+      });
+    }
+    case algorithm::rank_order:
+      return detail::cpu_ring_run(c, tr, coll_kind::all_reduce, op, o, count,
+                                  [&](auto& p, elem_range r) { return rank_order_all_reduce(p, pos, send, recv, r); });
+    default: break;
+  }
   return detail::cpu_ring_run(c, tr, coll_kind::all_reduce, op, o, count,
                               [&](auto& p, elem_range r) { return ring_all_reduce(p, pos, send, recv, r); });
 }
@@ -357,6 +398,13 @@ std::enable_if_t<is_host_comm_v<Comm>, status> all_gather(Comm& c, Rank& tr, T c
     direct = outs[std::size_t(mod(tr.rank() + 1, c.size()))];
   }
   op::sum<T> copy_op;
+  if (o.algo == algorithm::hierarchical) {
+    hier_shape shape;
+    WEFT_TRY(detail::hier_shape_for(c, tr, coll_kind::all_gather, o, shape));
+    return detail::cpu_net_run(c, tr, coll_kind::all_gather, copy_op, o, sendcount, [&](auto& net, elem_range r) {
+      return hier_all_gather(net, shape, tr.rank(), send, recv, sendcount, r);
+    });
+  }
   return detail::cpu_ring_run(c, tr, coll_kind::all_gather, copy_op, o, sendcount, [&](auto& p, elem_range r) {
     if constexpr (std::decay_t<decltype(p)>::proto == protocol::simple)
       if (o.direct) return ring_all_gather_direct(p, pos, send, recv, sendcount, r);
@@ -373,6 +421,15 @@ std::enable_if_t<is_host_comm_v<Comm>, status> reduce_scatter(Comm& c, Rank& tr,
   if (detail::bad_buffers(send, recv, recvcount) || detail::count_overflows<T>(recvcount, c.size()))
     return c.refuse(tr, coll_kind::reduce_scatter, status::invalid_argument, "null buffer or element count too large");
   ring_position const pos{tr.rank(), c.size()};
+  if (o.algo == algorithm::hierarchical && !o.deterministic) {
+    hier_shape shape;
+    WEFT_TRY(detail::hier_shape_for(c, tr, coll_kind::reduce_scatter, o, shape));
+    // Partial sums between levels: nranks x recvcount elements, for this call only.
+    std::vector<T> scratch(shape.levels > 1 && c.size() > 1 ? std::size_t(c.size()) * recvcount : 0);
+    return detail::cpu_net_run(c, tr, coll_kind::reduce_scatter, op, o, recvcount, [&](auto& net, elem_range r) {
+      return hier_reduce_scatter(net, shape, tr.rank(), send, recv, scratch.data(), recvcount, r);
+    });
+  }
   return detail::cpu_ring_run(c, tr, coll_kind::reduce_scatter, op, o, recvcount, [&](auto& p, elem_range r) {
     return ring_reduce_scatter(p, pos, send, recv, recvcount, r);
   });
