@@ -319,6 +319,44 @@ TEST_CASE("TCP bootstrap: a rank that leaves is reported to the others; nobody w
     CHECK(st[r] == status::peer_failure);
     CHECK(secs[r] < 5.0);
   }
+  // A member whose connection drops without a bye (its process died): the others hear who.
+  {
+    std::unique_ptr<weft::tcp_root> root2;
+    weft::tcp_unique_id id2;
+    REQUIRE(weft::tcp_root::start(ro, id2, root2) == status::success);
+    sockaddr_storage a{};
+    socklen_t al = 0;
+    wire::hello h;
+    REQUIRE(weft::decode_unique_id(id2, a, al, h.secret));
+    h.rank = 2;
+    h.size = n;
+    int const fd = raw_connect(id2);
+    unsigned char m[wire::hello_bytes];
+    wire::encode_hello(h, m);
+    send_raw(fd, m, sizeof m);
+    weft::cpu_team pair(2);
+    std::vector<weft::status> got(2, status::success);
+    std::vector<std::string> err(2);
+    CHECK(pair.run([&](weft::team_rank& tr) -> weft::status {
+      std::unique_ptr<weft::tcp_bootstrap> b;
+      weft::tcp_options o;
+      o.timeout_ns = 5'000'000'000ull;
+      if (auto e = weft::tcp_bootstrap::connect(id2, tr.rank(), n, o, b); e != status::success) return e;
+      if (tr.rank() == 0) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        ::close(fd); // rank 2 "dies"
+      }
+      int x = 1, all[3];
+      got[tr.rank()] = b->all_gather(&x, sizeof x, all);
+      err[tr.rank()] = b->last_error();
+      return status::success;
+    }) == status::success);
+    for (int r = 0; r < 2; ++r) {
+      INFO(err[r]);
+      CHECK(got[r] == status::peer_failure);
+      CHECK(contains(err[r], "rank 2 disconnected without a bye"));
+    }
+  }
   // Joining with a unique id nobody serves times out instead of hanging.
   root.reset();
   std::unique_ptr<weft::tcp_bootstrap> b;
