@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -51,7 +52,8 @@ inline bool run_round(weft::shm_comm& comm, weft::proc_rank& me, weft::coll_opti
                       std::to_string(recv[i]) + ", want " + std::to_string(want));
     }
   }
-  if (o.algo != weft::algorithm::ring) return true; // the recursive algorithms are all-reduce only
+  bool const hier = o.algo == weft::algorithm::hierarchical;
+  if (o.algo != weft::algorithm::ring && !hier) return true; // all-reduce only
   // all-reduce (int32 max)
   {
     std::vector<std::int32_t> send(count), recv(count, -1);
@@ -86,6 +88,7 @@ inline bool run_round(weft::shm_comm& comm, weft::proc_rank& me, weft::coll_opti
       if (recv[i] != want) return c.fail(tag("reduce_scatter", o, count) + ": element " + std::to_string(i));
     }
   }
+  if (hier) return true; // broadcast and reduce: ring (chain) only
   // broadcast from the last rank
   {
     int const root = n - 1;
@@ -126,11 +129,37 @@ inline bool run_matrix(weft::shm_comm& comm, weft::proc_rank& me, checker& c) {
         o.nchannels = ch;
         if (!run_round(comm, me, o, count, c)) return false;
       }
-  for (auto a : {weft::algorithm::recursive_doubling, weft::algorithm::rabenseifner}) {
+  for (auto a : {weft::algorithm::recursive_doubling, weft::algorithm::rabenseifner, weft::algorithm::tree,
+                 weft::algorithm::hierarchical, weft::algorithm::rank_order}) {
     weft::coll_options o;
     o.algo = a;
     for (std::size_t count : counts)
       if (!run_round(comm, me, o, count, c)) return false;
+  }
+  // The deterministic mode: the same bits on every rank, whatever the protocol.
+  {
+    std::size_t const count = 3001;
+    std::vector<float> send(count), first(count), again(count);
+    for (std::size_t i = 0; i < count; ++i) send[i] = 1.0f / float(me.rank() + 3) + float(i % 5) * 1e-3f;
+    weft::coll_options o;
+    o.deterministic = true;
+    if (weft::all_reduce(comm, me, send.data(), first.data(), count, weft::op::sum<float>{}, o) !=
+        weft::status::success)
+      return c.fail("deterministic all_reduce: " + comm.last_error());
+    o.proto = weft::protocol::ll;
+    o.nchannels = 2;
+    if (weft::all_reduce(comm, me, send.data(), again.data(), count, weft::op::sum<float>{}, o) !=
+        weft::status::success)
+      return c.fail("deterministic all_reduce (ll): " + comm.last_error());
+    std::vector<float> all(count * std::size_t(comm.size()));
+    if (me.all_gather(first.data(), count * sizeof(float), all.data()) != weft::status::success)
+      return c.fail("bootstrap all_gather");
+    for (std::size_t i = 0; i < count; ++i) {
+      if (std::memcmp(&first[i], &again[i], sizeof(float)) != 0) return c.fail("deterministic: protocols differ");
+      for (int q = 0; q < comm.size(); ++q)
+        if (std::memcmp(&first[i], &all[std::size_t(q) * count + i], sizeof(float)) != 0)
+          return c.fail("deterministic: ranks differ");
+    }
   }
   return true;
 }

@@ -54,7 +54,8 @@ TEST_CASE("shm_comm runs every collective with ranks mapping their own views", "
           o.nchannels = 2;
           ok = ok && proc_test::run_round(*comm, me, o, count, c);
         }
-      for (auto a : {weft::algorithm::recursive_doubling, weft::algorithm::rabenseifner}) {
+      for (auto a : {weft::algorithm::recursive_doubling, weft::algorithm::rabenseifner, weft::algorithm::tree,
+                     weft::algorithm::hierarchical, weft::algorithm::rank_order}) {
         weft::coll_options o;
         o.algo = a;
         ok = ok && proc_test::run_round(*comm, me, o, 3000, c);

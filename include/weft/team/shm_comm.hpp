@@ -327,10 +327,15 @@ public:
       return refuse(status::invalid_argument, "nchannels outside 1..max_channels");
     if (unsigned(o.proto) >= unsigned(protocol_count)) return refuse(status::invalid_argument, "unknown protocol");
     if (unsigned(o.algo) >= unsigned(algorithm_count)) return refuse(status::invalid_argument, "unknown algorithm");
-    if (o.algo != algorithm::ring && coll != coll_kind::all_reduce)
-      return refuse(status::unsupported, "recursive algorithms are for all-reduce only");
-    if (o.algo != algorithm::ring && !layout_.pairs && layout_.n > 1)
-      return refuse(status::unsupported, "recursive algorithms need pair connections (pair_connections = false)");
+    // The same algorithm rules as cpu_comm's.
+    if (o.algo != algorithm::ring && coll != coll_kind::all_reduce &&
+        !(o.algo == algorithm::hierarchical && (coll == coll_kind::all_gather || coll == coll_kind::reduce_scatter)))
+      return refuse(status::unsupported, coll == coll_kind::all_gather || coll == coll_kind::reduce_scatter
+                                             ? "this algorithm is for all-reduce only (all-gather, reduce-scatter: ring or hierarchical)"
+                                             : "broadcast and reduce have the ring (chain) algorithm only");
+    // Every algorithm but the ring family and rank order talks to arbitrary peers.
+    if (o.algo != algorithm::ring && o.algo != algorithm::rank_order && !layout_.pairs && layout_.n > 1)
+      return refuse(status::unsupported, "this algorithm needs pair connections (pair_connections = false)");
     if (o.direct)
       return refuse(status::unsupported, "direct transfers need one address space; ranks here are processes");
     if (root < 0 || root >= layout_.n) return refuse(status::invalid_argument, "root outside 0..nranks-1");
