@@ -152,6 +152,12 @@ TEST_CASE("unique id: text round-trip, and anything else is refused", "[proc][wi
   CHECK(weft::parse_unique_id(text.substr(1), back) == status::invalid_argument);
   CHECK(weft::parse_unique_id(std::string(256, 'g'), back) == status::invalid_argument);
   CHECK(weft::parse_unique_id(std::string(256, '0'), back) == status::invalid_argument);
+  // Every byte outside the fields must be zero (found by the fuzzer: padding after the port).
+  for (std::size_t at : {std::size_t(10), std::size_t(11), std::size_t(60), std::size_t(127)}) {
+    std::string bad = text;
+    bad[2 * at + 1] = '1';
+    CHECK(weft::parse_unique_id(bad, back) == status::invalid_argument);
+  }
   // Two roots never share a secret.
   std::unique_ptr<weft::tcp_root> root2;
   weft::tcp_unique_id id2;

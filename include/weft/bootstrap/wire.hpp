@@ -253,6 +253,7 @@ inline parse parse_id(unsigned char const* p, std::size_t n, id_fields& out) noe
   if (n > unique_id_bytes) return parse::too_large;
   if (get_u32(p) != unique_id_magic) return parse::bad_magic;
   if (get_u16(p + 4) != version) return parse::bad_version;
+  if (p[10] != 0 || p[11] != 0) return parse::bad_field; // padding
   for (std::size_t i = 28 + bootstrap_secret_bytes; i < unique_id_bytes; ++i)
     if (p[i] != 0) return parse::bad_field;
   std::uint16_t const fam = get_u16(p + 6);
