@@ -9,6 +9,7 @@
 // separate residual-add + RMSNorm kernel -- and against a host reference in
 // double. Ranks use one GPU each where the GPUs can address each other, else
 // they share device 0. Without a CUDA device it prints SKIPPED and exits 77.
+#define WEFT_RUNTIME_RECURSIVE 0 // the unfused reference uses the ring: compile nothing else
 #include <weft/group/cuda_groups.cuh>
 #include <weft/runtime/collectives.cuh>
 #include <weft/symmetric/block.hpp>
@@ -120,7 +121,7 @@ int main() {
   std::printf("; scratch %zu bytes per communicator; transport %s\n", comms[0]->scratch_bytes(), comms[0]->transport());
 
   std::size_t const n = std::size_t(tokens) * std::size_t(hidden);
-  std::vector<bf16> hres(n), hgamma(std::size_t(hidden));
+  std::vector<bf16> hres(n), hgamma(static_cast<std::size_t>(hidden));
   for (std::size_t i = 0; i < n; ++i) hres[i] = bf16(value(99, int(i / hidden), int(i % hidden)));
   for (int i = 0; i < hidden; ++i) hgamma[std::size_t(i)] = bf16(0.5f + float(i % 17) / 16.0f);
   struct rank_bufs {
@@ -128,8 +129,8 @@ int main() {
     int* st;
     cudaStream_t stream;
   };
-  std::vector<rank_bufs> rb(std::size_t(nranks));
-  std::vector<std::vector<bf16>> hpart(std::size_t(nranks), std::vector<bf16>(n));
+  std::vector<rank_bufs> rb(static_cast<std::size_t>(nranks));
+  std::vector<std::vector<bf16>> hpart(static_cast<std::size_t>(nranks), std::vector<bf16>(n));
   for (int r = 0; r < nranks; ++r) {
     rank_bufs& b = rb[std::size_t(r)];
     CHECK_CUDA(cudaSetDevice(devices[std::size_t(r)]));
@@ -184,7 +185,7 @@ int main() {
     CHECK_CUDA(cudaMemcpy(u.data(), rb[std::size_t(r)].out_unfused, n * sizeof(bf16), cudaMemcpyDeviceToHost));
     for (std::size_t i = 0; i < n; ++i) identical_across_ranks = identical_across_ranks && f[i].bits == f0[i].bits;
     for (int t = 0; t < tokens; ++t) {
-      std::vector<double> x(std::size_t(hidden));
+      std::vector<double> x(static_cast<std::size_t>(hidden));
       double ss = 0;
       for (int i = 0; i < hidden; ++i) {
         std::size_t const k = std::size_t(t) * std::size_t(hidden) + std::size_t(i);

@@ -36,6 +36,21 @@ if command -v compute-sanitizer >/dev/null 2>&1 && [ -x $bdir/tests/gpu/test_rin
   san_rc=$?
 fi
 
+# The runtime: the fused all-reduce + RMSNorm example's own report, and memcheck
+# over the device-side block API (one cooperative launch per case: safe to
+# serialise). Its ranks-on-streams tests are left out of the sanitizer: they need
+# the ranks' kernels to run concurrently.
+if [ -x $bdir/examples/02_fused_allreduce_rmsnorm ]; then
+  timeout 120 $bdir/examples/02_fused_allreduce_rmsnorm >"$OUT/example_02.txt" 2>&1
+  echo "exit $?" >>"$OUT/example_02.txt"
+fi
+rt_san_rc=skipped
+if command -v compute-sanitizer >/dev/null 2>&1 && [ -x $bdir/tests/gpu/test_runtime_gpu ]; then
+  timeout 240 compute-sanitizer --tool memcheck --error-exitcode 9 $bdir/tests/gpu/test_runtime_gpu \
+    "runtime gpu device api: block all-reduce and all-gather in a user kernel" >"$OUT/sanitizer_runtime.txt" 2>&1
+  rt_san_rc=$?
+fi
+
 : >"$OUT/bench.txt"
 for b in $bdir/bench/*_gpu; do
   [ -x "$b" ] || continue
@@ -47,8 +62,9 @@ t_total=$(( $(date +%s) - t_start ))
 echo
 echo "================ weft GPU check ================"
 echo "card:   ${card:-unknown}"
-echo "build:  rc=$build_rc (${t_build}s)   tests: rc=$test_rc   memcheck: rc=$san_rc   total ${t_total}s"
-grep -E 'ERROR SUMMARY' "$OUT/sanitizer.txt" 2>/dev/null
+echo "build:  rc=$build_rc (${t_build}s)   tests: rc=$test_rc   memcheck: rc=$san_rc   runtime memcheck: rc=$rt_san_rc   total ${t_total}s"
+grep -E 'ERROR SUMMARY' "$OUT/sanitizer.txt" "$OUT/sanitizer_runtime.txt" 2>/dev/null
+grep -E 'worst error|PASSED|FAILED|SKIPPED|^exit' "$OUT/example_02.txt" 2>/dev/null
 grep -E '^\s*[0-9]+/[0-9]+ Test' "$OUT/tests.txt" | sed -E 's/ +/ /g'
 grep -E 'tests passed|tests failed' "$OUT/tests.txt"
 grep -E '^# (worst|reduce_copy)|^###|target' "$OUT/bench.txt"

@@ -44,6 +44,12 @@
 #  define WEFT_RUNTIME_DTYPES                                                                                  \
     ((1u << unsigned(::weft::dtype::f32)) | (1u << unsigned(::weft::dtype::f16)) | (1u << unsigned(::weft::dtype::bf16)))
 #endif
+//! 0: compile no recursive all-reduce kernels (a third of an all-reduce's
+//! instantiations); calls then run the ring, and asking for a recursive
+//! algorithm returns `unsupported`.
+#ifndef WEFT_RUNTIME_RECURSIVE
+#  define WEFT_RUNTIME_RECURSIVE 1
+#endif
 #ifndef WEFT_RUNTIME_REDOPS
 #  define WEFT_RUNTIME_REDOPS                                                                                  \
     ((1u << unsigned(::weft::redop::sum)) | (1u << unsigned(::weft::redop::avg)) | (1u << unsigned(::weft::redop::min)) | \
@@ -151,7 +157,7 @@ status launch(comm const& c, launch_plan const& plan, Op const& op, void const* 
   auto pick = [&](auto proto_tag) {
     constexpr protocol P = decltype(proto_tag)::value;
     fn = reinterpret_cast<void const*>(&comm_ring_kernel<Coll, P, Op>);
-    if constexpr (Coll == coll_kind::all_reduce) {
+    if constexpr (Coll == coll_kind::all_reduce && WEFT_RUNTIME_RECURSIVE) {
       if (plan.algo == algorithm::recursive_doubling)
         fn = reinterpret_cast<void const*>(&comm_recursive_kernel<algorithm::recursive_doubling, P, Op>);
       else if (plan.algo == algorithm::rabenseifner)
@@ -204,6 +210,7 @@ struct redop_of<op::premul_sum<T>> : cuda::std::integral_constant<redop, redop::
 template <class Go>
 status run(comm& c, coll_call const& k, cudaStream_t stream, std::uint32_t dtype_mask, std::uint32_t redop_mask, Go&& go) {
   comm_facts f = c.facts();
+  f.recursive_ready = f.recursive_ready && WEFT_RUNTIME_RECURSIVE;
   f.dtype_mask = dtype_mask;
   f.redop_mask = redop_mask;
   call_result const r = run_call(
