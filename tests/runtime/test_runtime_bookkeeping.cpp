@@ -33,6 +33,10 @@ TEST_CASE("runtime registry: ranges, handles and lifetime", "[runtime]") {
   CHECK(reg.add(mem.data() + 2048, 0, 0, &b) == status::invalid_argument);
   CHECK(reg.add(reinterpret_cast<void*>(~std::uintptr_t(0) - 8), 64, 0, &b) == status::invalid_argument);
   CHECK(reg.size() == 1);
+  // A range that swallows a registration overlaps it too.
+  CHECK(reg.overlaps(mem.data() + 512, 2048));
+  CHECK(reg.overlaps(mem.data(), 4096));
+  CHECK_FALSE(reg.overlaps(mem.data() + 1024, 16));
   // Adjacent is fine.
   REQUIRE(reg.add(mem.data() + 1024, 1024, 8, &b) == status::success);
   CHECK(reg.covering(mem.data() + 100, 924) == reg.find(a));

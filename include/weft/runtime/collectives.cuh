@@ -216,8 +216,13 @@ status run(comm& c, coll_call const& k, cudaStream_t stream, std::uint32_t dtype
   call_result const r = run_call(
       f, k, [&](stream_facts& s) { return query_stream(stream, s); }, &c.config().selector,
       [&](launch_plan const& p) {
-        if (cudaSetDevice(c.device()) != cudaSuccess) return status::cuda_error;
-        return go(p);
+        // Launch on the communicator's device, and leave the caller's current device as it was.
+        int prev = -1;
+        if (cudaGetDevice(&prev) != cudaSuccess || (prev != c.device() && cudaSetDevice(c.device()) != cudaSuccess))
+          return status::cuda_error;
+        status const st = go(p);
+        if (prev != c.device()) cudaSetDevice(prev);
+        return st;
       });
   return r.st;
 }

@@ -682,8 +682,7 @@ private:
     detail::setup_status local;
     for (std::size_t i = 0; i < ranks.size(); ++i) {
       comm& c = *ranks[i];
-      bool const overlaps = c.reg_.covering(ptrs[i], 1) || c.reg_.covering(static_cast<char*>(ptrs[i]) + (bytes ? bytes - 1 : 0), 1);
-      if (!ptrs[i] || bytes == 0 || overlaps) local = {int(status::invalid_argument), c.rank_};
+      if (!ptrs[i] || bytes == 0 || c.reg_.overlaps(ptrs[i], bytes)) local = {int(status::invalid_argument), c.rank_};
     }
     std::string why;
     if (status s = agree(ranks, local, why, "bad buffer to register (null, empty or overlapping a registration)");

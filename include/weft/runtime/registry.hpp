@@ -44,11 +44,7 @@ public:
     *out = {};
     auto const b = reinterpret_cast<std::uintptr_t>(p);
     if (!p || bytes == 0 || b + bytes < b) return status::invalid_argument;
-    auto it = by_base_.lower_bound(b + bytes); // first range starting at or after our end
-    if (it != by_base_.begin()) {
-      auto const& prev = entries_.at(std::prev(it)->second);
-      if (prev.base + prev.bytes > b) return status::invalid_argument; // overlap
-    }
+    if (overlaps(p, bytes)) return status::invalid_argument;
     entry e;
     e.id = next_id_++;
     e.base = b;
@@ -69,6 +65,16 @@ public:
     by_base_.erase(it->second.base);
     entries_.erase(it);
     return status::success;
+  }
+
+  //! Whether [p, p + bytes) overlaps a live registration (what `add` would refuse for).
+  bool overlaps(void const* p, std::size_t bytes) const noexcept {
+    auto const b = reinterpret_cast<std::uintptr_t>(p);
+    if (!p || bytes == 0 || b + bytes < b) return false;
+    auto it = by_base_.lower_bound(b + bytes);
+    if (it == by_base_.begin()) return false;
+    auto const& prev = entries_.at(std::prev(it)->second);
+    return prev.base + prev.bytes > b;
   }
 
   //! The live registration named by `h`, or null.
