@@ -36,6 +36,7 @@
 //! rank and from run to run.
 
 #include <weft/algorithm/partition.hpp>
+#include <weft/algorithm/recursive.hpp>
 #include <weft/algorithm/ring.hpp>
 #include <weft/core/config.hpp>
 #include <weft/core/flag.hpp>
@@ -84,64 +85,6 @@ inline constexpr int direct_max_srcs = 8;
 //! Region of each rank: [nblocks][2 parities][2 areas: input, result][area_bytes],
 //! then the LL slots [nblocks][2 parities][nranks senders][2 * ll_bytes].
 //! Flag array of each rank: [nblocks][nranks] 64-bit epochs, slot [b][q] written by q.
-struct sym_view {
-  unsigned char* const* bufs = nullptr;        //!< [nranks] every rank's region
-  cuda::std::uint64_t* const* flags = nullptr; //!< [nranks] every rank's flag array
-  sym_cursor* cursors = nullptr;               //!< [nblocks] this rank's cursors
-  unsigned char* staging = nullptr;            //!< this rank's private LL staging [nblocks][nranks][ll_bytes]
-  sym_failure* failure = nullptr;              //!< where a failed wait is described (may be null)
-  int rank = 0;
-  int nranks = 1;
-  int nblocks = 1;
-  cuda::std::size_t area_bytes = 0; //!< one staging area (a multiple of 64)
-  cuda::std::size_t ll_bytes = 0;   //!< LL payload per sender and round (a multiple of 64)
-  wait_bound bound{};
-
-  //! Bytes of one rank's region for this layout.
-  WEFT_HOST_DEVICE static constexpr cuda::std::size_t region_bytes(int nranks, int nblocks, cuda::std::size_t area,
-                                                                    cuda::std::size_t ll) noexcept {
-    return cuda::std::size_t(nblocks) * 4 * area + cuda::std::size_t(nblocks) * 2 * cuda::std::size_t(nranks) * 2 * ll;
-  }
-  //! Area `which` (0 input, 1 result) of parity `par` of block `b` in rank `q`'s region.
-  template <class T>
-  WEFT_HOST_DEVICE T* area(int q, int b, int par, int which) const noexcept {
-    return reinterpret_cast<T*>(bufs[q] + ((cuda::std::size_t(b) * 2 + cuda::std::size_t(par)) * 2 +
-                                           cuda::std::size_t(which)) * area_bytes);
-  }
-  //! Elements of T one area holds, rounded down to the partition alignment.
-  template <class T>
-  WEFT_HOST_DEVICE cuda::std::size_t area_elems() const noexcept {
-    return area_bytes / sizeof(T) / partition_align * partition_align;
-  }
-  //! LL lines sender `from` writes into rank `q`'s region (block b, parity par).
-  WEFT_HOST_DEVICE cuda::std::uint64_t* ll_lines(int q, int b, int par, int from) const noexcept {
-    cuda::std::size_t const base = cuda::std::size_t(nblocks) * 4 * area_bytes;
-    return reinterpret_cast<cuda::std::uint64_t*>(
-        bufs[q] + base +
-        ((cuda::std::size_t(b) * 2 + cuda::std::size_t(par)) * cuda::std::size_t(nranks) + cuda::std::size_t(from)) *
-            2 * ll_bytes);
-  }
-  WEFT_HOST_DEVICE unsigned char* ll_staging(int b, int from) const noexcept {
-    return staging + (cuda::std::size_t(b) * cuda::std::size_t(nranks) + cuda::std::size_t(from)) * ll_bytes;
-  }
-  //! Publish epoch `e` of block `b` to rank `q` (release: this rank's writes before it are visible).
-  WEFT_HOST_DEVICE void signal(int q, int b, cuda::std::uint64_t e) const noexcept {
-    weft::signal(&flags[q][cuda::std::size_t(b) * cuda::std::size_t(nranks) + cuda::std::size_t(rank)], e);
-  }
-  //! Wait until rank `q` published epoch `e` (or later) of block `b`.
-  WEFT_HOST_DEVICE status wait(int q, int b, cuda::std::uint64_t e) const noexcept {
-    cuda::std::uint64_t seen = 0;
-    status const s = wait_geq(&flags[rank][cuda::std::size_t(b) * cuda::std::size_t(nranks) + cuda::std::size_t(q)],
-                              e, bound, cuda::memory_order_acquire, &seen);
-    if (s != status::success) fail(s, q, b, e, seen, false);
-    return s;
-  }
-  WEFT_HOST_DEVICE void fail(status s, int q, int b, cuda::std::uint64_t e, cuda::std::uint64_t seen,
-                             bool ll) const noexcept {
-    if (failure && failure->st == status::success) *failure = sym_failure{s, q, b, e, seen, ll};
-  }
-};
-
 namespace detail {
 
 //! Every thread of the group gets a copy of the block's cursor.
@@ -205,6 +148,125 @@ WEFT_HOST_DEVICE constexpr cuda::std::size_t round_len(elem_range r, cuda::std::
   return r.hi - base < m ? r.hi - base : m;
 }
 
+} // namespace detail
+
+struct sym_view {
+  unsigned char* const* bufs = nullptr;        //!< [nranks] every rank's region
+  cuda::std::uint64_t* const* flags = nullptr; //!< [nranks] every rank's flag array
+  sym_cursor* cursors = nullptr;               //!< [nblocks] this rank's cursors
+  unsigned char* staging = nullptr;            //!< this rank's private LL staging [nblocks][nranks][ll_bytes]
+  sym_failure* failure = nullptr;              //!< where a failed wait is described (may be null)
+  int rank = 0;
+  int nranks = 1;
+  int nblocks = 1;
+  cuda::std::size_t area_bytes = 0; //!< one staging area (a multiple of 64)
+  cuda::std::size_t ll_bytes = 0;   //!< LL payload per sender and round (a multiple of 64)
+  wait_bound bound{};
+
+  //! Bytes of one rank's region for this layout.
+  WEFT_HOST_DEVICE static constexpr cuda::std::size_t region_bytes(int nranks, int nblocks, cuda::std::size_t area,
+                                                                    cuda::std::size_t ll) noexcept {
+    return cuda::std::size_t(nblocks) * 4 * area + cuda::std::size_t(nblocks) * 2 * cuda::std::size_t(nranks) * 2 * ll;
+  }
+  //! Area `which` (0 input, 1 result) of parity `par` of block `b` in rank `q`'s region.
+  template <class T>
+  WEFT_HOST_DEVICE T* area(int q, int b, int par, int which) const noexcept {
+    return reinterpret_cast<T*>(bufs[q] + ((cuda::std::size_t(b) * 2 + cuda::std::size_t(par)) * 2 +
+                                           cuda::std::size_t(which)) * area_bytes);
+  }
+  //! Elements of T one area holds, rounded down to the partition alignment.
+  template <class T>
+  WEFT_HOST_DEVICE cuda::std::size_t area_elems() const noexcept {
+    return area_bytes / sizeof(T) / partition_align * partition_align;
+  }
+  //! LL lines sender `from` writes into rank `q`'s region (block b, parity par).
+  WEFT_HOST_DEVICE cuda::std::uint64_t* ll_lines(int q, int b, int par, int from) const noexcept {
+    cuda::std::size_t const base = cuda::std::size_t(nblocks) * 4 * area_bytes;
+    return reinterpret_cast<cuda::std::uint64_t*>(
+        bufs[q] + base +
+        ((cuda::std::size_t(b) * 2 + cuda::std::size_t(par)) * cuda::std::size_t(nranks) + cuda::std::size_t(from)) *
+            2 * ll_bytes);
+  }
+  WEFT_HOST_DEVICE unsigned char* ll_staging(int b, int from) const noexcept {
+    return staging + (cuda::std::size_t(b) * cuda::std::size_t(nranks) + cuda::std::size_t(from)) * ll_bytes;
+  }
+  //! Publish epoch `e` of block `b` to rank `q` (release: this rank's writes before it are visible).
+  WEFT_HOST_DEVICE void signal(int q, int b, cuda::std::uint64_t e) const noexcept {
+    weft::signal(&flags[q][cuda::std::size_t(b) * cuda::std::size_t(nranks) + cuda::std::size_t(rank)], e);
+  }
+  //! Wait until rank `q` published epoch `e` (or later) of block `b`.
+  WEFT_HOST_DEVICE status wait(int q, int b, cuda::std::uint64_t e) const noexcept {
+    cuda::std::uint64_t seen = 0;
+    status const s = wait_geq(&flags[rank][cuda::std::size_t(b) * cuda::std::size_t(nranks) + cuda::std::size_t(q)],
+                              e, bound, cuda::memory_order_acquire, &seen);
+    if (s != status::success) fail(s, q, b, e, seen, false);
+    return s;
+  }
+  WEFT_HOST_DEVICE void fail(status s, int q, int b, cuda::std::uint64_t e, cuda::std::uint64_t seen,
+                             bool ll) const noexcept {
+    if (failure && failure->st == status::success) *failure = sym_failure{s, q, b, e, seen, ll};
+  }
+
+  // ---- data movement (what a tracing view records instead) ----
+  template <class Group, class T>
+  WEFT_HOST_DEVICE void copy(Group& g, T const* src, T* dst, cuda::std::size_t count) const {
+    detail::copy_to(g, src, dst, count);
+  }
+  //! dst = reduction of src(0), ..., src(n-1) in that order.
+  template <class Group, class Op, class Src>
+  WEFT_HOST_DEVICE void reduce(Group& g, Op const& op, int n, Src const& src, typename Op::value_type* dst,
+                               cuda::std::size_t count, bool post) const {
+    detail::reduce_sources(g, op, n, src, dst, count, post);
+  }
+  template <class Group>
+  WEFT_HOST_DEVICE status barrier(Group& g, int b, cuda::std::uint64_t e) const {
+    return detail::sym_barrier(g, *this, b, e);
+  }
+  //! LL: write `len` elements from `src` into rank q's slot for this rank as lines tagged with `epoch`.
+  template <class Group, class T>
+  WEFT_HOST_DEVICE void ll_push(Group& g, int q, int b, int par, T const* src, cuda::std::size_t len,
+                                cuda::std::uint64_t epoch) const {
+    cuda::std::uint64_t const flag = cuda::std::uint64_t(cuda::std::uint32_t(epoch)) << 32;
+    cuda::std::size_t const bytes = len * sizeof(T), lines = div_up(bytes, 4);
+    unsigned char const* p = reinterpret_cast<unsigned char const*>(src);
+    cuda::std::uint64_t* dst = ll_lines(q, b, par, rank);
+    for (cuda::std::size_t i = cuda::std::size_t(g.thread_rank()); i < lines; i += cuda::std::size_t(g.size())) {
+      cuda::std::uint32_t word = 0;
+      for (cuda::std::size_t j = 0; j < 4 && 4 * i + j < bytes; ++j) word |= cuda::std::uint32_t(p[4 * i + j]) << (8 * j);
+      cuda::atomic_ref<cuda::std::uint64_t, cuda::thread_scope_system>(dst[i]).store(flag | word,
+                                                                                    cuda::memory_order_relaxed);
+    }
+  }
+  //! LL: wait until every line from sender q carries `epoch`, unpack into the staging `ll_staged(b, par, q)`.
+  template <class Group, class T>
+  WEFT_HOST_DEVICE status ll_pull(Group& g, int q, int b, int par, cuda::std::size_t len, cuda::std::uint64_t epoch,
+                                  T const*) const {
+    cuda::std::uint64_t const flag = cuda::std::uint64_t(cuda::std::uint32_t(epoch)) << 32;
+    cuda::std::size_t const lines = div_up(len * sizeof(T), 4);
+    cuda::std::uint64_t* from = ll_lines(rank, b, par, q);
+    unsigned char* stage = ll_staging(b, q);
+    for (cuda::std::size_t i = cuda::std::size_t(g.thread_rank()); i < lines; i += cuda::std::size_t(g.size())) {
+      cuda::atomic_ref<cuda::std::uint64_t, cuda::thread_scope_system> line(from[i]);
+      cuda::std::uint64_t v = 0;
+      status const st =
+          spin_until([&] { return ((v = line.load(cuda::memory_order_relaxed)) & ~0xffffffffull) == flag; }, bound);
+      if (st != status::success) {
+        fail(st, q, b, flag >> 32, v >> 32, true);
+        return st;
+      }
+      for (cuda::std::size_t j = 0; j < 4; ++j) stage[4 * i + j] = static_cast<unsigned char>(v >> (8 * j));
+    }
+    return status::success;
+  }
+  //! Where `ll_pull` left sender q's data.
+  template <class T>
+  WEFT_HOST_DEVICE T const* ll_staged(int b, int /*par*/, int q) const noexcept {
+    return reinterpret_cast<T const*>(ll_staging(b, q));
+  }
+};
+
+namespace detail {
+
 //! One round of a symmetric-memory collective: elements [base, base + len), areas of parity `par`.
 struct sym_round {
   cuda::std::size_t base = 0, len = 0;
@@ -217,7 +279,7 @@ struct sym_round {
 template <class Group, class Sym, class Body>
 WEFT_HOST_DEVICE status sym_rounds(Group& g, Sym const& s, int b, elem_range r, cuda::std::size_t m, Body&& body) {
   sym_cursor c = load_cursor(s, b);
-  auto barrier = [&] { return sym_barrier(g, s, b, ++c.epoch); };
+  auto barrier = [&] { return s.barrier(g, b, ++c.epoch); };
   for (cuda::std::size_t base = r.lo; base < r.hi; base += m) {
     sym_round const rd{base, round_len(r, base, m), int(c.round++ & 1u)};
     WEFT_TRY(body(rd, barrier, c));
@@ -237,9 +299,9 @@ WEFT_HOST_DEVICE status direct_one_shot_all_reduce(Group& g, Sym const& s, int b
   cuda::std::size_t const m = s.template area_elems<T>();
   if (m == 0) return status::invalid_argument;
   return detail::sym_rounds(g, s, b, r, m, [&](auto const& rd, auto& barrier, sym_cursor&) {
-    detail::copy_to(g, in + rd.base, s.template area<T>(s.rank, b, rd.par, 0), rd.len);
+    s.copy(g, in + rd.base, s.template area<T>(s.rank, b, rd.par, 0), rd.len);
     WEFT_TRY(barrier());
-    detail::reduce_sources(g, op, s.nranks, [&](int q) { return s.template area<T>(q, b, rd.par, 0); },
+    s.reduce(g, op, s.nranks, [&](int q) { return s.template area<T>(q, b, rd.par, 0); },
                            out + rd.base, rd.len, true);
     return status::success;
   });
@@ -255,16 +317,16 @@ WEFT_HOST_DEVICE status direct_two_shot_all_reduce(Group& g, Sym const& s, int b
   if (m == 0) return status::invalid_argument;
   int const n = s.nranks, me = s.rank;
   return detail::sym_rounds(g, s, b, r, m, [&](auto const& rd, auto& barrier, sym_cursor&) {
-    detail::copy_to(g, in + rd.base, s.template area<T>(me, b, rd.par, 0), rd.len);
+    s.copy(g, in + rd.base, s.template area<T>(me, b, rd.par, 0), rd.len);
     WEFT_TRY(barrier());
     elem_range const mine = partition(rd.len, n, me);
-    detail::reduce_sources(g, op, n, [&](int q) { return s.template area<T>(q, b, rd.par, 0) + mine.lo; },
+    s.reduce(g, op, n, [&](int q) { return s.template area<T>(q, b, rd.par, 0) + mine.lo; },
                            s.template area<T>(me, b, rd.par, 1) + mine.lo, mine.size(), true);
     WEFT_TRY(barrier());
     for (int k = 0; k < n; ++k) {
       int const q = mod(me + k, n);
       elem_range const part = partition(rd.len, n, q);
-      detail::copy_to(g, s.template area<T>(q, b, rd.par, 1) + part.lo, out + rd.base + part.lo, part.size());
+      s.copy(g, s.template area<T>(q, b, rd.par, 1) + part.lo, out + rd.base + part.lo, part.size());
     }
     g.sync();
     return status::success;
@@ -280,46 +342,16 @@ WEFT_HOST_DEVICE status direct_ll_all_reduce(Group& g, Sym const& s, int b, Op c
   cuda::std::size_t const m = s.ll_bytes / sizeof(T);
   if (m == 0) return status::invalid_argument;
   int const n = s.nranks, me = s.rank;
-  int const tid = g.thread_rank(), nt = g.size();
   return detail::sym_rounds(g, s, b, r, m, [&](auto const& rd, auto&, sym_cursor& c) {
-    cuda::std::size_t const base = rd.base, len = rd.len;
-    int const par = rd.par;
-    cuda::std::uint64_t const flag = cuda::std::uint64_t(cuda::std::uint32_t(++c.epoch)) << 32;
-    cuda::std::size_t const bytes = len * sizeof(T);
-    cuda::std::size_t const lines = div_up(bytes, 4);
-    unsigned char const* src = reinterpret_cast<unsigned char const*>(in + base);
-    // Push: my input into slot `me` of every rank (myself included).
-    for (int k = 0; k < n; ++k) {
-      cuda::std::uint64_t* dst = s.ll_lines(mod(me + k, n), b, par, me);
-      for (cuda::std::size_t i = cuda::std::size_t(tid); i < lines; i += cuda::std::size_t(nt)) {
-        cuda::std::uint32_t word = 0;
-        for (cuda::std::size_t j = 0; j < 4 && 4 * i + j < bytes; ++j)
-          word |= cuda::std::uint32_t(src[4 * i + j]) << (8 * j);
-        cuda::atomic_ref<cuda::std::uint64_t, cuda::thread_scope_system>(dst[i]).store(flag | word,
-                                                                                      cuda::memory_order_relaxed);
-      }
-    }
-    // Pull: wait for every sender's lines of this epoch, unpack into private staging.
+    cuda::std::uint64_t const epoch = ++c.epoch;
+    // Push: my input into slot `me` of every rank (myself included); the lines carry the epoch.
+    for (int k = 0; k < n; ++k) s.ll_push(g, mod(me + k, n), b, rd.par, in + rd.base, rd.len, epoch);
+    // Pull: wait for every sender's lines of this epoch.
     status st = status::success;
-    for (int k = 0; k < n && st == status::success; ++k) {
-      int const q = mod(me + k, n);
-      cuda::std::uint64_t* from = s.ll_lines(me, b, par, q);
-      unsigned char* stage = s.ll_staging(b, q);
-      for (cuda::std::size_t i = cuda::std::size_t(tid); i < lines && st == status::success; i += cuda::std::size_t(nt)) {
-        cuda::atomic_ref<cuda::std::uint64_t, cuda::thread_scope_system> line(from[i]);
-        cuda::std::uint64_t v = 0;
-        st = spin_until([&] { return ((v = line.load(cuda::memory_order_relaxed)) & ~0xffffffffull) == flag; },
-                        s.bound);
-        if (st != status::success) {
-          s.fail(st, q, b, flag >> 32, v >> 32, true);
-          break;
-        }
-        for (cuda::std::size_t j = 0; j < 4; ++j) stage[4 * i + j] = static_cast<unsigned char>(v >> (8 * j));
-      }
-    }
+    for (int k = 0; k < n && st == status::success; ++k)
+      st = s.ll_pull(g, mod(me + k, n), b, rd.par, rd.len, epoch, in);
     if (sync_any(g, st != status::success)) return st != status::success ? st : status::aborted;
-    detail::reduce_sources(g, op, n,
-                           [&](int q) { return reinterpret_cast<T const*>(s.ll_staging(b, q)); }, out + base, len, true);
+    s.reduce(g, op, n, [&](int q) { return s.template ll_staged<T>(b, rd.par, q); }, out + rd.base, rd.len, true);
     return status::success;
   });
 }
@@ -332,11 +364,11 @@ WEFT_HOST_DEVICE status direct_all_gather(Group& g, Sym const& s, int b, T const
   if (m == 0) return status::invalid_argument;
   int const n = s.nranks, me = s.rank;
   return detail::sym_rounds(g, s, b, r, m, [&](auto const& rd, auto& barrier, sym_cursor&) {
-    detail::copy_to(g, in + rd.base, s.template area<T>(me, b, rd.par, 0), rd.len);
+    s.copy(g, in + rd.base, s.template area<T>(me, b, rd.par, 0), rd.len);
     WEFT_TRY(barrier());
     for (int k = 0; k < n; ++k) {
       int const q = mod(me + k, n);
-      detail::copy_to(g, s.template area<T>(q, b, rd.par, 0), out + cuda::std::size_t(q) * count + rd.base, rd.len);
+      s.copy(g, s.template area<T>(q, b, rd.par, 0), out + cuda::std::size_t(q) * count + rd.base, rd.len);
     }
     g.sync();
     return status::success;
@@ -345,7 +377,7 @@ WEFT_HOST_DEVICE status direct_all_gather(Group& g, Sym const& s, int b, T const
 
 //! Elements per destination one round of the block-exchanging collectives carries
 //! (reduce-scatter, all-to-all): the area holds one such piece for every rank.
-template <class Sym, class T>
+template <class T, class Sym>
 WEFT_HOST_DEVICE cuda::std::size_t direct_piece_elems(Sym const& s) {
   return s.template area_elems<T>() / cuda::std::size_t(s.nranks) / partition_align * partition_align;
 }
@@ -357,8 +389,8 @@ template <class Group, class Sym, class T>
 WEFT_HOST_DEVICE void stage_blocks(Group& g, Sym const& s, int b, int par, T const* in, cuda::std::size_t stride,
                                    cuda::std::size_t base, cuda::std::size_t len, cuda::std::size_t piece) {
   for (int q = 0; q < s.nranks; ++q)
-    copy_to(g, in + cuda::std::size_t(q) * stride + base, s.template area<T>(s.rank, b, par, 0) + cuda::std::size_t(q) * piece,
-            len);
+    s.copy(g, in + cuda::std::size_t(q) * stride + base,
+           s.template area<T>(s.rank, b, par, 0) + cuda::std::size_t(q) * piece, len);
 }
 
 } // namespace detail
@@ -369,13 +401,13 @@ WEFT_HOST_DEVICE status direct_reduce_scatter(Group& g, Sym const& s, int b, Op 
                                               typename Op::value_type const* in, typename Op::value_type* out,
                                               cuda::std::size_t count, elem_range r) {
   using T = typename Op::value_type;
-  cuda::std::size_t const m = direct_piece_elems<Sym, T>(s);
+  cuda::std::size_t const m = direct_piece_elems<T>(s);
   if (m == 0) return status::unsupported; // the window cannot hold one aligned piece per rank
   return detail::sym_rounds(g, s, b, r, m, [&](auto const& rd, auto& barrier, sym_cursor&) {
     detail::stage_blocks(g, s, b, rd.par, in, count, rd.base, rd.len, m);
     WEFT_TRY(barrier());
     cuda::std::size_t const at = cuda::std::size_t(s.rank) * m;
-    detail::reduce_sources(g, op, s.nranks, [&](int q) { return s.template area<T>(q, b, rd.par, 0) + at; },
+    s.reduce(g, op, s.nranks, [&](int q) { return s.template area<T>(q, b, rd.par, 0) + at; },
                            out + rd.base, rd.len, true);
     return status::success;
   });
@@ -386,7 +418,7 @@ WEFT_HOST_DEVICE status direct_reduce_scatter(Group& g, Sym const& s, int b, Op 
 template <class Group, class Sym, class T>
 WEFT_HOST_DEVICE status direct_all_to_all(Group& g, Sym const& s, int b, T const* in, T* out, cuda::std::size_t count,
                                           elem_range r) {
-  cuda::std::size_t const m = direct_piece_elems<Sym, T>(s);
+  cuda::std::size_t const m = direct_piece_elems<T>(s);
   if (m == 0) return status::unsupported;
   int const n = s.nranks, me = s.rank;
   return detail::sym_rounds(g, s, b, r, m, [&](auto const& rd, auto& barrier, sym_cursor&) {
@@ -394,7 +426,7 @@ WEFT_HOST_DEVICE status direct_all_to_all(Group& g, Sym const& s, int b, T const
     WEFT_TRY(barrier());
     for (int k = 0; k < n; ++k) {
       int const q = mod(me + k, n);
-      detail::copy_to(g, s.template area<T>(q, b, rd.par, 0) + cuda::std::size_t(me) * m,
+      s.copy(g, s.template area<T>(q, b, rd.par, 0) + cuda::std::size_t(me) * m,
                       out + cuda::std::size_t(q) * count + rd.base, rd.len);
     }
     g.sync();

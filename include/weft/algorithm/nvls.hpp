@@ -31,6 +31,20 @@
 
 namespace weft {
 
+namespace detail {
+
+//! `ld_reduce_st` as an ld_reduce into this rank's copy of area `to`, then an st of it to every copy.
+template <class Mc, class Group, class Op>
+WEFT_HOST_DEVICE void ld_reduce_then_st(Mc const& mc, Group& g, Op const& op, int b, int par, int from, int to,
+                                        cuda::std::size_t off, cuda::std::size_t count) {
+  using T = typename Op::value_type;
+  T* mine = mc.sym().template area<T>(mc.sym().rank, b, par, to) + off;
+  mc.ld_reduce(g, op, b, par, from, off, count, mine, true);
+  mc.st(g, static_cast<T const*>(mine), b, par, to, off, count);
+}
+
+} // namespace detail
+
 //! Multicast semantics emulated over a `sym_view`: ld_reduce reads every rank's
 //! copy (rank order), st writes every copy.
 struct peer_multicast {
@@ -45,25 +59,21 @@ struct peer_multicast {
   WEFT_HOST_DEVICE void ld_reduce(Group& g, Op const& op, int b, int par, int which, cuda::std::size_t off,
                                   cuda::std::size_t count, typename Op::value_type* dst, bool post) const {
     using T = typename Op::value_type;
-    detail::reduce_sources(g, op, v.nranks, [&](int q) { return v.template area<T>(q, b, par, which) + off; }, dst,
-                           count, post);
+    v.reduce(g, op, v.nranks, [&](int q) { return v.template area<T>(q, b, par, which) + off; }, dst, count, post);
   }
   template <class Group, class T>
   WEFT_HOST_DEVICE void st(Group& g, T const* src, int b, int par, int which, cuda::std::size_t off,
                            cuda::std::size_t count) const {
     for (int k = 0; k < v.nranks; ++k) {
       T* dst = v.template area<T>(mod(v.rank + k, v.nranks), b, par, which) + off;
-      if (dst != src) detail::copy_to(g, src, dst, count);
+      if (dst != src) v.copy(g, src, dst, count);
     }
     g.sync();
   }
   template <class Group, class Op>
   WEFT_HOST_DEVICE void ld_reduce_st(Group& g, Op const& op, int b, int par, int from, int to, cuda::std::size_t off,
                                      cuda::std::size_t count) const {
-    using T = typename Op::value_type;
-    T* mine = v.template area<T>(v.rank, b, par, to) + off;
-    ld_reduce(g, op, b, par, from, off, count, mine, true);
-    st(g, static_cast<T const*>(mine), b, par, to, off, count);
+    detail::ld_reduce_then_st(*this, g, op, b, par, from, to, off, count);
   }
 };
 
@@ -78,12 +88,12 @@ WEFT_HOST_DEVICE status nvls_all_reduce(Group& g, Mc const& mc, int b, Op const&
   cuda::std::size_t const m = s.template area_elems<T>();
   if (m == 0) return status::invalid_argument;
   return detail::sym_rounds(g, s, b, r, m, [&](auto const& rd, auto& barrier, sym_cursor&) {
-    detail::copy_to(g, in + rd.base, s.template area<T>(s.rank, b, rd.par, 0), rd.len);
+    s.copy(g, in + rd.base, s.template area<T>(s.rank, b, rd.par, 0), rd.len);
     WEFT_TRY(barrier());
     elem_range const mine = partition(rd.len, s.nranks, s.rank);
     mc.ld_reduce_st(g, op, b, rd.par, 0, 1, mine.lo, mine.size());
     WEFT_TRY(barrier());
-    detail::copy_to(g, static_cast<T const*>(s.template area<T>(s.rank, b, rd.par, 1)), out + rd.base, rd.len);
+    s.copy(g, static_cast<T const*>(s.template area<T>(s.rank, b, rd.par, 1)), out + rd.base, rd.len);
     g.sync();
     return status::success;
   });
@@ -95,13 +105,13 @@ template <class Group, class Mc, class T>
 WEFT_HOST_DEVICE status nvls_all_gather(Group& g, Mc const& mc, int b, T const* in, T* out, cuda::std::size_t count,
                                         elem_range r) {
   auto const& s = mc.sym();
-  cuda::std::size_t const m = direct_piece_elems<sym_view, T>(s);
+  cuda::std::size_t const m = direct_piece_elems<T>(s);
   if (m == 0) return status::unsupported;
   return detail::sym_rounds(g, s, b, r, m, [&](auto const& rd, auto& barrier, sym_cursor&) {
     mc.st(g, in + rd.base, b, rd.par, 0, cuda::std::size_t(s.rank) * m, rd.len);
     WEFT_TRY(barrier());
     for (int q = 0; q < s.nranks; ++q)
-      detail::copy_to(g, static_cast<T const*>(s.template area<T>(s.rank, b, rd.par, 0) + cuda::std::size_t(q) * m),
+      s.copy(g, static_cast<T const*>(s.template area<T>(s.rank, b, rd.par, 0) + cuda::std::size_t(q) * m),
                       out + cuda::std::size_t(q) * count + rd.base, rd.len);
     g.sync();
     return status::success;
@@ -116,7 +126,7 @@ WEFT_HOST_DEVICE status nvls_reduce_scatter(Group& g, Mc const& mc, int b, Op co
   using T = typename Op::value_type;
   WEFT_TRY(mc.supports(op));
   auto const& s = mc.sym();
-  cuda::std::size_t const m = direct_piece_elems<sym_view, T>(s);
+  cuda::std::size_t const m = direct_piece_elems<T>(s);
   if (m == 0) return status::unsupported;
   return detail::sym_rounds(g, s, b, r, m, [&](auto const& rd, auto& barrier, sym_cursor&) {
     detail::stage_blocks(g, s, b, rd.par, in, count, rd.base, rd.len, m);

@@ -19,6 +19,7 @@
 //! and receives, and -- unless `check` is false -- deadlocks and races) and
 //! refused with `status::invalid_argument` and the verifier's message.
 
+#include <weft/algorithm/direct.hpp>
 #include <weft/core/flag.hpp>
 #include <weft/core/ops.hpp>
 #include <weft/core/reduce_copy.hpp>
@@ -106,10 +107,13 @@ public:
     if (!s_.marks_post && !(pre_id && post_id))
       return refuse(status::unsupported, "the schedule does not mark where pre and post apply (imported); "
                                          "only ops whose pre and post are the identity can run it");
+    for (auto const& t : s_.steps)
+      if (t.op == step_op::mc_ld_reduce && !t.pre)
+        return refuse(status::unsupported, "an mc_ld_reduce step without pre (the multicast reduction applies it)");
     if (!post_id)
       for (auto const& t : s_.steps)
         if (t.post && t.op != step_op::recv_reduce_copy && t.op != step_op::recv_reduce_copy_send &&
-            t.op != step_op::local && t.op != step_op::reduce)
+            t.op != step_op::local && t.op != step_op::reduce && !op_one_sided(t.op))
           return refuse(status::unsupported, std::string("a ") + to_string(t.op) + " step applies post, which its prim cannot");
     // ---- connections sized for the largest step ----
     links_ = build_links(s_);
@@ -129,6 +133,8 @@ public:
       conns_.push_back(c);
     }
     scratch_.assign(std::size_t(s_.nranks), std::vector<T>(s_.scratch_count));
+    flags_.reset(new conn_counter[links_.conns.size() + 1]);
+    for (std::size_t c = 0; c < links_.conns.size(); ++c) flags_[c].value = 0;
     std::size_t const P = links_.programs.size();
     progress_.reset(new conn_counter[P == 0 ? 1 : P]);
     for (std::size_t p = 0; p < P; ++p) progress_[p].value = 0;
@@ -163,6 +169,7 @@ private:
   std::vector<connection> conns_;
   std::vector<std::vector<T>> scratch_;
   std::unique_ptr<conn_counter[]> progress_;
+  std::unique_ptr<conn_counter[]> flags_; //!< per connection: signals given (flag steps)
   std::vector<wait_error> errs_;
   std::vector<long long> failed_at_;
   std::vector<std::string> dep_msg_;
@@ -181,6 +188,42 @@ private:
       case buf::none: return nullptr;
     }
     return nullptr;
+  }
+
+  // Flag and one-sided steps: flags are per-connection counters; data moves between any ranks' buffers.
+  status run_one_sided(step const& t, std::size_t g_i, team_rank& tr) {
+    host_group g;
+    std::size_t const n = t.count;
+    T* const src = ptr(t.src, t.op == step_op::get || t.op == step_op::get_reduce ? t.peer : t.rank, t.src_offset);
+    reduce_copy_flags const one{t.pre ? 1u : 0u, t.post};
+    switch (t.op) {
+      case step_op::signal: signal_add(&flags_[std::size_t(links_.send_conn[g_i])].value, cuda::std::uint64_t(1)); break;
+      case step_op::wait:
+        return wait_geq(&flags_[std::size_t(links_.recv_conn[g_i])].value,
+                        cuda::std::uint64_t(links_.recv_index[g_i] + 1), tr.bound());
+      case step_op::get:
+      case step_op::put: {
+        T* const dst = ptr(t.dst, t.op == step_op::put ? t.peer : t.rank, t.dst_offset);
+        reduce_copy(g, op_, ptr_list<T const, 1>{{src}, 1}, ptr_list<T, 1>{{dst}, 1}, n, one);
+        break;
+      }
+      case step_op::get_reduce: {
+        T* const dst = ptr(t.dst, t.rank, t.dst_offset);
+        reduce_copy(g, op_, ptr_list<T const, 2>{{dst, src}, 2}, ptr_list<T, 1>{{dst}, 1}, n,
+                    reduce_copy_flags{t.pre ? 2u : 0u, t.post});
+        break;
+      }
+      case step_op::mc_ld_reduce:
+        weft::detail::reduce_sources(g, op_, s_.nranks, [&](int q) { return static_cast<T const*>(ptr(t.src, q, t.src_offset)); },
+                                     ptr(t.dst, t.rank, t.dst_offset), n, t.post);
+        break;
+      case step_op::mc_st:
+        for (int q = 0; q < s_.nranks; ++q)
+          reduce_copy(g, op_, ptr_list<T const, 1>{{src}, 1}, ptr_list<T, 1>{{ptr(t.dst, q, t.dst_offset)}, 1}, n, one);
+        break;
+      default: return status::internal_error;
+    }
+    return status::success;
   }
 
   status run_program(team_rank& tr) {
@@ -207,6 +250,14 @@ private:
                         " of program " + std::to_string(t.dep_program);
           return w;
         }
+      }
+      if (op_is_flag(t.op) || op_one_sided(t.op)) {
+        if (status const st = run_one_sided(t, g_i, tr); st != status::success) {
+          if (dep_msg_[p].empty()) dep_msg_[p] = std::string(to_string(st)) + " waiting for the matching signal";
+          return st;
+        }
+        signal(&progress_[p].value, cuda::std::uint64_t(links_.index[g_i] + 1));
+        continue;
       }
       connection const* rc = links_.recv_conn[g_i] >= 0 ? &conns_[std::size_t(links_.recv_conn[g_i])] : nullptr;
       connection const* sc = links_.send_conn[g_i] >= 0 ? &conns_[std::size_t(links_.send_conn[g_i])] : nullptr;
@@ -258,6 +309,7 @@ private:
                       reduce_copy_flags{t.pre ? 2u : 0u, t.post});
           break;
         case step_op::nop: break;
+        default: st = status::unsupported; break; // refused before the run
       }
       pr.finish();
       if (st != status::success) return st;

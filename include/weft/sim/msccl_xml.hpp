@@ -302,8 +302,8 @@ inline char const* msccl_type_name(step_op op) {
     case step_op::local: return "cpy";
     case step_op::reduce: return "re";
     case step_op::nop: return "nop";
+    default: return "nop"; // flag and one-sided steps: refused by write_msccl_xml
   }
-  return "nop";
 }
 
 inline char msccl_buf_char(buf b) { return b == buf::output ? 'o' : b == buf::scratch ? 's' : 'i'; }
@@ -638,6 +638,10 @@ inline bool write_msccl_xml(schedule const& s, std::string& out, std::string* er
     return false;
   };
   if (std::string e = range_error(s); !e.empty()) return fail(e);
+  for (auto const& t : s.steps)
+    if (op_is_flag(t.op) || op_one_sided(t.op))
+      return fail(std::string("MSCCL XML has no ") + to_string(t.op) +
+                  " step (symmetric-memory and multicast schedules export to JSON only)");
   link_table const L = build_links(s);
   // chunk size
   std::size_t ce = o.chunk_elems;

@@ -21,6 +21,15 @@
 //!  - dependency: a step may wait for a step of another program on its own rank
 //!    (`dep_program`, `dep_index`: MSCCL's depid/deps).
 //! Together with program order these edges form the schedule's DAG.
+//!
+//! Symmetric memory and multicast (direct and NVLS schedules) add one-sided
+//! steps that touch another rank's buffers without a connection -- `get`,
+//! `get_reduce` and `put` name that rank in `peer`; `mc_ld_reduce` reads every
+//! rank's copy and `mc_st` writes every rank's copy -- and flag steps that
+//! order them: `signal` (a count-0 send: a flag store to `send_peer`) and `wait`
+//! (a count-0 receive: waits for the matching signal). Flags ride the same
+//! connection numbering as slots, so the verifier's waits and happens-before
+//! analysis cover them unchanged.
 
 #include <weft/proto/protocol.hpp>
 #include <cstddef>
@@ -47,9 +56,17 @@ enum class step_op : std::uint8_t {
   local,                 //!< own -> dst (no peer; `reduce_local`, MSCCL `cpy`)
   reduce,                //!< dst (+) own -> dst (no peer; MSCCL `re`)
   nop,                   //!< nothing: only waits (its dependency)
+  // symmetric memory and multicast (direct, NVLS):
+  signal,                //!< flag store to send_peer (count 0)
+  wait,                  //!< wait for the matching signal from recv_peer (count 0)
+  get,                   //!< peer's src -> own dst
+  get_reduce,            //!< own dst (+) peer's src -> own dst
+  put,                   //!< own src -> peer's dst
+  mc_ld_reduce,          //!< reduction over every rank's src (rank order) -> own dst (multimem.ld_reduce)
+  mc_st,                 //!< own src -> every rank's dst (multimem.st)
 };
 
-inline constexpr int step_op_count = 10;
+inline constexpr int step_op_count = 17;
 
 //! The collective a schedule implements.
 enum class collective : std::uint8_t { all_reduce, all_gather, reduce_scatter, broadcast, reduce };
@@ -76,6 +93,13 @@ inline constexpr char const* to_string(step_op o) noexcept {
     case step_op::local: return "local";
     case step_op::reduce: return "reduce";
     case step_op::nop: return "nop";
+    case step_op::signal: return "signal";
+    case step_op::wait: return "wait";
+    case step_op::get: return "get";
+    case step_op::get_reduce: return "get_reduce";
+    case step_op::put: return "put";
+    case step_op::mc_ld_reduce: return "mc_ld_reduce";
+    case step_op::mc_st: return "mc_st";
   }
   return "unknown";
 }
@@ -112,28 +136,41 @@ inline bool parse_collective(std::string_view s, collective& out) noexcept {
 //! What each op does (before the `direct` flag is taken into account).
 inline constexpr bool op_receives(step_op o) noexcept {
   return o == step_op::recv || o == step_op::recv_reduce_send || o == step_op::recv_reduce_copy ||
-         o == step_op::recv_copy_send || o == step_op::recv_reduce_copy_send;
+         o == step_op::recv_copy_send || o == step_op::recv_reduce_copy_send || o == step_op::wait;
 }
 inline constexpr bool op_sends(step_op o) noexcept {
   return o == step_op::send || o == step_op::recv_reduce_send || o == step_op::recv_copy_send ||
-         o == step_op::recv_reduce_copy_send || o == step_op::copy_send;
+         o == step_op::recv_reduce_copy_send || o == step_op::copy_send || o == step_op::signal;
 }
+//! Flag steps: a count-0 send or receive that moves no data.
+inline constexpr bool op_is_flag(step_op o) noexcept { return o == step_op::signal || o == step_op::wait; }
+//! One-sided steps on symmetric memory or a multicast object (read/write other ranks' buffers).
+inline constexpr bool op_one_sided(step_op o) noexcept {
+  return o == step_op::get || o == step_op::get_reduce || o == step_op::put || o == step_op::mc_ld_reduce ||
+         o == step_op::mc_st;
+}
+//! One-sided steps that name one other rank in `peer`.
+inline constexpr bool op_names_peer(step_op o) noexcept {
+  return o == step_op::get || o == step_op::get_reduce || o == step_op::put;
+}
+//! Multicast steps (every rank's copy at once).
+inline constexpr bool op_multicast(step_op o) noexcept { return o == step_op::mc_ld_reduce || o == step_op::mc_st; }
 //! Reads this rank's own data at `src` (the op's `pre` applies to it).
 inline constexpr bool op_reads_own(step_op o) noexcept {
   return o == step_op::send || o == step_op::recv_reduce_send || o == step_op::recv_reduce_copy ||
          o == step_op::recv_reduce_copy_send || o == step_op::copy_send || o == step_op::local ||
-         o == step_op::reduce;
+         o == step_op::reduce || o == step_op::put || o == step_op::mc_st;
 }
-//! Writes `dst`.
+//! Writes `dst` (of this rank; `put` writes the peer's, `mc_st` every rank's).
 inline constexpr bool op_writes_dst(step_op o) noexcept {
   return o == step_op::recv || o == step_op::recv_reduce_copy || o == step_op::recv_copy_send ||
          o == step_op::recv_reduce_copy_send || o == step_op::copy_send || o == step_op::local ||
-         o == step_op::reduce;
+         o == step_op::reduce || op_one_sided(o);
 }
 //! Combines two values (received (+) own, or dst (+) own).
 inline constexpr bool op_combines(step_op o) noexcept {
   return o == step_op::recv_reduce_send || o == step_op::recv_reduce_copy || o == step_op::recv_reduce_copy_send ||
-         o == step_op::reduce;
+         o == step_op::reduce || o == step_op::get_reduce || o == step_op::mc_ld_reduce;
 }
 //! Ops that may carry the `direct` flag (the direct prims).
 inline constexpr bool op_may_be_direct(step_op o) noexcept {
@@ -162,6 +199,7 @@ struct step {
   //! receive carries no data (it waits until the data landed) and reads `src`.
   bool direct = false;
   std::size_t peer_offset = 0;   //!< direct sends: element offset into the receiver's output
+  int peer = -1;                 //!< get, get_reduce, put: the rank whose buffer is read or written (-1: none)
   int dep_program = -1;          //!< wait for step `dep_index` of program `dep_program` on this rank (-1: none)
   long long dep_index = -1;
   // Waits the step performs (true for every traced algorithm; an imported or
@@ -295,6 +333,7 @@ inline std::string range_error(schedule const& s) {
     if (t.program < -1) return bad("program", t.program);
     if (t.recv_peer < -1 || t.recv_peer >= s.nranks) return bad("recv_peer", t.recv_peer);
     if (t.send_peer < -1 || t.send_peer >= s.nranks) return bad("send_peer", t.send_peer);
+    if (t.peer < -1 || t.peer >= s.nranks) return bad("peer", t.peer);
     if (unsigned(t.op) >= unsigned(step_op_count)) return bad("op", int(t.op));
   }
   return {};

@@ -277,7 +277,7 @@ inline bool json_read_step(json_reader& j, step& t, std::size_t index) {
   static constexpr char const* names[] = {"rank",       "channel",   "program",  "op",          "recv_peer",
                                           "send_peer",  "src",       "src_offset", "dst",       "dst_offset",
                                           "count",      "post",      "direct",   "peer_offset", "dep_program",
-                                          "dep_index",  "waits_data", "waits_credit", "pre"};
+                                          "dep_index",  "waits_data", "waits_credit", "pre",     "peer"};
   constexpr int nnames = int(sizeof(names) / sizeof(names[0]));
   std::string const at = "steps[" + std::to_string(index) + "]";
   if (!j.expect('{', ("to open " + at).c_str())) return false;
@@ -328,6 +328,7 @@ inline bool json_read_step(json_reader& j, step& t, std::size_t index) {
       case 16: ok = j.boolean(t.waits_data); break;
       case 17: ok = j.boolean(t.waits_credit); break;
       case 18: ok = j.boolean(t.pre); break;
+      case 19: ok = j.integer(v, -1, max_ranks - 1), t.peer = int(v); break;
       default: break;
     }
     if (!ok) return false;
@@ -376,6 +377,7 @@ inline std::string write_json(schedule const& s) {
     o += std::string(", \"op\": \"") + to_string(t.op) + "\"";
     if (t.recv_peer >= 0) o += ", \"recv_peer\": " + std::to_string(t.recv_peer);
     if (t.send_peer >= 0) o += ", \"send_peer\": " + std::to_string(t.send_peer);
+    if (t.peer >= 0) o += ", \"peer\": " + std::to_string(t.peer);
     if (t.src != buf::none)
       o += std::string(", \"src\": \"") + to_string(t.src) + "\", \"src_offset\": " + std::to_string(t.src_offset);
     if (t.dst != buf::none)

@@ -439,6 +439,10 @@ inline sim_result simulate(schedule const& s, topology const& t, sim_options con
   for (int g : o.gpu_of_rank)
     if (g < 0 || g >= t.ngpus()) return fail("gpu_of_rank names GPU " + std::to_string(g) + ", out of range");
   auto gpu = [&](int r) { return o.gpu_of_rank.empty() ? r : o.gpu_of_rank[std::size_t(r)]; };
+  for (step const& x : s.steps)
+    if (op_is_flag(x.op) || op_one_sided(x.op))
+      return fail(std::string("the simulator does not time ") + to_string(x.op) +
+                  " steps yet (symmetric-memory and multicast schedules)");
 
   // Link (on a copy) unless the schedule already is.
   schedule linked_copy;

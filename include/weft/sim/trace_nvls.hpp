@@ -1,11 +1,127 @@
 #pragma once
 //! \file
-//! Trace functions of the NVLS (multicast) schedules and their registry entries
-//! (`WEFT_TRACED_NVLS`, spliced into `traced_algorithm_list` in trace.hpp).
+//! Trace functions of the NVLS (multicast) schedules.
+//!
+//! `trace_multicast` is the multicast object of weft/algorithm/nvls.hpp in
+//! the trace interpretation: `ld_reduce` records an `mc_ld_reduce` step (the
+//! switch reads every rank's copy and reduces), `st` an `mc_st` step (the
+//! switch writes every copy), `ld_reduce_st` both; staging copies and barriers
+//! are recorded by the underlying `trace_sym` (weft/sim/trace_direct.hpp).
+//!
+//! Listed in `traced_nvls_list`, not yet in `traced_algorithm_list` (see
+//! trace_direct.hpp for why).
 
+#include <weft/algorithm/nvls.hpp>
 #include <weft/sim/trace_core.hpp>
+#include <weft/sim/trace_direct.hpp>
+#include <string>
 
-namespace weft::sim {} // namespace weft::sim
+namespace weft::sim {
 
-//! Registry entries of this family, each followed by a comma.
+//! Multicast object that records `mc_ld_reduce` / `mc_st` steps.
+template <class T>
+struct trace_multicast {
+  trace_sym<T> v;
+
+  trace_sym<T> const& sym() const noexcept { return v; }
+  template <class Op>
+  status supports(Op const&) const noexcept {
+    return status::success;
+  }
+  step mc(step_op op, int b, int par, int which, std::size_t off, std::size_t count) const {
+    step t = v.make(op, b);
+    t.count = count;
+    (op == step_op::mc_ld_reduce ? t.src : t.dst) = buf::scratch;
+    (op == step_op::mc_ld_reduce ? t.src_offset : t.dst_offset) = v.area_offset(b, par, which) + off;
+    return t;
+  }
+  template <class Group, class Op>
+  void ld_reduce(Group&, Op const&, int b, int par, int which, std::size_t off, std::size_t count, T* dst,
+                 bool post) const {
+    if (count == 0) return;
+    int q;
+    step t = mc(step_op::mc_ld_reduce, b, par, which, off, count);
+    if (!v.decode(dst, q, t.dst, t.dst_offset) || q != v.rank) {
+      v.fail("mc_ld_reduce into a buffer that is not this rank's");
+      return;
+    }
+    t.post = post;
+    v.out->push_back(t);
+  }
+  template <class Group>
+  void st(Group&, T const* src, int b, int par, int which, std::size_t off, std::size_t count) const {
+    if (count == 0) return;
+    int q;
+    step t = mc(step_op::mc_st, b, par, which, off, count);
+    if (!v.decode(src, q, t.src, t.src_offset) || q != v.rank) {
+      v.fail("mc_st from a buffer that is not this rank's");
+      return;
+    }
+    t.pre = false; // stores what it is given
+    v.out->push_back(t);
+  }
+  template <class Group, class Op>
+  void ld_reduce_st(Group& g, Op const& op, int b, int par, int from, int to, std::size_t off, std::size_t count) const {
+    weft::detail::ld_reduce_then_st(*this, g, op, b, par, from, to, off, count);
+  }
+};
+
+namespace detail {
+
+template <class Body>
+schedule trace_nvls_algorithm(std::string name, collective coll, int nranks, int nchannels, std::size_t count,
+                              trace_options const& o, std::size_t area_per_step, Body&& body, std::string* error) {
+  return trace_sym_algorithm(std::move(name), coll, nranks, nchannels, count, o, area_per_step, false,
+                             [&](auto& v, auto const& c) {
+                               using T = std::remove_const_t<std::remove_pointer_t<decltype(c.in)>>;
+                               host_group g;
+                               return body(g, trace_multicast<T>{v}, c);
+                             }, error);
+}
+
+} // namespace detail
+
+//! NVLS all-reduce (weft::nvls_all_reduce).
+inline schedule trace_nvls_all_reduce(int nranks, int nchannels, std::size_t count, trace_options const& o = {},
+                                      std::string* error = nullptr) {
+  return detail::trace_nvls_algorithm("nvls", collective::all_reduce, nranks, nchannels, count, o, 1,
+                                      [](auto& g, auto const& mc, auto const& c) {
+                                        using T = std::remove_const_t<std::remove_pointer_t<decltype(c.in)>>;
+                                        return nvls_all_reduce(g, mc, c.channel, trace_op<T>{}, c.in, c.out, c.range);
+                                      }, error);
+}
+
+//! NVLS all-gather (weft::nvls_all_gather); `count` is each rank's send count.
+inline schedule trace_nvls_all_gather(int nranks, int nchannels, std::size_t count, trace_options const& o = {},
+                                      std::string* error = nullptr) {
+  return detail::trace_nvls_algorithm("nvls", collective::all_gather, nranks, nchannels, count, o,
+                                      std::size_t(nranks < 1 ? 1 : nranks), [](auto& g, auto const& mc, auto const& c) {
+                                        return nvls_all_gather(g, mc, c.channel, c.in, c.out, c.count, c.range);
+                                      }, error);
+}
+
+//! NVLS reduce-scatter (weft::nvls_reduce_scatter); `count` is each rank's receive count.
+inline schedule trace_nvls_reduce_scatter(int nranks, int nchannels, std::size_t count, trace_options const& o = {},
+                                          std::string* error = nullptr) {
+  return detail::trace_nvls_algorithm("nvls", collective::reduce_scatter, nranks, nchannels, count, o,
+                                      std::size_t(nranks < 1 ? 1 : nranks), [](auto& g, auto const& mc, auto const& c) {
+                                        using T = std::remove_const_t<std::remove_pointer_t<decltype(c.in)>>;
+                                        return nvls_reduce_scatter(g, mc, c.channel, trace_op<T>{}, c.in, c.out,
+                                                                   c.count, c.range);
+                                      }, error);
+}
+
+//! A traceable NVLS schedule (the registry format of trace_core.hpp).
+inline constexpr traced_algorithm traced_nvls_list[] = {
+    {collective::all_reduce, "nvls", &trace_nvls_all_reduce,
+     "stage, then each rank multicast-reduces its slice and multicast-stores the result"},
+    {collective::all_gather, "nvls", &trace_nvls_all_gather, "each rank multicast-stores its input into every copy"},
+    {collective::reduce_scatter, "nvls", &trace_nvls_reduce_scatter,
+     "stage, then each rank multicast-reduces its own block"},
+};
+
+} // namespace weft::sim
+
+//! Registry entries of this family, each followed by a comma (empty until the
+//! interpreter and the simulator run multicast steps: see `traced_nvls_list`).
 #define WEFT_TRACED_NVLS

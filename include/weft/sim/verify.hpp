@@ -329,14 +329,19 @@ private:
       if (tx && t.send_peer == t.rank) bad("sends to its own rank");
       if (t.direct && !op_may_be_direct(t.op)) bad("has no direct form");
       if (t.direct && s_.proto != protocol::simple) bad("is direct, but direct transfers need the Simple protocol");
-      bool const needs_src = op_reads_own(t.op) || (t.direct && t.op == step_op::recv_copy_send);
+      bool const one_sided = op_one_sided(t.op);
+      bool const needs_src = op_reads_own(t.op) || one_sided || (t.direct && t.op == step_op::recv_copy_send);
       bool const needs_dst = op_writes_dst(t.op) && !(t.direct && rx);
+      if (op_names_peer(t.op) != (t.peer >= 0))
+        bad(op_names_peer(t.op) ? "names no peer (whose buffer it reads or writes)" : "names a peer but is not a get or put");
+      if (op_names_peer(t.op) && t.peer == t.rank) bad("names its own rank as peer (a local step does that)");
       if (needs_src != (t.src != buf::none)) bad(needs_src ? "reads no source buffer" : "names a source buffer it does not read");
       if (needs_dst != (t.dst != buf::none))
         bad(needs_dst ? "writes no destination buffer"
                       : (t.direct && rx ? "is a direct receive (the data lands where the sender put it) but names a destination"
                                         : "names a destination buffer it does not write"));
-      if (t.count == 0 && t.op != step_op::nop) bad("moves no elements");
+      if (t.count == 0 && t.op != step_op::nop && !op_is_flag(t.op)) bad("moves no elements");
+      if (t.count != 0 && op_is_flag(t.op)) bad("is a flag step but moves elements");
       if (t.op == step_op::nop && (t.src != buf::none || t.dst != buf::none)) bad("is a nop but names buffers");
       auto in_range = [&](buf b, std::size_t off, int rank, char const* what) {
         if (b == buf::none) return;
@@ -345,8 +350,10 @@ private:
           bad(std::string(what) + " " + to_string(b) + "[" + std::to_string(off) + ".." + std::to_string(off + t.count) +
               ") of rank " + std::to_string(rank) + " is outside its " + std::to_string(size) + " elements");
       };
-      in_range(t.src, t.src_offset, t.rank, "reads");
-      in_range(t.dst, t.dst_offset, t.rank, "writes");
+      bool const peer_ok = t.peer >= 0 && t.peer < s_.nranks;
+      in_range(t.src, t.src_offset, (t.op == step_op::get || t.op == step_op::get_reduce) && peer_ok ? t.peer : t.rank,
+               "reads");
+      in_range(t.dst, t.dst_offset, t.op == step_op::put && peer_ok ? t.peer : t.rank, "writes");
       if (t.dst == buf::input && !s_.in_place) bad("writes its input buffer (only an in-place schedule may)");
       if (t.direct && tx && t.send_peer >= 0) in_range(buf::output, t.peer_offset, t.send_peer, "writes (direct)");
       if ((t.dep_program >= 0) != (t.dep_index >= 0)) bad("names half a dependency (dep_program and dep_index go together)");
@@ -748,9 +755,41 @@ private:
     }
   }
 
+  // One-sided steps: gets, puts and multicast reads/writes of other ranks' buffers.
+  void run_one_sided(std::size_t g) {
+    step const& t = s_.steps[g];
+    std::size_t const n = t.count;
+    auto fetch = [&](int rank) {
+      std::vector<sval> v = read(g, rank, t.src, t.src_offset, n);
+      if (t.pre)
+        for (auto& x : v) apply_pre(x);
+      return v;
+    };
+    std::vector<sval> v;
+    switch (t.op) {
+      case step_op::get: v = fetch(t.peer); break;
+      case step_op::get_reduce:
+        v = read(g, t.rank, t.dst, t.dst_offset, n);
+        combine_into(g, v, fetch(t.peer), "the destination's");
+        break;
+      case step_op::mc_ld_reduce:
+        v = fetch(0);
+        for (int q = 1; q < s_.nranks; ++q) combine_into(g, v, fetch(q), "the multicast reduction's");
+        break;
+      default: v = fetch(t.rank); break; // put, mc_st
+    }
+    if (t.post)
+      for (auto& x : v) apply_post(x);
+    if (t.op == step_op::put) write(g, t.peer, t.dst, t.dst_offset, v);
+    else if (t.op == step_op::mc_st)
+      for (int q = 0; q < s_.nranks; ++q) write(g, q, t.dst, t.dst_offset, v);
+    else write(g, t.rank, t.dst, t.dst_offset, v);
+  }
+
   void run_data(std::size_t g) {
     step const& t = s_.steps[g];
-    if (t.op == step_op::nop) return;
+    if (t.op == step_op::nop || op_is_flag(t.op)) return;
+    if (op_one_sided(t.op)) return run_one_sided(g);
     std::size_t const n = t.count;
     std::vector<sval> recv_v;
     if (t.receives() && !t.direct) {
@@ -807,7 +846,8 @@ private:
     for (std::size_t g = 0; g < s_.steps.size(); ++g) {
       step const& t = s_.steps[g];
       if (!seq_[g] || seq_[g] < best_seq) continue;
-      bool hit = covers(t.rank, t.dst, t.dst_offset, t.count);
+      bool hit = covers(t.op == step_op::put ? t.peer : t.rank, t.dst, t.dst_offset, t.count);
+      if (!hit && t.op == step_op::mc_st) hit = covers(rank, t.dst, t.dst_offset, t.count);
       if (!hit && t.direct && t.sends()) hit = covers(t.send_peer, buf::output, t.peer_offset, t.count);
       if (hit) {
         best = (long long)g;

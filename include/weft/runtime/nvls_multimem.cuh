@@ -1,0 +1,161 @@
+#pragma once
+//! \file
+//! NVLS on the GPU: a multicast object over multimem (sm_90+) for the
+//! algorithms of weft/algorithm/nvls.hpp, and kernels that run the direct and
+//! NVLS collectives with one CTA per block.
+//!
+//! `multimem_multicast` pairs the unicast view of a symmetric region
+//! (`sym_view`: this rank's region, the peers' regions through NVLink peer
+//! pointers, the flag arrays) with the multicast address `mc` of the same
+//! region (a CUDA multicast object bound to every rank's region at the same
+//! offset). Sums of fp32, bf16 and fp16 go through the switch
+//! (`multimem.ld_reduce ... add`, bf16/fp16 accumulated in fp32 by the switch);
+//! every store goes through `multimem.st` (16 bytes at a time, whatever the
+//! type). Other operators and types, the unaligned head/tail of a range, and
+//! host code fall back to `peer_multicast`: peer reads in rank order. The handle
+//! is trivially copyable: a kernel argument.
+
+#include <weft/algorithm/direct.hpp>
+#include <weft/algorithm/nvls.hpp>
+#include <weft/core/ops.hpp>
+#include <weft/core/types.hpp>
+#include <weft/detail/ptx/b128.hpp>
+#include <weft/detail/ptx/multimem.cuh>
+#include <weft/group/cuda_groups.cuh>
+#include <cuda/std/cstddef>
+#include <cuda/std/cstdint>
+#include <cuda/std/type_traits>
+#include <nv/target>
+
+namespace weft {
+
+//! Multicast object over NVLS (see the file comment).
+struct multimem_multicast {
+  sym_view v;                  //!< unicast view (regions, flags, cursors)
+  unsigned char* mc = nullptr; //!< multicast address of the region, same layout as v.bufs[v.rank]
+
+  WEFT_HOST_DEVICE sym_view const& sym() const noexcept { return v; }
+  template <class Op>
+  WEFT_HOST_DEVICE status supports(Op const&) const noexcept {
+    return status::success; // every operator: the switch path or the peer fallback
+  }
+
+  //! Whether the switch can reduce `Op` (a plain sum of fp32, bf16 or fp16).
+  template <class Op>
+  static constexpr bool switch_reduces =
+      cuda::std::is_same_v<Op, op::sum<float>> || cuda::std::is_same_v<Op, op::sum<bfloat16_t>> ||
+      cuda::std::is_same_v<Op, op::sum<half_t>>;
+
+  template <class T>
+  WEFT_HOST_DEVICE unsigned char* mc_of(T const* unicast) const noexcept {
+    return mc + (reinterpret_cast<unsigned char const*>(unicast) - v.bufs[v.rank]);
+  }
+
+  template <class Group, class Op>
+  WEFT_HOST_DEVICE void ld_reduce(Group& g, Op const& op, int b, int par, int which, cuda::std::size_t off,
+                                  cuda::std::size_t count, typename Op::value_type* dst, bool post) const {
+    using T = typename Op::value_type;
+    cuda::std::size_t done = 0;
+    if constexpr (switch_reduces<Op>) {
+      NV_IF_TARGET(NV_PROVIDES_SM_90, (done = switch_ld_reduce(g, b, par, which, off, count, dst);))
+    }
+    if (done < count)
+      peer_multicast{v}.ld_reduce(g, op, b, par, which, off + done, count - done, dst + done, post);
+    (void)sizeof(T);
+  }
+
+  template <class Group, class T>
+  WEFT_HOST_DEVICE void st(Group& g, T const* src, int b, int par, int which, cuda::std::size_t off,
+                           cuda::std::size_t count) const {
+    cuda::std::size_t done = 0;
+    NV_IF_TARGET(NV_PROVIDES_SM_90, (done = switch_st(g, src, b, par, which, off, count);))
+    if (done < count) peer_multicast{v}.st(g, src + done, b, par, which, off + done, count - done);
+  }
+
+  template <class Group, class Op>
+  WEFT_HOST_DEVICE void ld_reduce_st(Group& g, Op const& op, int b, int par, int from, int to, cuda::std::size_t off,
+                                     cuda::std::size_t count) const {
+    detail::ld_reduce_then_st(*this, g, op, b, par, from, to, off, count);
+  }
+
+private:
+  // 16-byte vectors through the switch; returns how many leading elements were handled.
+  template <class Group, class T>
+  WEFT_DEVICE cuda::std::size_t switch_ld_reduce(Group& g, int b, int par, int which, cuda::std::size_t off,
+                                                 cuda::std::size_t count, T* dst) const {
+    constexpr cuda::std::size_t per = 16 / sizeof(T);
+    T const* src = v.template area<T>(v.rank, b, par, which) + off;
+    if (reinterpret_cast<cuda::std::uintptr_t>(src) % 16 || reinterpret_cast<cuda::std::uintptr_t>(dst) % 16) return 0;
+    cuda::std::size_t const vecs = count / per;
+    unsigned char const* m = mc_of(src);
+    for (cuda::std::size_t i = cuda::std::size_t(g.thread_rank()); i < vecs; i += cuda::std::size_t(g.size())) {
+      detail::b128 x;
+      if constexpr (cuda::std::is_same_v<T, float>) x = detail::ptx::multimem_ld_reduce_add_v4_f32(m + 16 * i);
+      else if constexpr (cuda::std::is_same_v<T, bfloat16_t>) x = detail::ptx::multimem_ld_reduce_add_v4_bf16x2(m + 16 * i);
+      else x = detail::ptx::multimem_ld_reduce_add_v4_f16x2(m + 16 * i);
+      reinterpret_cast<detail::b128*>(dst)[i] = x;
+    }
+    g.sync();
+    return vecs * per;
+  }
+  template <class Group, class T>
+  WEFT_DEVICE cuda::std::size_t switch_st(Group& g, T const* src, int b, int par, int which, cuda::std::size_t off,
+                                          cuda::std::size_t count) const {
+    constexpr cuda::std::size_t per = 16 / sizeof(T);
+    T const* dst = v.template area<T>(v.rank, b, par, which) + off;
+    if (reinterpret_cast<cuda::std::uintptr_t>(src) % 16 || reinterpret_cast<cuda::std::uintptr_t>(dst) % 16) return 0;
+    cuda::std::size_t const vecs = count / per;
+    unsigned char* m = mc_of(dst);
+    for (cuda::std::size_t i = cuda::std::size_t(g.thread_rank()); i < vecs; i += cuda::std::size_t(g.size()))
+      detail::ptx::multimem_st_v4_f32(m + 16 * i, reinterpret_cast<detail::b128 const*>(src)[i]);
+    g.sync();
+    return vecs * per;
+  }
+};
+
+//! Kernels: block b of the grid runs block b of the window on `partition(count, gridDim.x, b)`.
+//! `*result` gets the first failure (a timed-out flag wait) or stays success.
+namespace detail {
+WEFT_DEVICE void record_status(status* result, status s) {
+  if (s != status::success && threadIdx.x == 0) *result = s;
+}
+} // namespace detail
+
+template <class Op>
+__global__ void direct_all_reduce_kernel(sym_view v, direct_flavour f, Op op, typename Op::value_type const* in,
+                                         typename Op::value_type* out, cuda::std::size_t count, status* result) {
+  cuda_cta g;
+  int const b = int(blockIdx.x);
+  elem_range const r = partition(count, int(gridDim.x), b);
+  status s;
+  if (f == direct_flavour::two_shot) s = direct_two_shot_all_reduce(g, v, b, op, in, out, r);
+  else if (f == direct_flavour::ll) s = direct_ll_all_reduce(g, v, b, op, in, out, r);
+  else s = direct_one_shot_all_reduce(g, v, b, op, in, out, r);
+  detail::record_status(result, s);
+}
+
+template <class Mc, class Op>
+__global__ void nvls_all_reduce_kernel(Mc mc, Op op, typename Op::value_type const* in, typename Op::value_type* out,
+                                       cuda::std::size_t count, status* result) {
+  cuda_cta g;
+  int const b = int(blockIdx.x);
+  detail::record_status(result, nvls_all_reduce(g, mc, b, op, in, out, partition(count, int(gridDim.x), b)));
+}
+
+template <class Mc, class T>
+__global__ void nvls_all_gather_kernel(Mc mc, T const* in, T* out, cuda::std::size_t count, status* result) {
+  cuda_cta g;
+  int const b = int(blockIdx.x);
+  detail::record_status(result, nvls_all_gather(g, mc, b, in, out, count, partition(count, int(gridDim.x), b)));
+}
+
+template <class Mc, class Op>
+__global__ void nvls_reduce_scatter_kernel(Mc mc, Op op, typename Op::value_type const* in,
+                                           typename Op::value_type* out, cuda::std::size_t count, status* result) {
+  cuda_cta g;
+  int const b = int(blockIdx.x);
+  detail::record_status(result,
+                        nvls_reduce_scatter(g, mc, b, op, in, out, count, partition(count, int(gridDim.x), b)));
+}
+
+} // namespace weft

@@ -1,0 +1,189 @@
+// Direct (symmetric memory) and NVLS (multicast) schedules traced from the
+// algorithm source (weft/sim/trace_direct.hpp, trace_nvls.hpp): every schedule
+// verifies (structure, exact race analysis, symbolic result) for 1..16 ranks,
+// several channels and counts that take several rounds of the areas (so the
+// parity reuse is checked), and at 72 ranks; schedules whose flags are removed
+// are caught; JSON round trips; the interpreter, the simulator and MSCCL XML
+// refuse one-sided steps with a message.
+#include "trace_test_util.hpp"
+#include "../sim/sim_test_util.hpp"
+
+#include <weft/sim/interpret.hpp>
+#include <weft/sim/msccl_xml.hpp>
+#include <weft/sim/schedule_json.hpp>
+#include <weft/sim/simulator.hpp>
+#include <weft/sim/topology.hpp>
+#include <weft/team/cpu_team.hpp>
+
+#include <vector>
+
+using namespace trace_test;
+
+namespace {
+
+std::vector<traced_algorithm> symmetric_list() {
+  std::vector<traced_algorithm> v(std::begin(traced_direct_list), std::end(traced_direct_list));
+  v.insert(v.end(), std::begin(traced_nvls_list), std::end(traced_nvls_list));
+  return v;
+}
+
+std::string label(traced_algorithm const& a) { return std::string(to_string(a.coll)) + " " + a.name; }
+
+} // namespace
+
+TEST_CASE("trace direct/nvls: every schedule verifies at 1..16 ranks", "[trace][direct]") {
+  for (auto const& a : symmetric_list())
+    for (int n = 1; n <= 16; ++n)
+      for (int nch : {1, 2})
+        for (std::size_t count : {std::size_t(0), std::size_t(7), std::size_t(100), std::size_t(333)}) {
+          trace_options o;
+          o.step_elems = 32;
+          schedule s = traced(a, n, nch, count, o);
+          verify_result const r = verify(s);
+          INFO(label(a) << " n " << n << " nch " << nch << " count " << count << "\n" << show(r));
+          REQUIRE(r.ok());
+          REQUIRE(r.symbolic_checked);
+          REQUIRE(r.races_exact);
+        }
+}
+
+TEST_CASE("trace direct/nvls: the steps are one-sided and flag steps", "[trace][direct]") {
+  trace_options o;
+  o.step_elems = 16;
+  schedule s = trace_direct_one_shot_all_reduce(4, 1, 16, o);
+  std::size_t gets = 0, signals = 0, waits = 0;
+  for (auto const& t : s.steps) {
+    gets += t.op == step_op::get || t.op == step_op::get_reduce;
+    signals += t.op == step_op::signal;
+    waits += t.op == step_op::wait;
+  }
+  CHECK(gets == 4 * 3);    // every rank reads its 3 peers' areas
+  CHECK(signals == 4 * 3); // one barrier
+  CHECK(waits == 4 * 3);
+  schedule m = trace_nvls_all_reduce(4, 1, 64, o);
+  std::size_t lds = 0, sts = 0;
+  for (auto const& t : m.steps) {
+    lds += t.op == step_op::mc_ld_reduce;
+    sts += t.op == step_op::mc_st;
+  }
+  CHECK(lds == 4);
+  CHECK(sts == 4);
+  CHECK(m.scratch_count > 0);
+}
+
+TEST_CASE("trace direct/nvls: every schedule verifies at 72 ranks", "[trace][direct][large]") {
+  for (auto const& a : symmetric_list()) {
+    trace_options o;
+    o.step_elems = a.coll == collective::all_reduce ? 16 * 72 : 32; // two rounds
+    std::size_t const count = a.coll == collective::all_reduce ? 72 * 16 + 5 : 32 + 5;
+    schedule s = traced(a, 72, 1, count, o);
+    verify_result const r = verify(s);
+    INFO(label(a) << "\n" << show(r));
+    REQUIRE(r.ok());
+    REQUIRE(r.symbolic_checked);
+  }
+}
+
+TEST_CASE("trace direct/nvls: missing flags are caught", "[trace][direct]") {
+  trace_options o;
+  o.step_elems = 16;
+  for (auto fn : {&trace_direct_ll_all_reduce, &trace_direct_two_shot_all_reduce, &trace_nvls_all_gather}) {
+    schedule s = fn(3, 1, 40, o, nullptr);
+    REQUIRE(verify(s).ok());
+    // Remove every flag step: sends/receives still pair up, but nothing orders the data.
+    schedule broken = s;
+    broken.steps.clear();
+    for (auto const& t : s.steps)
+      if (!op_is_flag(t.op)) broken.steps.push_back(t);
+    verify_result const r = verify(broken);
+    INFO(r.report());
+    CHECK_FALSE(r.ok());
+    CHECK((r.has(finding_kind::buffer_race) || r.has(finding_kind::uninitialised_read)));
+  }
+  // A wait that does not wait: the verifier says the flag may be read before it is set.
+  schedule s = trace_direct_one_shot_all_reduce(3, 1, 16, o);
+  for (auto& t : s.steps)
+    if (t.op == step_op::wait && t.rank == 1) t.waits_data = false;
+  verify_result const r = verify(s);
+  CHECK_FALSE(r.ok());
+  CHECK(mentions(r.report(), {"rank 1", "wait"}));
+}
+
+TEST_CASE("trace direct/nvls: malformed one-sided steps are named", "[trace][direct]") {
+  trace_options o;
+  o.step_elems = 16;
+  schedule s = trace_direct_one_shot_all_reduce(3, 1, 16, o);
+  for (auto& t : s.steps)
+    if (t.op == step_op::get) {
+      t.peer = -1;
+      break;
+    }
+  verify_result const r = verify(s);
+  CHECK(r.has(finding_kind::malformed));
+  CHECK(mentions(r.report(), {"names no peer"}));
+}
+
+TEST_CASE("trace direct/nvls: schedules run on the CPU team through the interpreter", "[trace][direct]") {
+  for (auto const& a : symmetric_list())
+    for (int n : {1, 3, 5})
+      for (int ip = 0; ip < 2; ++ip) {
+        trace_options o;
+        o.step_elems = 16;
+        std::size_t const count = 45; // three rounds of the areas
+        schedule s = traced(a, n, 2, count, o);
+        s.in_place = ip == 1;
+        std::size_t const ni = buffer_elems(s, buf::input), no = buffer_elems(s, buf::output);
+        std::size_t const store = s.in_place ? std::max(ni, no) : ni + no;
+        std::vector<std::vector<float>> mem(static_cast<std::size_t>(n), std::vector<float>(store, -1.0f));
+        std::vector<float const*> send(static_cast<std::size_t>(n));
+        std::vector<float*> recv(static_cast<std::size_t>(n));
+        auto x = [](int r, std::size_t j) { return float(1 + (r * 7 + int(j) * 3) % 11); };
+        for (int r = 0; r < n; ++r) {
+          float* base = mem[std::size_t(r)].data();
+          float* in = base + (s.in_place ? in_place_offset(s, buf::input, r) : 0);
+          recv[std::size_t(r)] = base + (s.in_place ? in_place_offset(s, buf::output, r) : ni);
+          send[std::size_t(r)] = in;
+          for (std::size_t j = 0; j < ni; ++j) in[j] = x(r, j);
+        }
+        std::string err;
+        weft::status const st = weft::sim::interpret(s, send, recv, weft::op::sum<float>{}, {}, &err);
+        INFO(label(a) << " n " << n << (s.in_place ? " in place" : "") << ": " << err);
+        REQUIRE(st == weft::status::success);
+        for (int r = 0; r < n; ++r)
+          for (std::size_t j = 0; j < no; ++j) {
+            float want = 0;
+            if (a.coll == collective::all_gather) want = x(int(j / count), j % count);
+            else
+              for (int q = 0; q < n; ++q)
+                want += x(q, a.coll == collective::reduce_scatter ? std::size_t(r) * count + j : j);
+            INFO("rank " << r << " element " << j);
+            REQUIRE(recv[std::size_t(r)][j] == want);
+          }
+      }
+}
+
+TEST_CASE("trace direct/nvls: JSON round trip; simulator and MSCCL refuse", "[trace][direct]") {
+  trace_options o;
+  o.step_elems = 16;
+  for (auto const& a : symmetric_list()) {
+    schedule s = traced(a, 5, 2, 77, o);
+    std::string const j = write_json(s);
+    schedule back;
+    std::string err;
+    INFO(label(a) << " " << err);
+    REQUIRE(read_json(j, back, &err));
+    REQUIRE(back.steps.size() == s.steps.size());
+    for (std::size_t i = 0; i < s.steps.size(); ++i) {
+      REQUIRE(back.steps[i].op == s.steps[i].op);
+      REQUIRE(back.steps[i].peer == s.steps[i].peer);
+    }
+    REQUIRE(verify(back).ok());
+    std::string xml;
+    CHECK_FALSE(write_msccl_xml(s, xml, &err));
+    CHECK(err.find("MSCCL XML has no") != std::string::npos);
+  }
+  schedule s = trace_nvls_all_reduce(8, 1, 128, o);
+  sim_result const res = simulate(s, sim_test::flat(8));
+  CHECK_FALSE(res.ok);
+  CHECK(res.error.find("does not time") != std::string::npos);
+}
