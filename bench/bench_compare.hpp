@@ -205,7 +205,7 @@ public:
       std::vector<std::size_t> min_at(peers.size(), 0);
       for (auto const& [size, wv] : wpoints) {
         stats const ws = summarize(wv);
-        std::fprintf(f, "# %10zu  %8s  %5.1f%%", size, fit_number(ws.median, 8).c_str(), spread(ws));
+        std::fprintf(f, "# %10zu  %8s  %5s%%", size, fit_number(ws.median, 8).c_str(), fit_number(spread(ws), 5).c_str());
         for (std::size_t i = 0; i < peers.size(); ++i) {
           auto const& pp = data_.at(peers[i]);
           auto it = pp.find(size);
@@ -215,7 +215,7 @@ public:
           }
           stats const ps = summarize(it->second);
           double const ratio = ps.median > 0 ? ws.median / ps.median : 0;
-          std::fprintf(f, "  %8s  %5.1f%%  %8s", fit_number(ps.median, 8).c_str(), spread(ps),
+          std::fprintf(f, "  %8s  %5s%%  %8s", fit_number(ps.median, 8).c_str(), fit_number(spread(ps), 5).c_str(),
                        fit_number(ratio, 8).c_str());
           if (size >= target_bytes && ratio < min_ratio[i]) {
             min_ratio[i] = ratio;

@@ -140,6 +140,7 @@ def main(argv):
     ap.add_argument("--placement", default="both", choices=("both", "oop", "ip"),
                     help="measured placements to draw (default both; Gloo has in-place only)")
     ap.add_argument("--title", default=None, help="chart title (default: from the data)")
+    ap.add_argument("--note", default=None, help="one more title line (conditions: date, load, ...)")
     args = ap.parse_args(argv)
 
     try:
@@ -207,6 +208,8 @@ def main(argv):
         if any(s.kind == "predicted" for s in chosen):
             parts.append("predicted (weft-sim model) for %s" % "; ".join(sorted(meta.get("topology", ()))))
         title = "%s busbw\n%s" % (coll, "\n".join(parts))
+    if args.note:
+        title += "\n" + args.note
     ax.set_title(title, fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
