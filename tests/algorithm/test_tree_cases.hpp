@@ -102,11 +102,10 @@ outcome check_algo(algo_case const& c, weft::cpu_team& team, weft::cpu_comm& com
       },
       &per_rank);
   if (st != weft::status::success) {
-    std::string why = std::string("run returned ") + weft::to_string(st) + ";";
-    for (int r = 0; r < n; ++r)
-      if (per_rank[std::size_t(r)] != weft::status::success)
-        why += " rank " + std::to_string(r) + ": " + comm.last_error(r);
-    out.fail(why);
+    int bad = 0;
+    while (bad + 1 < n && per_rank[std::size_t(bad)] == weft::status::success) ++bad;
+    out.fail(std::string("run returned ") + weft::to_string(st) + "; first failing rank " + std::to_string(bad) +
+             ": " + comm.last_error(bad));
     return out;
   }
   std::vector<T const*> xs(un);
