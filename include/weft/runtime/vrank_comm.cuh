@@ -14,8 +14,10 @@
 //! (`status::aborted`): make a new one.
 
 #include <weft/algorithm/algorithm.hpp>
+#include <weft/algorithm/deterministic.hpp>
 #include <weft/algorithm/recursive.hpp>
 #include <weft/algorithm/ring.hpp>
+#include <weft/algorithm/tree.hpp>
 #include <weft/core/ops.hpp>
 #include <weft/core/status.hpp>
 #include <weft/group/cuda_groups.cuh>
@@ -111,8 +113,17 @@ __global__ void __launch_bounds__(512) vrank_recursive_kernel(Op op, vrank_args<
   elem_range const r = partition(a.count, a.nchannels, ch);
   if constexpr (Algo == algorithm::recursive_doubling)
     (void)recursive_doubling_all_reduce(net, pos, a.send[rank], a.recv[rank], r);
-  else
+  else if constexpr (Algo == algorithm::rabenseifner)
     (void)rabenseifner_all_reduce(net, pos, a.send[rank], a.recv[rank], r);
+  else if constexpr (Algo == algorithm::tree)
+    (void)tree_all_reduce(net, pos, a.send[rank], a.recv[rank], r);
+  else { // rank order (the deterministic mode) around the ring, over point-to-point connections
+    static_assert(Algo == algorithm::rank_order, "no virtual-rank kernel for this algorithm");
+    int const n = a.nranks;
+    (void)net.with_peers(mod(rank - 1, n), mod(rank + 1, n), [&](auto& p) {
+      return rank_order_all_reduce(p, pos, a.send[rank], a.recv[rank], r);
+    });
+  }
 }
 
 template <coll_kind Coll, protocol P, class Op>
@@ -212,6 +223,26 @@ public:
       if (status s = make_pairs(); s != status::success) return s;
     }
     return launch<coll_kind::all_reduce>(op, send, recv, count, 0, o, stream);
+  }
+  //! All-reduce with an algorithm fixed at compile time: `algorithm::tree` or
+  //! `algorithm::rank_order` (the deterministic mode), which `all_reduce` does not
+  //! compile in (each is a kernel per protocol and type); the others as `all_reduce`.
+  template <algorithm Algo, class T, class Op>
+  status all_reduce_with(std::vector<T const*> const& send, std::vector<T*> const& recv, std::size_t count,
+                         Op const& op, vrank_options o = {}, cudaStream_t stream = 0) {
+    static_assert(Algo == algorithm::ring || Algo == algorithm::recursive_doubling || Algo == algorithm::rabenseifner ||
+                      Algo == algorithm::tree || Algo == algorithm::rank_order,
+                  "no virtual-rank kernel for this algorithm");
+    o.algo = Algo;
+    if constexpr (Algo == algorithm::tree || Algo == algorithm::rank_order) {
+      if (status s = make_pairs(); s != status::success) return s;
+      return launch<coll_kind::all_reduce>(op, send, recv, count, 0, o, stream,
+                                           reinterpret_cast<void const*>(&detail::vrank_recursive_kernel<Algo, protocol::simple, Op>),
+                                           reinterpret_cast<void const*>(&detail::vrank_recursive_kernel<Algo, protocol::ll, Op>),
+                                           reinterpret_cast<void const*>(&detail::vrank_recursive_kernel<Algo, protocol::ll128, Op>));
+    } else {
+      return all_reduce(send, recv, count, op, o, stream);
+    }
   }
   template <class T>
   status all_gather(std::vector<T const*> const& send, std::vector<T*> const& recv, std::size_t sendcount,
@@ -318,9 +349,11 @@ private:
     broken_ = false;
   }
 
+  // `kernels`: the kernel per protocol (simple, ll, ll128) when the caller chose it; else by collective and algorithm.
   template <coll_kind Coll, class Op, class T = typename Op::value_type>
   status launch(Op const& op, std::vector<T const*> const& send, std::vector<T*> const& recv, std::size_t count,
-                int root, vrank_options const& o, cudaStream_t stream) {
+                int root, vrank_options const& o, cudaStream_t stream, void const* k_simple = nullptr,
+                void const* k_ll = nullptr, void const* k_ll128 = nullptr) {
     if (n_ < 1) return status::invalid_argument;
     if (broken_) return status::aborted; // an earlier collective failed: make a new communicator
     if (send.size() != std::size_t(n_) || recv.size() != std::size_t(n_)) return status::invalid_argument;
@@ -359,6 +392,7 @@ private:
         else if (o.algo == algorithm::rabenseifner)
           fn = reinterpret_cast<void const*>(&detail::vrank_recursive_kernel<algorithm::rabenseifner, P, Op>);
       }
+      if (void const* chosen = P == protocol::simple ? k_simple : P == protocol::ll ? k_ll : k_ll128) fn = chosen;
       // Cooperative: every rank's CTA must be resident at once (they wait on each other).
       e = cudaLaunchCooperativeKernel(fn, grid, block, args, 0, stream);
     };
