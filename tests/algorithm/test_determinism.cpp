@@ -92,8 +92,8 @@ void bit_identity(int n, std::size_t count) {
 
 TEST_CASE("deterministic: same bits for every algorithm, protocol, channel count and step", "[determinism]") {
   bit_identity<float>(2, 1);
-  for (int n : {3, 8})
-    for (std::size_t count : {std::size_t(333), std::size_t(5000)}) bit_identity<float>(n, count);
+  bit_identity<float>(3, 5000);
+  bit_identity<float>(8, 333);
   bit_identity<double>(7, 777);
   bit_identity<weft::half_t>(6, 1001);
 }

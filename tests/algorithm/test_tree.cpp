@@ -52,9 +52,9 @@ TEST_CASE("tree: two spanning trees, each rank interior in at most one", "[tree]
 // every rank checks every call's result itself (exact integer sums).
 TEST_CASE("tree: 1000 back-to-back all-reduces on one communicator", "[tree]") {
   int const n = 6, calls = 1000; // hierarchical: automatic layout 2 x 3
-  std::size_t const count = 300;
+  std::size_t const count = 150;
   weft::cpu_comm_config cfg;
-  cfg.simple_slot_bytes = 256; // 64 elements: several steps per tree
+  cfg.simple_slot_bytes = 128; // 32 elements: several steps per tree
   cfg.nslots = 2;
   weft::cpu_team team(n);
   weft::cpu_comm comm(n, cfg);
