@@ -46,6 +46,7 @@ struct measurement {
   std::vector<double> rank_seconds; // each rank's mean seconds per timed iteration
   long long wrong = 0;             // mismatching elements over all ranks (checked runs)
   bool checked = false;
+  bool measured = true; // false (with ok): this placement does not exist here (printed N/A)
 };
 
 //! A way to run collectives on `nranks()` ranks.

@@ -277,6 +277,10 @@ int run(int argc, char** argv) {
         return false;
       }
       placement_result& pr = ip ? rw.ip : rw.oop;
+      if (!m.measured) {
+        pr.measured = false;
+        continue;
+      }
       set_placement(pr, m.rank_seconds, o.average, rw.size, s.kind, n, m.checked, m.wrong);
       if (m.checked && m.wrong > 0) ++failed_tests; // in every round
       if (round > 0) continue;

@@ -61,20 +61,22 @@ check_table() {
       if (!($3 in ts)) { print "bad type: " $0; bad++; next }
       if (!($4 in ops)) { print "bad redop: " $0; bad++; next }
       if ($5 !~ /^-?[0-9]+$/) { print "bad root: " $0; bad++; next }
+      # A placement the collective does not have (in-place all-to-all) is N/A throughout.
+      na_ip = (coll == "alltoall" && $10 == "N/A" && $11 == "N/A" && $12 == "N/A" && $13 == "N/A")
       for (i = 6; i <= 12; i++) {
-        if (i == 9) continue
+        if (i == 9 || (na_ip && i >= 10)) continue
         if ($i !~ /^[0-9]+(\.[0-9]+)?(e[+-][0-9]+)?$/) { print "bad number in column " i ": " $0; bad++; next }
       }
-      if ($9 !~ /^[0-9]+$/ || $13 !~ /^[0-9]+$/) { print "bad #wrong: " $0; bad++; next }
+      if ($9 !~ /^[0-9]+$/ || ($13 !~ /^[0-9]+$/ && !na_ip)) { print "bad #wrong: " $0; bad++; next }
       mult = (coll == "allgather" || coll == "reducescatter" || coll == "alltoall") ? n : 1
       if ($1 != $2 * ts[$3] * mult) { print "size != count * " ts[$3] " * " mult " (" coll "): " $0; bad++ }
       if ((coll == "allgather" || coll == "broadcast" || coll == "alltoall") && $4 != "none") { print "redop of a copy is not none: " $0; bad++ }
       if ((coll == "broadcast" || coll == "reduce") ? ($5 < 0) : ($5 != -1)) { print "bad root for " coll ": " $0; bad++ }
-      if (want == "zero" && ($9 != 0 || $13 != 0)) { print "wrong elements: " $0; bad++ }
+      if (want == "zero" && ($9 != 0 || (!na_ip && $13 != 0))) { print "wrong elements: " $0; bad++ }
       if (want == "inject") {
         expect = ($2 > 0) ? 1 : 0
-        if ($9 != expect || $13 != expect) { print "injected error not counted exactly once: " $0; bad++ }
-        failed += ($9 > 0) + ($13 > 0)
+        if ($9 != expect || (!na_ip && $13 != expect)) { print "injected error not counted exactly once: " $0; bad++ }
+        failed += ($9 > 0) + (!na_ip && $13 > 0)
       }
     }
     END { print "ROWS " rows " BAD " bad " FAILED " failed }
@@ -107,9 +109,11 @@ run() {
 
 case "$mode" in
 table)
-  # 5 collectives x 3 protocols x 7 sizes (8 B .. 32 KiB).
+  # Every collective (all-to-all where the library has it) x 3 protocols x 7 sizes (8 B .. 32 KiB).
   run all_colls 0 "${small[@]}" --coll all --proto all
-  check_table "$dir/all_colls.out" 3 105 zero >/dev/null
+  ntab=$(grep -cE '^# (allreduce|allgather|reducescatter|broadcast|reduce|alltoall), algo ' "$dir/all_colls.out")
+  [ "$ntab" -ge 15 ] || fail "all_colls: $ntab tables, expected 15 at least"
+  check_table "$dir/all_colls.out" 3 $((ntab * 7)) zero >/dev/null
   # Every all-reduce algorithm the library has, with every protocol, on 3 ranks (not a
   # power of two): one table of 7 sizes per algorithm and protocol.
   run algos 0 "${small[@]}" --coll allreduce --algo all --proto all
@@ -184,7 +188,9 @@ EOF
   ;;
 inject)
   run inject 1 "${small[@]}" --coll all --proto simple,ll --inject-error
-  check_table "$dir/inject.out" 3 70 inject >/dev/null
+  ntab=$(grep -cE '^# (allreduce|allgather|reducescatter|broadcast|reduce|alltoall), algo ' "$dir/inject.out")
+  [ "$ntab" -ge 10 ] || fail "inject: $ntab tables, expected 10 at least"
+  check_table "$dir/inject.out" 3 $((ntab * 7)) inject >/dev/null
   ;;
 json)
   run json 0 "${small[@]}" --coll allreduce,allgather -J "$dir/result.json"
