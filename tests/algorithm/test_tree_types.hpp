@@ -1,13 +1,13 @@
-// Every operator on several data types for the tree, hierarchical and
-// rank-order all-reduce and the hierarchical reduce-scatter and all-gather:
-// ranks 3 and 4, counts 1 and 1003, every protocol.
+#pragma once
+// Every operator on one data type for the tree, hierarchical and rank-order
+// all-reduce and the hierarchical reduce-scatter and all-gather: ranks 3 and 4,
+// counts 1 and 1003, every protocol. Each test_tree_types_*.cpp runs two types
+// (each (type, operator) instantiates every all-reduce algorithm per protocol).
 #include "test_tree_cases.hpp"
 
 #include <weft/core/types.hpp>
 
-using namespace tree_test;
-
-namespace {
+namespace tree_test {
 
 template <class T>
 void types_sweep() {
@@ -47,11 +47,5 @@ void types_sweep() {
   CHECK(t.failures == 0);
 }
 
-} // namespace
 
-TEST_CASE("tree family types: double", "[tree][types]") { types_sweep<double>(); }
-TEST_CASE("tree family types: float", "[tree][types]") { types_sweep<float>(); }
-TEST_CASE("tree family types: half", "[tree][types]") { types_sweep<weft::half_t>(); }
-TEST_CASE("tree family types: bfloat16", "[tree][types]") { types_sweep<weft::bfloat16_t>(); }
-TEST_CASE("tree family types: int32", "[tree][types]") { types_sweep<std::int32_t>(); }
-TEST_CASE("tree family types: uint8", "[tree][types]") { types_sweep<std::uint8_t>(); }
+} // namespace tree_test
