@@ -22,6 +22,10 @@
 #include <string>
 #include <vector>
 
+// Host only: the recording views call host code from the host-device algorithm
+// templates, so the device pass of nvcc does not see the tracers (nothing on a
+// device calls them).
+#if !defined(__CUDA_ARCH__)
 namespace weft::sim {
 
 //! Bit position of the rank tag (rank + 1; 0 = the tracing rank's own buffers) in a traced pointer.
@@ -288,6 +292,7 @@ inline constexpr traced_algorithm traced_direct_list[] = {
 };
 
 } // namespace weft::sim
+#endif // !__CUDA_ARCH__
 
 //! Registry entries of this family, each followed by a comma (empty until the
 //! interpreter and the simulator run one-sided steps: see `traced_direct_list`).

@@ -16,6 +16,10 @@
 #include <weft/sim/trace_direct.hpp>
 #include <string>
 
+// Host only: the recording views call host code from the host-device algorithm
+// templates, so the device pass of nvcc does not see the tracers (nothing on a
+// device calls them).
+#if !defined(__CUDA_ARCH__)
 namespace weft::sim {
 
 //! Multicast object that records `mc_ld_reduce` / `mc_st` steps.
@@ -121,6 +125,7 @@ inline constexpr traced_algorithm traced_nvls_list[] = {
 };
 
 } // namespace weft::sim
+#endif // !__CUDA_ARCH__
 
 //! Registry entries of this family, each followed by a comma (empty until the
 //! interpreter and the simulator run multicast steps: see `traced_nvls_list`).
