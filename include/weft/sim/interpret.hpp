@@ -31,6 +31,7 @@
 #include <weft/proto/connection.hpp>
 #include <weft/proto/protocol.hpp>
 #include <weft/sim/schedule.hpp>
+#include <weft/sim/step_exec.hpp>
 #include <weft/sim/trace_prims.hpp>
 #include <weft/sim/verify.hpp>
 #include <weft/team/cpu_team.hpp>
@@ -265,52 +266,9 @@ private:
       prims<Op, P, host_group> pr(g, op_, rc, sc, ctx);
       T* const src = ptr(t.src, t.rank, t.src_offset);
       T* const dst = ptr(t.dst, t.rank, t.dst_offset);
-      std::size_t const n = t.count;
-      status st = status::success;
-      switch (t.op) {
-        case step_op::send:
-          if constexpr (P == protocol::simple)
-            if (t.direct) {
-              st = pr.direct_send(src, t.peer_offset, n);
-              break;
-            }
-          st = pr.send(src, n, t.pre);
-          break;
-        case step_op::recv:
-          if constexpr (P == protocol::simple)
-            if (t.direct) {
-              st = pr.direct_recv(n);
-              break;
-            }
-          st = pr.recv(dst, n);
-          break;
-        case step_op::recv_reduce_send: st = pr.recv_reduce_send(src, n, t.pre); break;
-        case step_op::recv_reduce_copy: st = pr.recv_reduce_copy(src, dst, n, t.post, t.pre); break;
-        case step_op::recv_copy_send:
-          if constexpr (P == protocol::simple)
-            if (t.direct) {
-              st = pr.direct_recv_copy_send(src, t.peer_offset, n);
-              break;
-            }
-          st = pr.recv_copy_send(dst, n);
-          break;
-        case step_op::recv_reduce_copy_send: st = pr.recv_reduce_copy_send(src, dst, n, t.post, t.pre); break;
-        case step_op::copy_send:
-          if constexpr (P == protocol::simple)
-            if (t.direct) {
-              st = pr.direct_copy_send(src, dst, t.peer_offset, n);
-              break;
-            }
-          st = pr.copy_send(src, dst, n);
-          break;
-        case step_op::local: st = pr.reduce_local(src, dst, n, t.post, t.pre); break;
-        case step_op::reduce:
-          reduce_copy(g, op_, ptr_list<T const, 2>{{dst, src}, 2}, ptr_list<T, 1>{{dst}, 1}, n,
-                      reduce_copy_flags{t.pre ? 2u : 0u, t.post});
-          break;
-        case step_op::nop: break;
-        default: st = status::unsupported; break; // refused before the run
-      }
+      // The same step executor as the GPU interpreter (one-sided and multicast
+      // steps were handled above; anything else unknown was refused before the run).
+      status const st = run_step(pr, g, op_, step_call{t.op, t.pre, t.post, t.direct, t.count, t.peer_offset}, src, dst);
       pr.finish();
       if (st != status::success) return st;
       signal(&progress_[p].value, cuda::std::uint64_t(links_.index[g_i] + 1));

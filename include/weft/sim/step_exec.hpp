@@ -56,8 +56,9 @@ WEFT_HOST_DEVICE status run_step(Prims& pr, Group& g, Op const& op, step_call co
                   reduce_copy_flags{c.pre ? 2u : 0u, c.post});
       return status::success;
     case step_op::nop: return status::success;
+    default: break; // one-sided and multicast steps: the interpreter runs them itself
   }
-  return status::unsupported; // an op this executor does not know
+  return status::unsupported;
 }
 
 } // namespace weft::sim
