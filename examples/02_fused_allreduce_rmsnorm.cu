@@ -146,6 +146,13 @@ int main() {
     CHECK_CUDA(cudaMemcpy(b.res_unfused, hres.data(), n * sizeof(bf16), cudaMemcpyHostToDevice));
     CHECK_CUDA(cudaMemcpy(b.gamma, hgamma.data(), std::size_t(hidden) * sizeof(bf16), cudaMemcpyHostToDevice));
   }
+  // Ranks sharing one GPU: load every kernel before launching any. Under CUDA's
+  // lazy loading (the default), a kernel's first launch may wait for the device
+  // to go idle -- and a rank's collective kernel, already running, waits for the
+  // next rank's, which is queued behind that launch: a hang until the timeout.
+  cudaFuncAttributes fa{};
+  CHECK_CUDA(cudaFuncGetAttributes(&fa, fused_allreduce_rmsnorm));
+  CHECK_CUDA(cudaFuncGetAttributes(&fa, residual_rmsnorm));
   // Fused: one kernel per rank, each on its own stream (the ranks' blocks must run together).
   for (int r = 0; r < nranks; ++r) {
     rank_bufs& b = rb[std::size_t(r)];
@@ -153,6 +160,17 @@ int main() {
     weft::sym::device_handle const h = comms[std::size_t(r)]->device_view(sym[std::size_t(r)]);
     fused_allreduce_rmsnorm<<<blocks, threads, 0, b.stream>>>(h, b.partial, b.res_fused, b.gamma, b.out_fused, tokens, hidden, b.st);
     CHECK_CUDA(cudaGetLastError());
+  }
+  // The fused kernels' own verdict first, so a failure names the right phase.
+  for (int r = 0; r < nranks; ++r) {
+    CHECK_CUDA(cudaSetDevice(devices[std::size_t(r)]));
+    CHECK_CUDA(cudaStreamSynchronize(rb[std::size_t(r)].stream));
+    int st = 0;
+    CHECK_CUDA(cudaMemcpy(&st, rb[std::size_t(r)].st, sizeof(int), cudaMemcpyDeviceToHost));
+    if (st != 0) {
+      std::printf("FAILED: rank %d's fused kernel returned %s\n", r, weft::to_string(weft::status(st)));
+      return 1;
+    }
   }
   // Unfused: the stream-ordered all-reduce, then the same residual + RMSNorm in a second kernel.
   for (int r = 0; r < nranks; ++r) {

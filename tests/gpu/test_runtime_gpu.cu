@@ -231,17 +231,33 @@ TEST_CASE("runtime gpu: collectives captured in CUDA graphs replay 100 times", "
     o.nchannels = 2;
     // Each rank's stream is captured into its own graph: bump the input, then all-reduce it.
     std::vector<cudaGraphExec_t> exec(n);
+    // Load add_one before capturing (as a framework's kernels are): this test is
+    // about what the collective adds to a capture.
+    cudaFuncAttributes fa{};
+    WEFT_TEST_CUDA(cudaFuncGetAttributes(&fa, add_one));
+    // Whether `s` is still capturing: a call that the driver refuses during
+    // capture invalidates it, and this says which step did.
+    auto still_capturing = [](cudaStream_t s) {
+      cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
+      return cudaStreamIsCapturing(s, &cs) == cudaSuccess && cs == cudaStreamCaptureStatusActive;
+    };
     for (int r = 0; r < n; ++r) {
       cudaStream_t s = g.streams[std::size_t(r)];
       WEFT_TEST_CUDA(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
       add_one<<<64, 256, 0, s>>>(in[std::size_t(r)], count);
+      bool const after_user_kernel = still_capturing(s);
       status const st = weft::all_reduce(*g.comms[std::size_t(r)], in[std::size_t(r)], out[std::size_t(r)], count,
                                          weft::op::sum<float>{}, s, o);
+      bool const after_collective = still_capturing(s);
       // Nothing that allocates or exchanges handles may run now.
       std::vector<weft::symmetric_buffer> sbs;
       status const alloc = r == 0 ? weft::alloc_symmetric_all(weft::pointers(g.comms), 4096, 1, sbs, s) : status::unsupported;
+      bool const after_refusal = still_capturing(s);
       cudaGraph_t graph;
+      INFO("rank " << r << ": capturing after the user kernel " << after_user_kernel << ", after the collective "
+                   << after_collective << ", after the refused allocation " << after_refusal);
       WEFT_TEST_CUDA(cudaStreamEndCapture(s, &graph));
+      CHECK(after_collective);
       REQUIRE(st == status::success);
       CHECK(alloc == status::unsupported);
       WEFT_TEST_CUDA(cudaGraphInstantiate(&exec[std::size_t(r)], graph, 0));

@@ -281,6 +281,11 @@ TEST_CASE("runtime call: a stream on another device", "[runtime]") {
   CHECK(o.r.st == status::invalid_argument);
   CHECK(o.launches == 0);
   CHECK(o.stream_queries == 1);
+  // A capturing stream's device is not asked (-1, unknown): the check passes it
+  // on to the launch rather than refusing every captured call.
+  outcome const unknown = run(facts(), call(b), /*dev=*/-1);
+  CHECK(unknown.r.st == status::success);
+  CHECK(unknown.launches == 1);
 }
 
 TEST_CASE("runtime call: argument checks come before any stream query", "[runtime]") {

@@ -72,7 +72,7 @@ struct comm_facts {
 
 //! What the runtime found out about the stream (filled from the CUDA runtime).
 struct stream_facts {
-  int device = 0;
+  int device = 0;                //!< -1: not known (a capturing stream is not asked; see query_stream)
   bool capturing = false;
 };
 
@@ -175,9 +175,9 @@ inline call_result check_call(comm_facts const& f, coll_call const& c) {
   return {};
 }
 
-//! Step 3: the stream must belong to the communicator's device.
+//! Step 3: the stream must belong to the communicator's device (when its device is known).
 inline call_result check_stream(comm_facts const& f, stream_facts const& s) {
-  if (s.device != f.device) return {status::invalid_argument, "stream is on another device than the communicator", false, {}};
+  if (s.device >= 0 && s.device != f.device) return {status::invalid_argument, "stream is on another device than the communicator", false, {}};
   return {};
 }
 

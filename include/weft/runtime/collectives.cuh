@@ -175,18 +175,25 @@ status launch(comm const& c, launch_plan const& plan, Op const& op, void const* 
   return e == cudaSuccess ? status::success : status::cuda_error;
 }
 
-//! The stream's device and capture state (the first CUDA call of a collective).
+//! The stream's device and capture state (the first CUDA calls of a collective).
+//! The capture state comes first: while a stream is capturing, queries such as
+//! cudaStreamGetDevice are among the calls the driver may refuse, and a refused
+//! call invalidates the whole capture. So a capturing stream's device is left
+//! unknown (-1: the device check is skipped; a stream of another device then
+//! fails at the launch, with `cuda_error`, instead of being refused up front).
 inline status query_stream(cudaStream_t stream, stream_facts& f) {
+  cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
+  if (cudaStreamIsCapturing(stream, &cs) != cudaSuccess) return stream ? status::invalid_argument : status::cuda_error;
+  f.capturing = cs != cudaStreamCaptureStatusNone;
   int dev = -1;
-  if (stream) {
+  if (f.capturing) {
+    // leave it unknown
+  } else if (stream) {
     if (cudaStreamGetDevice(stream, &dev) != cudaSuccess) return status::invalid_argument; // not a live stream
   } else if (cudaGetDevice(&dev) != cudaSuccess) {
     return status::cuda_error;
   }
-  cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
-  if (cudaStreamIsCapturing(stream, &cs) != cudaSuccess) return status::cuda_error;
   f.device = dev;
-  f.capturing = cs != cudaStreamCaptureStatusNone;
   return status::success;
 }
 
