@@ -55,6 +55,14 @@ struct interpret_options {
 
 namespace detail {
 
+//! The i-th source of a gathered pointer list (a host-device callable).
+template <class T>
+struct source_list {
+  T const* const* p;
+  WEFT_HOST_DEVICE T const* operator()(int q) const noexcept { return p[q]; }
+};
+
+
 inline coll_kind to_coll_kind(collective c) noexcept {
   switch (c) {
     case collective::all_reduce: return coll_kind::all_reduce;
@@ -214,10 +222,14 @@ private:
                     reduce_copy_flags{t.pre ? 2u : 0u, t.post});
         break;
       }
-      case step_op::mc_ld_reduce:
-        weft::detail::reduce_sources(g, op_, s_.nranks, [&](int q) { return static_cast<T const*>(ptr(t.src, q, t.src_offset)); },
-                                     ptr(t.dst, t.rank, t.dst_offset), n, t.post);
+      case step_op::mc_ld_reduce: {
+        // Every rank's source, gathered first: reduce_sources is host-device and
+        // takes a host-device callable (nvcc warns about a host lambda there).
+        std::vector<T const*> srcs(std::size_t(s_.nranks));
+        for (int q = 0; q < s_.nranks; ++q) srcs[std::size_t(q)] = ptr(t.src, q, t.src_offset);
+        weft::detail::reduce_sources(g, op_, s_.nranks, source_list<T>{srcs.data()}, ptr(t.dst, t.rank, t.dst_offset), n, t.post);
         break;
+      }
       case step_op::mc_st:
         for (int q = 0; q < s_.nranks; ++q)
           reduce_copy(g, op_, ptr_list<T const, 1>{{src}, 1}, ptr_list<T, 1>{{ptr(t.dst, q, t.dst_offset)}, 1}, n, one);
