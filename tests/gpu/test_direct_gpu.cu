@@ -1,0 +1,525 @@
+// Direct (one-shot, two-shot, LL) all-reduce and NVLS all-reduce, all-gather and
+// reduce-scatter on one GPU with virtual ranks. Every rank has its own region,
+// flag array, cursors and LL staging in device memory of device 0 and its own
+// `sym_view`; each rank's kernel runs on its own non-blocking stream, every rank
+// launched before anything waits, so the ranks run concurrently and meet at the
+// flags. NVLS runs over `peer_multicast` (the peer-pointer fallback: a multicast
+// object needs several devices). Outputs are poisoned (0x7f bytes) before each
+// call and compared with a host reference: fp32 sums of small integers (exact in
+// any order), bf16 sums with the rounding of `reduce_sources` (one rounding per
+// pass of up to direct_max_srcs sources); the padding around every buffer must
+// stay poisoned and an out-of-place input intact. Back-to-back calls (no host
+// synchronisation between them) mix collectives, counts and block counts on the
+// same views: cursors and flags persist from call to call.
+#include "gpu_check.hpp"
+
+#include <weft/runtime/nvls_multimem.cuh>
+
+#include <cuda.h> // CU_DEVICE_ATTRIBUTE_MULTICAST_SUPPORTED (the enum value only)
+#include <cuda_runtime.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+namespace {
+
+using weft::bfloat16_t;
+
+enum class coll { one_shot, two_shot, ll, nvls_all_reduce, nvls_all_gather, nvls_reduce_scatter };
+constexpr coll all_colls[] = {coll::one_shot,        coll::two_shot,        coll::ll,
+                              coll::nvls_all_reduce, coll::nvls_all_gather, coll::nvls_reduce_scatter};
+
+char const* name(coll c) {
+  switch (c) {
+    case coll::one_shot: return "direct one_shot all_reduce";
+    case coll::two_shot: return "direct two_shot all_reduce";
+    case coll::ll: return "direct ll all_reduce";
+    case coll::nvls_all_reduce: return "nvls all_reduce";
+    case coll::nvls_all_gather: return "nvls all_gather";
+    case coll::nvls_reduce_scatter: return "nvls reduce_scatter";
+  }
+  return "?";
+}
+
+// Window layout shared by every rank. Small areas, so moderate counts already take
+// several rounds (both parities) per block: 2048 floats per area, 256 floats per LL
+// round, 2048 / n (rounded down to 16) floats per all-gather / reduce-scatter piece.
+constexpr int max_blocks = 4; // the view's nblocks; a launch uses 1, 2 or 4 of them
+constexpr std::size_t area_bytes = 8192;
+constexpr std::size_t ll_bytes = 1024;
+constexpr int threads = 256;           // per CTA
+constexpr std::size_t guard = 16;      // poisoned elements before and after every buffer
+constexpr std::uint64_t timeout_ns = 10'000'000'000ull;
+constexpr unsigned char poison = 0x7f;
+
+static_assert(int(weft::status::success) == 0, "result words are zeroed to mean success");
+
+// Every kernel instantiation the test launches. Loading them all up front matters:
+// with lazy loading a kernel's first launch may wait for the device to go idle,
+// while another rank's kernel spins waiting for it.
+void load_kernels() {
+  cudaFuncAttributes fa{};
+  WEFT_TEST_CUDA(cudaFuncGetAttributes(&fa, weft::direct_all_reduce_kernel<weft::op::sum<float>>));
+  WEFT_TEST_CUDA(cudaFuncGetAttributes(&fa, weft::direct_all_reduce_kernel<weft::op::sum<bfloat16_t>>));
+  WEFT_TEST_CUDA(
+      cudaFuncGetAttributes(&fa, weft::nvls_all_reduce_kernel<weft::peer_multicast, weft::op::sum<float>>));
+  WEFT_TEST_CUDA(
+      cudaFuncGetAttributes(&fa, weft::nvls_all_reduce_kernel<weft::peer_multicast, weft::op::sum<bfloat16_t>>));
+  WEFT_TEST_CUDA(cudaFuncGetAttributes(&fa, weft::nvls_all_gather_kernel<weft::peer_multicast, float>));
+  WEFT_TEST_CUDA(
+      cudaFuncGetAttributes(&fa, weft::nvls_reduce_scatter_kernel<weft::peer_multicast, weft::op::sum<float>>));
+}
+
+// n virtual ranks' symmetric memory on device 0, zeroed; one stream per rank.
+struct world {
+  int n = 0;
+  std::vector<unsigned char*> region, staging;
+  std::vector<std::uint64_t*> flags;
+  std::vector<weft::sym_cursor*> cursors;
+  std::vector<weft::sym_failure*> failure;
+  std::vector<unsigned char**> bufs_table;   // rank r's table of every rank's region (device memory)
+  std::vector<std::uint64_t**> flags_table;  // rank r's table of every rank's flag array (device memory)
+  std::vector<cudaStream_t> streams;
+
+  world() = default;
+  world(world const&) = delete;
+  world& operator=(world const&) = delete;
+  ~world() {
+    cudaDeviceSynchronize();
+    for (int r = 0; r < n; ++r) {
+      std::size_t const i = std::size_t(r);
+      cudaFree(region[i]);
+      cudaFree(staging[i]);
+      cudaFree(flags[i]);
+      cudaFree(cursors[i]);
+      cudaFree(failure[i]);
+      cudaFree(bufs_table[i]);
+      cudaFree(flags_table[i]);
+      if (streams[i]) cudaStreamDestroy(streams[i]);
+    }
+  }
+
+  void init(int nranks) {
+    n = nranks;
+    std::size_t const N = std::size_t(n);
+    region.assign(N, nullptr);
+    staging.assign(N, nullptr);
+    flags.assign(N, nullptr);
+    cursors.assign(N, nullptr);
+    failure.assign(N, nullptr);
+    bufs_table.assign(N, nullptr);
+    flags_table.assign(N, nullptr);
+    streams.assign(N, nullptr);
+    std::size_t const region_b = weft::sym_view::region_bytes(n, max_blocks, area_bytes, ll_bytes);
+    std::size_t const flags_b = std::size_t(max_blocks) * N * sizeof(std::uint64_t);
+    std::size_t const cursors_b = std::size_t(max_blocks) * sizeof(weft::sym_cursor);
+    std::size_t const staging_b = std::size_t(max_blocks) * N * ll_bytes;
+    weft::sym_failure const no_failure{};
+    for (std::size_t r = 0; r < N; ++r) {
+      WEFT_TEST_CUDA(cudaMalloc(&region[r], region_b));
+      WEFT_TEST_CUDA(cudaMemset(region[r], 0, region_b));
+      WEFT_TEST_CUDA(cudaMalloc(&flags[r], flags_b));
+      WEFT_TEST_CUDA(cudaMemset(flags[r], 0, flags_b));
+      WEFT_TEST_CUDA(cudaMalloc(&cursors[r], cursors_b));
+      WEFT_TEST_CUDA(cudaMemset(cursors[r], 0, cursors_b));
+      WEFT_TEST_CUDA(cudaMalloc(&staging[r], staging_b));
+      WEFT_TEST_CUDA(cudaMemset(staging[r], 0, staging_b));
+      WEFT_TEST_CUDA(cudaMalloc(&failure[r], sizeof(weft::sym_failure)));
+      WEFT_TEST_CUDA(cudaMemcpy(failure[r], &no_failure, sizeof no_failure, cudaMemcpyHostToDevice));
+      WEFT_TEST_CUDA(cudaStreamCreateWithFlags(&streams[r], cudaStreamNonBlocking));
+    }
+    for (std::size_t r = 0; r < N; ++r) {
+      WEFT_TEST_CUDA(cudaMalloc(&bufs_table[r], N * sizeof(unsigned char*)));
+      WEFT_TEST_CUDA(cudaMemcpy(bufs_table[r], region.data(), N * sizeof(unsigned char*), cudaMemcpyHostToDevice));
+      WEFT_TEST_CUDA(cudaMalloc(&flags_table[r], N * sizeof(std::uint64_t*)));
+      WEFT_TEST_CUDA(cudaMemcpy(flags_table[r], flags.data(), N * sizeof(std::uint64_t*), cudaMemcpyHostToDevice));
+    }
+    WEFT_TEST_CUDA(cudaDeviceSynchronize());
+  }
+
+  weft::sym_view view(int r) const {
+    std::size_t const i = std::size_t(r);
+    weft::sym_view v;
+    v.bufs = bufs_table[i];
+    v.flags = flags_table[i];
+    v.cursors = cursors[i];
+    v.staging = staging[i];
+    v.failure = failure[i];
+    v.rank = r;
+    v.nranks = n;
+    v.nblocks = max_blocks;
+    v.area_bytes = area_bytes;
+    v.ll_bytes = ll_bytes;
+    v.bound = weft::wait_bound{timeout_ns, nullptr};
+    return v;
+  }
+
+  // The failed wait rank r recorded, as text ("" when none).
+  std::string failure_of(int r) const {
+    weft::sym_failure f{};
+    if (cudaMemcpy(&f, failure[std::size_t(r)], sizeof f, cudaMemcpyDeviceToHost) != cudaSuccess)
+      return " (failure record unreadable)";
+    if (f.st == weft::status::success) return "";
+    return std::string(" (") + weft::to_string(f.st) + " waiting for rank " + std::to_string(f.peer) +
+           (f.ll ? ", LL line" : ", flag") + ", block " + std::to_string(f.block) + ", epoch " +
+           std::to_string(f.epoch) + ", last seen " + std::to_string(f.seen) + ")";
+  }
+};
+
+// One call of every rank: which collective, elements per rank (the all-gather's
+// send count, the reduce-scatter's receive count), and CTAs per rank.
+struct call_spec {
+  coll c = coll::one_shot;
+  std::size_t count = 0;
+  int nblocks = 1;
+};
+
+std::size_t in_elems(call_spec const& s, int n) {
+  return s.c == coll::nvls_reduce_scatter ? s.count * std::size_t(n) : s.count;
+}
+std::size_t out_elems(call_spec const& s, int n) {
+  return s.c == coll::nvls_all_gather ? s.count * std::size_t(n) : s.count;
+}
+
+std::uint64_t mix(std::uint64_t a, std::uint64_t b, std::uint64_t c) {
+  std::uint64_t z = a * 0x9E3779B97F4A7C15ull + b * 0xC2B2AE3D27D4EB4Full + c * 0x165667B19E3779F9ull + 0x27d4eb2f;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+// Input element j of rank r in call `call`. fp32: a nonzero integer in [-8, 8], so
+// every partial sum is exact. bf16: a multiple of 1/16 in [-4, 4] (exact in bf16);
+// sums of a few of them need 9+ significant bits, so rounding to bf16 is exercised.
+template <class T>
+T input(unsigned seed, int r, std::size_t call, std::size_t j) {
+  std::uint64_t const h = mix(std::uint64_t(r) + 1, std::uint64_t(seed) * 1000003ull + call, j);
+  if constexpr (std::is_same_v<T, float>) {
+    float const mag = float(1 + h % 8);
+    return (h & 256u) ? -mag : mag;
+  } else {
+    return T(float(int(h % 129) - 64) / 16.0f);
+  }
+}
+
+// The reduction `reduce_sources` computes: passes of up to direct_max_srcs
+// sources in rank order, each accumulated in fp32 and rounded once to T; a
+// later pass starts from the previous pass's (rounded) result.
+template <class T, class X>
+T ref_sum(int n, X const& x) {
+  T partial{};
+  int q = 0;
+  bool first = true;
+  while (q < n) {
+    float a = first ? weft::to_acc(x(q++)) : weft::to_acc(partial);
+    for (int k = 1; k < weft::direct_max_srcs && q < n; ++k) a += weft::to_acc(x(q++));
+    partial = weft::from_acc<T>(a);
+    first = false;
+  }
+  return partial;
+}
+
+template <class T>
+bool same_bits(T const& a, T const& b) {
+  return std::memcmp(&a, &b, sizeof(T)) == 0;
+}
+
+template <class T>
+double as_double(T x) {
+  return double(weft::to_acc(x));
+}
+
+// Launch rank r's kernel of one call on the rank's stream.
+template <class T>
+void launch(world const& w, int r, call_spec const& s, T const* in, T* out, weft::status* result) {
+  using Op = weft::op::sum<T>;
+  weft::sym_view const v = w.view(r);
+  weft::peer_multicast const mc{v};
+  cudaStream_t const st = w.streams[std::size_t(r)];
+  unsigned const nb = unsigned(s.nblocks);
+  switch (s.c) {
+    case coll::one_shot:
+      weft::direct_all_reduce_kernel<Op>
+          <<<nb, threads, 0, st>>>(v, weft::direct_flavour::one_shot, Op{}, in, out, s.count, result);
+      break;
+    case coll::two_shot:
+      weft::direct_all_reduce_kernel<Op>
+          <<<nb, threads, 0, st>>>(v, weft::direct_flavour::two_shot, Op{}, in, out, s.count, result);
+      break;
+    case coll::ll:
+      weft::direct_all_reduce_kernel<Op>
+          <<<nb, threads, 0, st>>>(v, weft::direct_flavour::ll, Op{}, in, out, s.count, result);
+      break;
+    case coll::nvls_all_reduce:
+      weft::nvls_all_reduce_kernel<weft::peer_multicast, Op><<<nb, threads, 0, st>>>(mc, Op{}, in, out, s.count, result);
+      break;
+    case coll::nvls_all_gather:
+      if constexpr (std::is_same_v<T, float>)
+        weft::nvls_all_gather_kernel<weft::peer_multicast, T><<<nb, threads, 0, st>>>(mc, in, out, s.count, result);
+      break;
+    case coll::nvls_reduce_scatter:
+      if constexpr (std::is_same_v<T, float>)
+        weft::nvls_reduce_scatter_kernel<weft::peer_multicast, Op>
+            <<<nb, threads, 0, st>>>(mc, Op{}, in, out, s.count, result);
+      break;
+  }
+}
+
+std::string describe(call_spec const& s, int n, bool in_place, std::size_t i) {
+  return std::string("call ") + std::to_string(i) + ": " + name(s.c) + " n=" + std::to_string(n) +
+         " count=" + std::to_string(s.count) + " blocks=" + std::to_string(s.nblocks) +
+         (in_place ? " in-place" : " out-of-place");
+}
+
+// Run `calls` back to back on every rank of `w` (all launched, call by call and
+// rank by rank, before one device synchronisation), then check every rank's
+// status, output, padding and (out of place) input. Returns "" or the first error.
+template <class T>
+std::string run_calls(world& w, std::vector<call_spec> const& calls, bool in_place, unsigned seed) {
+  int const n = w.n;
+  std::size_t const N = std::size_t(n), ncalls = calls.size();
+  for (call_spec const& s : calls) {
+    if (s.nblocks < 1 || s.nblocks > max_blocks) return "bad test: nblocks outside 1..max_blocks";
+    if (!std::is_same_v<T, float> && (s.c == coll::nvls_all_gather || s.c == coll::nvls_reduce_scatter))
+      return "bad test: all-gather and reduce-scatter are instantiated for float only";
+  }
+  // Per call: [guard][buffer(s)][guard, padding to 64 elements], the same for every rank.
+  std::vector<std::size_t> base(ncalls + 1, 0), body(ncalls, 0);
+  for (std::size_t i = 0; i < ncalls; ++i) {
+    std::size_t const ni = in_elems(calls[i], n), no = out_elems(calls[i], n);
+    body[i] = in_place ? (ni > no ? ni : no) : ni + no;
+    base[i + 1] = base[i] + (body[i] + 2 * guard + 63) / 64 * 64;
+  }
+  std::size_t const total = base[ncalls];
+  auto send_off = [&](std::size_t i, int r) {
+    std::size_t const inner = base[i] + guard;
+    if (in_place && calls[i].c == coll::nvls_all_gather) return inner + std::size_t(r) * calls[i].count;
+    return inner;
+  };
+  auto recv_off = [&](std::size_t i, int r) {
+    std::size_t const inner = base[i] + guard;
+    if (!in_place) return inner + in_elems(calls[i], n);
+    if (calls[i].c == coll::nvls_reduce_scatter) return inner + std::size_t(r) * calls[i].count;
+    return inner;
+  };
+
+  // Host images: poison everywhere, inputs in the send buffers.
+  std::vector<std::vector<T>> image(N, std::vector<T>(total));
+  for (int r = 0; r < n; ++r) {
+    std::vector<T>& im = image[std::size_t(r)];
+    std::memset(static_cast<void*>(im.data()), poison, total * sizeof(T));
+    for (std::size_t i = 0; i < ncalls; ++i)
+      for (std::size_t j = 0, ni = in_elems(calls[i], n); j < ni; ++j) im[send_off(i, r) + j] = input<T>(seed, r, i, j);
+  }
+  struct device_buffers {
+    std::vector<T*> mem;
+    weft::status* results = nullptr;
+    ~device_buffers() {
+      cudaDeviceSynchronize();
+      for (T* p : mem) cudaFree(p);
+      cudaFree(results);
+    }
+  } d;
+  d.mem.assign(N, nullptr);
+  for (std::size_t r = 0; r < N; ++r) {
+    WEFT_TEST_CUDA(cudaMalloc(&d.mem[r], total * sizeof(T) + 64)); // + 64: a valid pointer when total == 0
+    WEFT_TEST_CUDA(cudaMemcpy(d.mem[r], image[r].data(), total * sizeof(T), cudaMemcpyHostToDevice));
+  }
+  WEFT_TEST_CUDA(cudaMalloc(&d.results, ncalls * N * sizeof(weft::status)));
+  WEFT_TEST_CUDA(cudaMemset(d.results, 0, ncalls * N * sizeof(weft::status)));
+  WEFT_TEST_CUDA(cudaDeviceSynchronize());
+
+  // Launch everything; nothing waits until every call of every rank is queued.
+  // Call-major order: a kernel never sits in a hardware queue ahead of a kernel
+  // of an earlier call it depends on, even if several streams share a queue.
+  for (std::size_t i = 0; i < ncalls; ++i)
+    for (int r = 0; r < n; ++r) {
+      T* const m = d.mem[std::size_t(r)];
+      launch<T>(w, r, calls[i], m + send_off(i, r), m + recv_off(i, r), d.results + i * N + std::size_t(r));
+      cudaError_t const e = cudaGetLastError();
+      if (e != cudaSuccess) return describe(calls[i], n, in_place, i) + ": launch failed: " + cudaGetErrorString(e);
+    }
+  cudaError_t const e = cudaDeviceSynchronize();
+  if (e != cudaSuccess) return std::string("cudaDeviceSynchronize: ") + cudaGetErrorString(e);
+
+  std::vector<weft::status> results(ncalls * N);
+  WEFT_TEST_CUDA(cudaMemcpy(results.data(), d.results, results.size() * sizeof(weft::status), cudaMemcpyDeviceToHost));
+  for (std::size_t i = 0; i < ncalls; ++i)
+    for (int r = 0; r < n; ++r)
+      if (results[i * N + std::size_t(r)] != weft::status::success)
+        return describe(calls[i], n, in_place, i) + ": rank " + std::to_string(r) + " returned " +
+               weft::to_string(results[i * N + std::size_t(r)]) + w.failure_of(r);
+
+  std::vector<T> h(total);
+  T poisoned;
+  std::memset(static_cast<void*>(&poisoned), poison, sizeof(T));
+  for (int r = 0; r < n; ++r) {
+    WEFT_TEST_CUDA(cudaMemcpy(h.data(), d.mem[std::size_t(r)], total * sizeof(T), cudaMemcpyDeviceToHost));
+    for (std::size_t i = 0; i < ncalls; ++i) {
+      call_spec const& s = calls[i];
+      std::string const where = describe(s, n, in_place, i) + ", rank " + std::to_string(r);
+      // Padding before and after the call's buffers.
+      for (std::size_t k = base[i]; k < base[i] + guard; ++k)
+        if (!same_bits(h[k], poisoned)) return where + ": guard before the buffer overwritten at " + std::to_string(k - base[i]);
+      for (std::size_t k = base[i] + guard + body[i]; k < base[i + 1]; ++k)
+        if (!same_bits(h[k], poisoned))
+          return where + ": guard past the end overwritten at end+" + std::to_string(k - (base[i] + guard + body[i]));
+      // Output.
+      T const* out = h.data() + recv_off(i, r);
+      for (std::size_t j = 0, no = out_elems(s, n); j < no; ++j) {
+        T want;
+        if (s.c == coll::nvls_all_gather) want = input<T>(seed, int(j / s.count), i, j % s.count);
+        else if (s.c == coll::nvls_reduce_scatter)
+          want = ref_sum<T>(n, [&](int q) { return input<T>(seed, q, i, std::size_t(r) * s.count + j); });
+        else want = ref_sum<T>(n, [&](int q) { return input<T>(seed, q, i, j); });
+        if (!same_bits(out[j], want))
+          return where + ": element " + std::to_string(j) + " is " + std::to_string(as_double(out[j])) +
+                 ", expected " + std::to_string(as_double(want));
+      }
+      // An out-of-place input stays intact.
+      if (!in_place)
+        for (std::size_t j = 0, ni = in_elems(s, n); j < ni; ++j)
+          if (!same_bits(h[send_off(i, r) + j], input<T>(seed, r, i, j)))
+            return where + ": input changed at " + std::to_string(j);
+    }
+  }
+  return {};
+}
+
+constexpr std::size_t sweep_counts[] = {0, 1, 7, 4099, 20000}; // 20000: many rounds of one area
+
+// Every rank count x count x in place / out of place of one collective, one call at a time.
+void sweep(coll c, std::vector<int> const& ranks) {
+  load_kernels();
+  unsigned seed = 100 * unsigned(c);
+  for (int n : ranks) {
+    world w;
+    w.init(n);
+    int k = 0;
+    for (std::size_t count : sweep_counts)
+      for (bool ip : {false, true}) {
+        int const nb = 1 << ((n + k++) % 3); // 1, 2, 4
+        call_spec const s{c, count, nb};
+        std::string const e = run_calls<float>(w, {s}, ip, ++seed);
+        INFO(describe(s, n, ip, 0));
+        REQUIRE(e == "");
+      }
+  }
+}
+
+} // namespace
+
+TEST_CASE("gpu direct one-shot all-reduce, virtual ranks on one device", "[gpu][direct]") {
+  sweep(coll::one_shot, {2, 3, 4, 8});
+}
+TEST_CASE("gpu direct two-shot all-reduce, virtual ranks on one device", "[gpu][direct]") {
+  sweep(coll::two_shot, {2, 3, 4, 8});
+}
+TEST_CASE("gpu direct LL all-reduce, virtual ranks on one device", "[gpu][direct]") { sweep(coll::ll, {2, 3, 4, 8}); }
+TEST_CASE("gpu nvls all-reduce (peer fallback), virtual ranks on one device", "[gpu][nvls]") {
+  sweep(coll::nvls_all_reduce, {2, 3, 4, 8});
+}
+TEST_CASE("gpu nvls all-gather (peer fallback), virtual ranks on one device", "[gpu][nvls]") {
+  sweep(coll::nvls_all_gather, {2, 3, 4, 8});
+}
+TEST_CASE("gpu nvls reduce-scatter (peer fallback), virtual ranks on one device", "[gpu][nvls]") {
+  sweep(coll::nvls_reduce_scatter, {2, 3, 4, 8});
+}
+
+TEST_CASE("gpu direct/nvls: 50 back-to-back calls of each collective on the same views", "[gpu][direct][nvls]") {
+  load_kernels();
+  unsigned seed = 5000;
+  for (int n : {3, 4}) {
+    world w;
+    w.init(n);
+    for (coll c : all_colls)
+      for (bool ip : {false, true}) {
+        std::vector<call_spec> calls;
+        for (int i = 0; i < 50; ++i)
+          calls.push_back(call_spec{c, std::size_t(1 + i * 613 % 5000), 1 << (i % 3)});
+        std::string const e = run_calls<float>(w, calls, ip, ++seed);
+        INFO(name(c) << " n=" << n << (ip ? " in-place" : " out-of-place"));
+        REQUIRE(e == "");
+      }
+  }
+}
+
+TEST_CASE("gpu direct/nvls: 50 back-to-back calls mixing every collective, count and block count",
+          "[gpu][direct][nvls]") {
+  load_kernels();
+  unsigned seed = 7000;
+  for (int n : {2, 3, 4, 8}) {
+    world w;
+    w.init(n);
+    for (bool ip : {false, true}) {
+      std::vector<call_spec> calls;
+      for (int i = 0; i < 50; ++i)
+        calls.push_back(call_spec{all_colls[i % 6], std::size_t(i * 389 % 6000), 1 << (i * 7 % 3)});
+      std::string const e = run_calls<float>(w, calls, ip, ++seed);
+      INFO("n=" << n << (ip ? " in-place" : " out-of-place"));
+      REQUIRE(e == "");
+    }
+  }
+}
+
+TEST_CASE("gpu direct/nvls all-reduce, bf16 sum rounded once per reduction pass", "[gpu][direct][nvls]") {
+  load_kernels();
+  unsigned seed = 9000;
+  for (int n : {2, 4, 8}) {
+    world w;
+    w.init(n);
+    int k = 0;
+    for (coll c : {coll::one_shot, coll::two_shot, coll::ll, coll::nvls_all_reduce})
+      for (std::size_t count : {std::size_t(7), std::size_t(4099), std::size_t(20000)})
+        for (bool ip : {false, true}) {
+          call_spec const s{c, count, 1 << ((n + k++) % 3)};
+          std::string const e = run_calls<bfloat16_t>(w, {s}, ip, ++seed);
+          INFO(describe(s, n, ip, 0) << " bf16");
+          REQUIRE(e == "");
+        }
+  }
+}
+
+// 10 ranks: more sources than one pass of reduce_sources folds (direct_max_srcs),
+// so the partial result is folded into the next pass (and rounded in between for bf16).
+TEST_CASE("gpu direct/nvls with 10 ranks: reductions take two passes", "[gpu][direct][nvls]") {
+  load_kernels();
+  int const n = 10;
+  world w;
+  w.init(n);
+  unsigned seed = 11000;
+  for (coll c : all_colls)
+    for (std::size_t count : {std::size_t(7), std::size_t(4099)}) {
+      call_spec const s{c, count, 2};
+      std::string const e = run_calls<float>(w, {s}, false, ++seed);
+      INFO(describe(s, n, false, 0) << " fp32");
+      REQUIRE(e == "");
+    }
+  for (coll c : {coll::one_shot, coll::two_shot, coll::ll, coll::nvls_all_reduce}) {
+    call_spec const s{c, 4099, 2};
+    std::string const e = run_calls<bfloat16_t>(w, {s}, true, ++seed);
+    INFO(describe(s, n, true, 0) << " bf16");
+    REQUIRE(e == "");
+  }
+}
+
+TEST_CASE("gpu: report whether device 0 supports multicast (NVLS)", "[gpu][nvls]") {
+  // The runtime names attribute 132 only as reserved; it is the driver's
+  // CU_DEVICE_ATTRIBUTE_MULTICAST_SUPPORTED. Only reported, never a failure.
+  int v = -1;
+  cudaError_t const e =
+      cudaDeviceGetAttribute(&v, static_cast<cudaDeviceAttr>(CU_DEVICE_ATTRIBUTE_MULTICAST_SUPPORTED), 0);
+  if (e == cudaSuccess)
+    std::printf("device 0: CU_DEVICE_ATTRIBUTE_MULTICAST_SUPPORTED = %d (%s)\n", v,
+                v ? "NVLS multicast objects can be created" : "no multicast: NVLS runs the peer fallback only");
+  else {
+    std::printf("device 0: multicast support could not be queried (%s)\n", cudaGetErrorString(e));
+    cudaGetLastError(); // clear the error so that later checks do not see it
+  }
+  SUCCEED();
+}
