@@ -1,9 +1,14 @@
 // The tuner-backed selector: the plan of a call follows the simulator's choice
-// on a topology model, and the call's overrides still win.
+// on a topology model, and the call's overrides still win -- in the GPU
+// runtime's call path and in the CPU communicator (coll_options::automatic).
 #include <catch2/catch.hpp>
 
+#include <weft/runtime/call.hpp>
 #include <weft/runtime/tuned.hpp>
+#include <weft/team/cpu_comm.hpp>
 
+#include <cstring>
+#include <mutex>
 #include <vector>
 
 using weft::coll_kind;
@@ -27,7 +32,10 @@ TEST_CASE("runtime tuned selector: the plan is the tuner's choice", "[runtime]")
     REQUIRE(c.ok);
     CHECK(p.proto == c.best.proto);
     CHECK(p.nchannels == c.best.nchannels);
-    CHECK(p.algo == weft::algorithm::ring);
+    weft::algorithm want = weft::algorithm::ring;
+    if (c.best.algo != "ring_direct") (void)weft::parse_algorithm(c.best.algo.c_str(), want);
+    CHECK(p.algo == want);
+    CHECK(p.direct == (c.best.algo == "ring_direct"));
   }
   // The runtime's call path uses it, clamps to the communicator and keeps overrides.
   std::vector<float> in(1 << 16, 1.0f), out(1 << 16);
@@ -49,4 +57,92 @@ TEST_CASE("runtime tuned selector: the plan is the tuner's choice", "[runtime]")
   // all-to-all is not modelled: the selector declines.
   weft::launch_plan p;
   CHECK_FALSE(sel(coll_kind::all_to_all, 8, 4096, 4, 0, p));
+}
+
+TEST_CASE("cpu communicator: coll_options::automatic runs the tuner's plan", "[runtime][team]") {
+  weft::sim::topology t;
+  std::string why;
+  REQUIRE(weft::sim::load_topology("dgx-h100", t, &why));
+  weft::plan_selector const tuned = weft::tuner_selector(t);
+  int const n = 8;
+  // Every rank's choice is recorded: the selector is asked once per rank and call.
+  std::mutex m;
+  std::vector<weft::launch_plan> asked;
+  weft::cpu_comm_config cfg;
+  cfg.max_channels = 4;
+  cfg.selector = [&](coll_kind c, int nr, std::size_t bytes, std::size_t eb, int root, weft::launch_plan& p) {
+    bool const ok = tuned(c, nr, bytes, eb, root, p);
+    std::lock_guard<std::mutex> lk(m);
+    asked.push_back(p);
+    return ok;
+  };
+  weft::cpu_comm comm(n, cfg);
+  weft::cpu_team team(n);
+  for (std::size_t count : {std::size_t(16), std::size_t(1) << 14, std::size_t(1) << 20}) {
+    INFO("count " << count);
+    asked.clear();
+    std::vector<std::vector<float>> in(n, std::vector<float>(count)), out(n, std::vector<float>(count, -1.0f));
+    for (int r = 0; r < n; ++r)
+      for (std::size_t i = 0; i < count; ++i) in[std::size_t(r)][i] = float((i * 3 + std::size_t(r) * 5) % 11);
+    weft::coll_options o;
+    o.automatic = true;
+    REQUIRE(team.run([&](weft::team_rank& tr) {
+      return weft::all_reduce(comm, tr, in[std::size_t(tr.rank())].data(), out[std::size_t(tr.rank())].data(), count,
+                              weft::op::sum<float>{}, o);
+    }) == status::success);
+    std::size_t wrong = 0;
+    for (int r = 0; r < n; ++r)
+      for (std::size_t i = 0; i < count; ++i) {
+        float want = 0;
+        for (int q = 0; q < n; ++q) want += in[std::size_t(q)][i];
+        wrong += out[std::size_t(r)][i] != want;
+      }
+    CHECK(wrong == 0);
+    // Every rank asked, and every rank got the tuner's answer for this size.
+    REQUIRE(asked.size() == std::size_t(n));
+    weft::launch_plan want;
+    REQUIRE(tuned(coll_kind::all_reduce, n, count * sizeof(float), sizeof(float), 0, want));
+    for (auto const& p : asked) {
+      CHECK(p.algo == want.algo);
+      CHECK(p.proto == want.proto);
+      CHECK(p.nchannels == want.nchannels);
+    }
+  }
+  // The choice is clamped to the communicator and made servable: a selector
+  // asking for 64 channels and a hierarchical all-gather gets 4 channels and the ring.
+  weft::cpu_comm_config wild = cfg;
+  wild.selector = [](coll_kind, int, std::size_t, std::size_t, int, weft::launch_plan& p) {
+    p.algo = weft::algorithm::hierarchical;
+    p.proto = weft::protocol::ll;
+    p.nchannels = 64;
+    p.direct = true;
+    return true;
+  };
+  weft::cpu_comm wc(n, wild);
+  weft::coll_options o;
+  o.automatic = true;
+  weft::coll_options seen = o;
+  weft::detail::choose_plan(wc, coll_kind::all_gather, 4096, 4, 0, seen);
+  CHECK(seen.algo == weft::algorithm::ring);
+  CHECK(seen.proto == weft::protocol::ll);
+  CHECK(seen.nchannels == 4);
+  CHECK_FALSE(seen.direct); // direct needs Simple
+  std::size_t const cnt = 1000;
+  std::vector<std::vector<int>> gin(n, std::vector<int>(cnt)), gout(n, std::vector<int>(cnt * n, 0));
+  for (int r = 0; r < n; ++r)
+    for (std::size_t i = 0; i < cnt; ++i) gin[std::size_t(r)][i] = int(std::size_t(r) * 100000 + i);
+  REQUIRE(team.run([&](weft::team_rank& tr) {
+    return weft::all_gather(wc, tr, gin[std::size_t(tr.rank())].data(), gout[std::size_t(tr.rank())].data(), cnt, o);
+  }) == status::success);
+  for (int r = 0; r < n; ++r) CHECK(std::memcmp(gout[std::size_t(r)].data() + std::size_t(r) * cnt, gin[std::size_t(r)].data(), cnt * 4) == 0);
+  CHECK(gout[3][5 * cnt + 7] == 500007);
+  // Without `automatic` the selector is not asked.
+  asked.clear();
+  std::vector<std::vector<float>> a(n, std::vector<float>(8, 1.0f));
+  REQUIRE(team.run([&](weft::team_rank& tr) {
+    return weft::all_reduce(comm, tr, a[std::size_t(tr.rank())].data(), a[std::size_t(tr.rank())].data(), 8,
+                            weft::op::sum<float>{});
+  }) == status::success);
+  CHECK(asked.empty());
+  CHECK(a[2][3] == float(n));
 }

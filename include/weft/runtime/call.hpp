@@ -18,6 +18,7 @@
 //! a static string).
 
 #include <weft/algorithm/algorithm.hpp>
+#include <weft/algorithm/plan.hpp>
 #include <weft/core/ops.hpp>
 #include <weft/core/status.hpp>
 #include <weft/core/types.hpp>
@@ -75,20 +76,6 @@ struct stream_facts {
   int device = 0;                //!< -1: not known (a capturing stream is not asked; see query_stream)
   bool capturing = false;
 };
-
-//! The launch a call resolves to.
-struct launch_plan {
-  algorithm algo = algorithm::ring;
-  protocol proto = protocol::simple;
-  int nchannels = 1;
-  bool direct = false;
-};
-
-//! Chooses a plan for (collective, ranks, bytes, element size, root); returns
-//! false to leave the choice to the built-in policy. `bytes` is nccl-tests' size
-//! (per rank; the total for all-gather and reduce-scatter).
-using plan_selector = std::function<bool(coll_kind, int nranks, std::size_t bytes, std::size_t elem_bytes, int root,
-                                         launch_plan& out)>;
 
 //! A status and the reason for it (a static string, never null).
 struct call_result {

@@ -119,11 +119,19 @@ namespace detail {
 WEFT_DEVICE void record_status(status* result, status s) {
   if (s != status::success && threadIdx.x == 0) *result = s;
 }
+//! A grid wider than the window's blocks would run past its cursors, flags and
+//! areas: such a launch records invalid_argument and does nothing.
+WEFT_DEVICE bool grid_fits(sym_view const& v, status* result) {
+  if (int(gridDim.x) <= v.nblocks) return true;
+  record_status(result, status::invalid_argument);
+  return false;
+}
 } // namespace detail
 
 template <class Op>
 __global__ void direct_all_reduce_kernel(sym_view v, direct_flavour f, Op op, typename Op::value_type const* in,
                                          typename Op::value_type* out, cuda::std::size_t count, status* result) {
+  if (!detail::grid_fits(v, result)) return;
   cuda_cta g;
   int const b = int(blockIdx.x);
   elem_range const r = partition(count, int(gridDim.x), b);
@@ -137,6 +145,7 @@ __global__ void direct_all_reduce_kernel(sym_view v, direct_flavour f, Op op, ty
 template <class Mc, class Op>
 __global__ void nvls_all_reduce_kernel(Mc mc, Op op, typename Op::value_type const* in, typename Op::value_type* out,
                                        cuda::std::size_t count, status* result) {
+  if (!detail::grid_fits(mc.sym(), result)) return;
   cuda_cta g;
   int const b = int(blockIdx.x);
   detail::record_status(result, nvls_all_reduce(g, mc, b, op, in, out, partition(count, int(gridDim.x), b)));
@@ -144,6 +153,7 @@ __global__ void nvls_all_reduce_kernel(Mc mc, Op op, typename Op::value_type con
 
 template <class Mc, class T>
 __global__ void nvls_all_gather_kernel(Mc mc, T const* in, T* out, cuda::std::size_t count, status* result) {
+  if (!detail::grid_fits(mc.sym(), result)) return;
   cuda_cta g;
   int const b = int(blockIdx.x);
   detail::record_status(result, nvls_all_gather(g, mc, b, in, out, count, partition(count, int(gridDim.x), b)));
@@ -152,6 +162,7 @@ __global__ void nvls_all_gather_kernel(Mc mc, T const* in, T* out, cuda::std::si
 template <class Mc, class Op>
 __global__ void nvls_reduce_scatter_kernel(Mc mc, Op op, typename Op::value_type const* in,
                                            typename Op::value_type* out, cuda::std::size_t count, status* result) {
+  if (!detail::grid_fits(mc.sym(), result)) return;
   cuda_cta g;
   int const b = int(blockIdx.x);
   detail::record_status(result,

@@ -14,7 +14,7 @@
 //! before capturing a CUDA graph, or warm it with `tuner_selector`'s result
 //! once per size); later calls are a map lookup under a mutex.
 
-#include <weft/runtime/call.hpp>
+#include <weft/algorithm/plan.hpp>
 #include <weft/tune/tuner.hpp>
 
 #include <memory>
@@ -37,7 +37,11 @@ inline bool to_sim_collective(coll_kind c, sim::collective& out) noexcept {
 
 //! A selector that asks a tuner over topology `t`. It declines (the built-in
 //! policy then decides) when the tuner has no answer; `ring_direct` becomes the
-//! ring with `direct` set (which the call then drops if the output is not registered).
+//! ring with `direct` set (which the call then drops if the output is not
+//! registered); other names map to `weft::algorithm` (a runtime that does not
+//! serve the algorithm for that collective falls back to the ring). Serves the
+//! GPU runtime (`comm_config::selector`) and the CPU communicators
+//! (`cpu_comm_config::selector` with `coll_options::automatic`).
 inline plan_selector tuner_selector(sim::topology t, tune::tune_options o = {}) {
   auto state = std::make_shared<std::pair<std::mutex, tune::tuner>>(std::piecewise_construct, std::forward_as_tuple(),
                                                                     std::forward_as_tuple(std::move(t), std::move(o)));
@@ -51,10 +55,12 @@ inline plan_selector tuner_selector(sim::topology t, tune::tune_options o = {}) 
     std::lock_guard<std::mutex> lk(state->first);
     tune::choice const& ch = state->second.choose(rq);
     if (!ch.ok) return false;
-    out.algo = algorithm::ring;
+    out.direct = ch.best.algo == "ring_direct";
+    // The tuner's algorithm by name; one weft::algorithm does not name (a traced
+    // family no runtime runs yet) becomes the ring, which every runtime serves.
+    if (out.direct || !parse_algorithm(ch.best.algo.c_str(), out.algo)) out.algo = algorithm::ring;
     out.proto = ch.best.proto;
     out.nchannels = ch.best.nchannels;
-    out.direct = ch.best.algo == "ring_direct";
     return true;
   };
 }

@@ -35,6 +35,7 @@
 #include <weft/algorithm/algorithm.hpp>
 #include <weft/algorithm/deterministic.hpp>
 #include <weft/algorithm/hierarchical.hpp>
+#include <weft/algorithm/plan.hpp>
 #include <weft/algorithm/recursive.hpp>
 #include <weft/algorithm/ring.hpp>
 #include <weft/algorithm/tree.hpp>
@@ -81,6 +82,13 @@ struct coll_options {
   //! algo == hierarchical: team sizes and the outermost level's all-reduce algorithm
   //! (inner 0: hier_layout::automatic). The rank count must be a multiple of inner * middle.
   hier_layout hier{};
+  //! Let the communicator's selector (`cpu_comm_config::selector`, e.g.
+  //! `weft::tuner_selector(topology)` from runtime/tuned.hpp) choose algo, proto,
+  //! nchannels and direct; the fields above are its fallback when it declines or
+  //! when there is none. A choice the CPU team cannot run for this collective
+  //! becomes the ring; channels are clamped to 1..max_channels. Every rank must
+  //! get the same answer (the tuner is deterministic).
+  bool automatic = false;
 };
 
 //! How a CPU communicator is built.
@@ -93,6 +101,8 @@ struct cpu_comm_config {
   std::size_t slot_bytes(protocol p) const {
     return p == protocol::simple ? simple_slot_bytes : p == protocol::ll ? ll_slot_bytes : ll128_slot_bytes;
   }
+  //! Chooses the plan of calls made with `coll_options::automatic` (none: the options stand).
+  plan_selector selector;
 };
 
 class cpu_comm {
@@ -130,6 +140,9 @@ public:
 
   int size() const noexcept { return n_; }
   cpu_comm_config const& config() const noexcept { return cfg_; }
+  //! For `coll_options::automatic` (see detail::choose_plan).
+  plan_selector const& selector() const noexcept { return cfg_.selector; }
+  int max_channels() const noexcept { return cfg_.max_channels; }
   //! Bytes of connection memory (staging slots and counters) this communicator holds.
   //! Point-to-point connections (recursive algorithms) are made on first use and counted from then on.
   std::size_t scratch_bytes() const noexcept {
@@ -238,6 +251,34 @@ template <>
 struct is_host_comm<cpu_comm> : std::true_type {};
 
 namespace detail {
+
+template <class Comm, class = void>
+struct has_plan_selector : std::false_type {};
+template <class Comm>
+struct has_plan_selector<Comm, std::void_t<decltype(std::declval<Comm const&>().selector()),
+                                           decltype(std::declval<Comm const&>().max_channels())>> : std::true_type {};
+
+//! Whether the CPU team runs `a` for `coll` with no further options (hierarchical
+//! needs a layout, so a selector's choice of it becomes the ring).
+constexpr bool cpu_serves(algorithm a, coll_kind coll) noexcept {
+  return a == algorithm::ring || (coll == coll_kind::all_reduce && a != algorithm::hierarchical);
+}
+
+//! `coll_options::automatic`: ask the communicator's selector (if it has one)
+//! for the plan of this call and write it into `o`. `bytes` is nccl-tests' size.
+template <class Comm>
+void choose_plan(Comm const& c, coll_kind coll, std::size_t bytes, std::size_t elem_bytes, int root, coll_options& o) {
+  if (!o.automatic) return;
+  if constexpr (has_plan_selector<Comm>::value) {
+    plan_selector const& sel = c.selector();
+    launch_plan p{o.algo, o.proto, o.nchannels, o.direct};
+    if (!sel || !sel(coll, c.size(), bytes, elem_bytes, root, p)) return;
+    o.algo = unsigned(p.algo) < unsigned(algorithm_count) && cpu_serves(p.algo, coll) ? p.algo : algorithm::ring;
+    if (unsigned(p.proto) < unsigned(protocol_count)) o.proto = p.proto;
+    o.nchannels = p.nchannels < 1 ? 1 : p.nchannels > c.max_channels() ? c.max_channels() : p.nchannels;
+    o.direct = p.direct && coll == coll_kind::all_gather && o.proto == protocol::simple && o.algo == algorithm::ring;
+  }
+}
 
 // Runs `body(prims&, channel range)` for every channel with the chosen protocol.
 // `direct`, when not null, is the next rank's user buffer for direct prims; it goes
@@ -350,6 +391,7 @@ template <class T, class Op, class Comm, class Rank>
 std::enable_if_t<is_host_comm_v<Comm>, status> all_reduce(Comm& c, Rank& tr, T const* send, T* recv, std::size_t count, Op const& op,
                   coll_options o = {}) {
   static_assert(std::is_same_v<typename Op::value_type, T>, "op's value type must match the buffers");
+  detail::choose_plan(c, coll_kind::all_reduce, count * sizeof(T), sizeof(T), 0, o);
   if (status s = c.admit(tr, coll_kind::all_reduce, o); s != status::success) return s;
   if (detail::bad_buffers(send, recv, count) || detail::count_overflows<T>(count, 1))
     return c.refuse(tr, coll_kind::all_reduce, status::invalid_argument, "null buffer or element count too large");
@@ -386,6 +428,7 @@ std::enable_if_t<is_host_comm_v<Comm>, status> all_reduce(Comm& c, Rank& tr, T c
 //! In place when `send == recv + rank * sendcount`.
 template <class T, class Comm, class Rank>
 std::enable_if_t<is_host_comm_v<Comm>, status> all_gather(Comm& c, Rank& tr, T const* send, T* recv, std::size_t sendcount, coll_options o = {}) {
+  detail::choose_plan(c, coll_kind::all_gather, sendcount * std::size_t(c.size()) * sizeof(T), sizeof(T), 0, o);
   if (status s = c.admit(tr, coll_kind::all_gather, o); s != status::success) return s;
   if (detail::bad_buffers(send, recv, sendcount) || detail::count_overflows<T>(sendcount, c.size()))
     return c.refuse(tr, coll_kind::all_gather, status::invalid_argument, "null buffer or element count too large");
@@ -417,6 +460,7 @@ template <class T, class Op, class Comm, class Rank>
 std::enable_if_t<is_host_comm_v<Comm>, status> reduce_scatter(Comm& c, Rank& tr, T const* send, T* recv, std::size_t recvcount, Op const& op,
                       coll_options o = {}) {
   static_assert(std::is_same_v<typename Op::value_type, T>, "op's value type must match the buffers");
+  detail::choose_plan(c, coll_kind::reduce_scatter, recvcount * std::size_t(c.size()) * sizeof(T), sizeof(T), 0, o);
   if (status s = c.admit(tr, coll_kind::reduce_scatter, o); s != status::success) return s;
   if (detail::bad_buffers(send, recv, recvcount) || detail::count_overflows<T>(recvcount, c.size()))
     return c.refuse(tr, coll_kind::reduce_scatter, status::invalid_argument, "null buffer or element count too large");
@@ -438,6 +482,7 @@ std::enable_if_t<is_host_comm_v<Comm>, status> reduce_scatter(Comm& c, Rank& tr,
 //! Broadcast: every rank's `recv` gets root's `send` (only root's `send` is read).
 template <class T, class Comm, class Rank>
 std::enable_if_t<is_host_comm_v<Comm>, status> broadcast(Comm& c, Rank& tr, T const* send, T* recv, std::size_t count, int root, coll_options o = {}) {
+  detail::choose_plan(c, coll_kind::broadcast, count * sizeof(T), sizeof(T), root, o);
   if (status s = c.admit(tr, coll_kind::broadcast, o, root); s != status::success) return s;
   if ((tr.rank() == root && detail::bad_buffers(send, recv, count)) || (count > 0 && !recv) ||
       detail::count_overflows<T>(count, 1))
@@ -454,6 +499,7 @@ template <class T, class Op, class Comm, class Rank>
 std::enable_if_t<is_host_comm_v<Comm>, status> reduce(Comm& c, Rank& tr, T const* send, T* recv, std::size_t count, int root, Op const& op,
               coll_options o = {}) {
   static_assert(std::is_same_v<typename Op::value_type, T>, "op's value type must match the buffers");
+  detail::choose_plan(c, coll_kind::reduce, count * sizeof(T), sizeof(T), root, o);
   if (status s = c.admit(tr, coll_kind::reduce, o, root); s != status::success) return s;
   if ((count > 0 && !send) || (tr.rank() == root && count > 0 && !recv) || detail::count_overflows<T>(count, 1))
     return c.refuse(tr, coll_kind::reduce, status::invalid_argument, "null buffer or element count too large");

@@ -256,6 +256,9 @@ public:
   int size() const noexcept { return layout_.n; }
   int rank() const noexcept { return me_; }
   shm_comm_config const& config() const noexcept { return cfg_; }
+  //! For `coll_options::automatic`: `cfg.conn.selector` (each process's must agree).
+  plan_selector const& selector() const noexcept { return cfg_.conn.selector; }
+  int max_channels() const noexcept { return layout_.nch; }
   //! Bytes of the shared segment (staging slots, counters, error slots, header).
   std::size_t scratch_bytes() const noexcept { return layout_.total; }
   //! The segment's name (already removed from /dev/shm once `create` returned).
