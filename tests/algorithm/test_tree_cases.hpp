@@ -34,7 +34,7 @@ inline std::string describe(algo_case const& c) {
   std::string s = std::string(name(c.c)) + " " + weft::to_string(c.algo);
   if (c.algo == weft::algorithm::hierarchical)
     s += " (inner " + std::to_string(c.hier.inner) + " middle " + std::to_string(c.hier.middle) + " outer " +
-         weft::to_string(c.hier.outer) + ")";
+         weft::to_string(c.hier.outer) + " within " + weft::to_string(c.hier.within) + ")";
   if (c.deterministic) s += " deterministic";
   if (is_reducing(c.c)) s += std::string(" op ") + rc_test::name(c.o);
   s += " nranks " + std::to_string(c.nranks) + " count " + std::to_string(c.count) + " proto " +
@@ -161,12 +161,14 @@ void require_algo(algo_case const& c, comm_cache& env, sweep_tally& t) {
 
 //! A layout rule for any rank count: team sizes gcd(inner, n), then gcd(middle, n / inner).
 inline std::function<weft::hier_layout(int)> fitted(int inner, int middle = 1,
-                                                    weft::algorithm outer = weft::algorithm::ring) {
+                                                    weft::algorithm outer = weft::algorithm::ring,
+                                                    weft::algorithm within = weft::algorithm::ring) {
   return [=](int n) {
     weft::hier_layout l;
     l.inner = std::gcd(inner, n);
     l.middle = std::gcd(middle, n / l.inner);
     l.outer = outer;
+    l.within = within;
     return l;
   };
 }

@@ -23,6 +23,18 @@ TEST_CASE("hierarchical: all-reduce with every outer algorithm and three levels"
   sweep(coll::all_reduce, weft::algorithm::hierarchical, fitted(2, 3), false, ranks);
 }
 
+TEST_CASE("hierarchical: all-reduce with every inner algorithm", "[hier][sweep]") {
+  // Inner levels that all-reduce the whole range (then the outer level does):
+  // each inner algorithm under a different outer one, two and three levels.
+  std::vector<int> const ranks = {1, 2, 4, 6, 8, 12, 16};
+  using weft::algorithm;
+  sweep(coll::all_reduce, algorithm::hierarchical, fitted(4, 1, algorithm::ring, algorithm::tree), false, ranks);
+  sweep(coll::all_reduce, algorithm::hierarchical, fitted(2, 1, algorithm::tree, algorithm::recursive_doubling), false, ranks);
+  sweep(coll::all_reduce, algorithm::hierarchical, fitted(4, 1, algorithm::recursive_doubling, algorithm::rabenseifner), false,
+        ranks);
+  sweep(coll::all_reduce, algorithm::hierarchical, fitted(2, 3, algorithm::rabenseifner, algorithm::tree), false, ranks);
+}
+
 TEST_CASE("hierarchical: all-gather and reduce-scatter sweeps", "[hier][sweep]") {
   sweep(coll::all_gather, weft::algorithm::hierarchical, nullptr);
   sweep(coll::reduce_scatter, weft::algorithm::hierarchical, nullptr);

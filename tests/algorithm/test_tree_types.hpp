@@ -1,6 +1,6 @@
 #pragma once
-// Every operator on one data type for the tree, hierarchical and rank-order
-// all-reduce and the hierarchical reduce-scatter and all-gather: ranks 3 and 4,
+// Every operator on one data type for the tree, hierarchical (inner rings, and
+// inner recursive doubling) and rank-order all-reduce and the hierarchical reduce-scatter and all-gather: ranks 3 and 4,
 // counts 1 and 1003, every protocol. Each test_tree_types_*.cpp runs two types
 // (each (type, operator) instantiates every all-reduce algorithm per protocol).
 #include "test_tree_cases.hpp"
@@ -17,9 +17,11 @@ void types_sweep() {
   struct variant {
     coll c;
     weft::algorithm a;
+    weft::algorithm within = weft::algorithm::ring; // hierarchical all-reduce: the inner levels' algorithm
   };
   variant const variants[] = {{coll::all_reduce, weft::algorithm::tree},
                               {coll::all_reduce, weft::algorithm::hierarchical},
+                              {coll::all_reduce, weft::algorithm::hierarchical, weft::algorithm::recursive_doubling},
                               {coll::all_reduce, weft::algorithm::rank_order},
                               {coll::reduce_scatter, weft::algorithm::hierarchical},
                               {coll::all_gather, weft::algorithm::hierarchical}};
@@ -40,6 +42,7 @@ void types_sweep() {
             c.in_place = (n + int(p)) % 2 == 1;
             c.hier.inner = 2 * (n % 2 == 0); // 4 ranks: 2 x 2 with a tree across; 3 ranks: automatic
             c.hier.outer = weft::algorithm::tree;
+            c.hier.within = v.within;
             c.seed = ++seed;
             require_algo<T, every_op>(c, env, t);
           }

@@ -42,20 +42,29 @@ struct hier_layout {
   int inner = 0;                      //!< ranks per inner team (an NVLink domain); 0: not hierarchical
   int middle = 1;                     //!< inner teams per middle team (1: two levels)
   algorithm outer = algorithm::ring;  //!< all-reduce of the outermost level: ring, tree, recursive_doubling, rabenseifner
+  //! All-reduce: what the inner levels run.
+  //!  - ring: reduce-scatter going in, all-gather coming out; only 1 / (inner * middle)
+  //!    of the data crosses the outer links (bandwidth-optimal);
+  //!  - tree, recursive_doubling, rabenseifner: each inner level all-reduces the
+  //!    whole range with that algorithm, then the outer level all-reduces it: fewer
+  //!    steps (latency), but every byte crosses the outer links.
+  algorithm within = algorithm::ring;
 
   //! Two levels whose inner team is the largest divisor d of `nranks` with d * d <= nranks
   //! (what a communicator that knows no NVLink domain uses when `inner` is 0).
-  WEFT_HOST_DEVICE static hier_layout automatic(int nranks, algorithm outer = algorithm::ring) noexcept {
+  WEFT_HOST_DEVICE static hier_layout automatic(int nranks, algorithm outer = algorithm::ring,
+                                                algorithm within = algorithm::ring) noexcept {
     hier_layout l;
     l.inner = 1;
     for (int d = 1; d * d <= nranks; ++d)
       if (nranks % d == 0) l.inner = d;
     l.outer = outer;
+    l.within = within;
     return l;
   }
   //! This layout, or the automatic one when `inner` is 0.
   WEFT_HOST_DEVICE hier_layout resolved(int nranks) const noexcept {
-    return inner == 0 ? automatic(nranks, outer) : *this;
+    return inner == 0 ? automatic(nranks, outer, within) : *this;
   }
 };
 
@@ -119,42 +128,46 @@ struct sub_net {
   }
 };
 
-//! Prims whose own data is already a partial result: pre never applies again.
-//! Lets an all-reduce algorithm run on the output of an earlier stage.
+//! Prims for one stage of a composed reduction: when `partial`, the data is
+//! already a partial result and pre never applies again; when `last` is false,
+//! a later stage finishes the reduction and post never applies here.
 template <class Prims>
 struct partial_prims {
   Prims& p;
+  bool partial = true;
+  bool last = true;
   using value_type = typename Prims::value_type;
   using T = value_type;
   static constexpr protocol proto = Prims::proto;
   WEFT_HOST_DEVICE cuda::std::size_t step_elems() const noexcept { return p.step_elems(); }
-  WEFT_HOST_DEVICE status send(T const* s, cuda::std::size_t n, bool = true) { return p.send(s, n, false); }
+  WEFT_HOST_DEVICE status send(T const* s, cuda::std::size_t n, bool pre = true) { return p.send(s, n, pre && !partial); }
   WEFT_HOST_DEVICE status recv(T* d, cuda::std::size_t n) { return p.recv(d, n); }
-  WEFT_HOST_DEVICE status recv_reduce_send(T const* s, cuda::std::size_t n, bool = true) {
-    return p.recv_reduce_send(s, n, false);
+  WEFT_HOST_DEVICE status recv_reduce_send(T const* s, cuda::std::size_t n, bool pre = true) {
+    return p.recv_reduce_send(s, n, pre && !partial);
   }
-  WEFT_HOST_DEVICE status recv_reduce_copy(T const* s, T* d, cuda::std::size_t n, bool post, bool = true) {
-    return p.recv_reduce_copy(s, d, n, post, false);
+  WEFT_HOST_DEVICE status recv_reduce_copy(T const* s, T* d, cuda::std::size_t n, bool post, bool pre = true) {
+    return p.recv_reduce_copy(s, d, n, post && last, pre && !partial);
   }
   WEFT_HOST_DEVICE status recv_copy_send(T* d, cuda::std::size_t n) { return p.recv_copy_send(d, n); }
-  WEFT_HOST_DEVICE status recv_reduce_copy_send(T const* s, T* d, cuda::std::size_t n, bool post, bool = true) {
-    return p.recv_reduce_copy_send(s, d, n, post, false);
+  WEFT_HOST_DEVICE status recv_reduce_copy_send(T const* s, T* d, cuda::std::size_t n, bool post, bool pre = true) {
+    return p.recv_reduce_copy_send(s, d, n, post && last, pre && !partial);
   }
-  WEFT_HOST_DEVICE status reduce_local(T const* s, T* d, cuda::std::size_t n, bool post, bool = true) {
-    return p.reduce_local(s, d, n, post, false);
+  WEFT_HOST_DEVICE status reduce_local(T const* s, T* d, cuda::std::size_t n, bool post, bool pre = true) {
+    return p.reduce_local(s, d, n, post && last, pre && !partial);
   }
 };
 
-//! A Net whose prims are `partial_prims` when `partial` is set.
+//! A Net whose prims are `partial_prims` when `partial` is set or `last` is not.
 template <class Net>
 struct partial_net {
   Net& net;
   bool partial;
+  bool last = true;
   template <class F>
   WEFT_HOST_DEVICE status with_peers(int recv_peer, int send_peer, F&& f) {
     return net.with_peers(recv_peer, send_peer, [&](auto& p) {
-      if (!partial) return f(p);
-      partial_prims<cuda::std::remove_reference_t<decltype(p)>> q{p};
+      if (!partial && last) return f(p);
+      partial_prims<cuda::std::remove_reference_t<decltype(p)>> q{p, partial, last};
       return f(q);
     });
   }
@@ -235,11 +248,12 @@ WEFT_HOST_DEVICE status on_team_ring(sub_net<Net>& team, F&& f) {
 }
 
 // All-reduce of [r.lo, r.hi) of `in` into `out` on a team with algorithm `a`;
-// `partial`: the data is a partial result already (pre applied).
+// `partial`: the data is a partial result already (pre applied); `last`: this
+// stage finishes the reduction (post applies).
 template <class Net, class T>
 WEFT_HOST_DEVICE status team_all_reduce(sub_net<Net>& team, algorithm a, T const* in, T* out, elem_range r,
-                                        bool partial) {
-  partial_net<sub_net<Net>> pn{team, partial};
+                                        bool partial, bool last = true) {
+  partial_net<sub_net<Net>> pn{team, partial, last};
   ring_position const pos = team.position();
   switch (a) {
     case algorithm::tree: return tree_all_reduce(pn, pos, in, out, r);
@@ -257,8 +271,22 @@ WEFT_HOST_DEVICE status team_all_reduce(sub_net<Net>& team, algorithm a, T const
 //! Hierarchical all-reduce of [r.lo, r.hi) (see the file comment); `shape` from `hier_shape::of`.
 template <class Net, class T>
 WEFT_HOST_DEVICE status hier_all_reduce(Net& net, hier_shape const& shape, algorithm outer, int rank, T const* in,
-                                        T* out, elem_range r) {
+                                        T* out, elem_range r, algorithm within = algorithm::ring) {
   int const top = shape.levels - 1;
+  if (within == algorithm::tree || within == algorithm::recursive_doubling || within == algorithm::rabenseifner) {
+    // Each inner level all-reduces the whole range, the outermost level last (post there only).
+    T const* src = in;
+    bool partial = false;
+    for (int l = 0; l < top; ++l) {
+      sub_net<Net> team{net, shape, rank, l};
+      if (team.position().nranks == 1) continue;
+      WEFT_TRY(detail::team_all_reduce(team, within, src, out, r, partial, /*last=*/false));
+      src = out;
+      partial = true;
+    }
+    sub_net<Net> outer_team{net, shape, rank, top};
+    return detail::team_all_reduce(outer_team, outer, src, out, r, partial);
+  }
   elem_range shard[hier_shape::max_levels];
   elem_range cur = r;
   T const* src = in;

@@ -410,9 +410,9 @@ std::enable_if_t<is_host_comm_v<Comm>, status> all_reduce(Comm& c, Rank& tr, T c
     case algorithm::hierarchical: {
       hier_shape shape;
       WEFT_TRY(detail::hier_shape_for(c, tr, coll_kind::all_reduce, o, shape));
-      algorithm const outer = o.hier.resolved(c.size()).outer;
+      hier_layout const layout = o.hier.resolved(c.size());
       return on_net([&](auto& net, elem_range r) {
-        return hier_all_reduce(net, shape, outer, tr.rank(), send, recv, r);
+        return hier_all_reduce(net, shape, layout.outer, tr.rank(), send, recv, r, layout.within);
       });
     }
     case algorithm::rank_order:
