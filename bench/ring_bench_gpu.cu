@@ -7,45 +7,14 @@
 // (user buffers and staging slots, read + written, all ranks); its ratio to
 // memcpy's bytes/s is how close the kernel runs to the HBM roofline for the
 // work it has to do. busbw uses nccl-tests' factor 2(n-1)/n.
+#include "gpu_bench_util.cuh"
+
 #include <weft/runtime/vrank_comm.cuh>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <vector>
-
-#define CK(call)                                                                                   \
-  do {                                                                                             \
-    cudaError_t e_ = (call);                                                                       \
-    if (e_ != cudaSuccess) {                                                                       \
-      std::printf("CUDA error %s at %s:%d: %s\n", cudaGetErrorString(e_), __FILE__, __LINE__, #call); \
-      return 1;                                                                                    \
-    }                                                                                              \
-  } while (0)
-
-__global__ void empty_kernel() {}
-
-template <class F>
-static double median_us(F&& f, int iters, int reps) {
-  cudaEvent_t a, b;
-  cudaEventCreate(&a);
-  cudaEventCreate(&b);
-  for (int i = 0; i < 3; ++i) f();
-  std::vector<double> t;
-  for (int r = 0; r < reps; ++r) {
-    cudaEventRecord(a);
-    for (int i = 0; i < iters; ++i) f();
-    cudaEventRecord(b);
-    cudaEventSynchronize(b);
-    float ms = 0;
-    cudaEventElapsedTime(&ms, a, b);
-    t.push_back(1000.0 * ms / iters);
-  }
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
 
 int main() {
   int ndev = 0;
