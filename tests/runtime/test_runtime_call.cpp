@@ -376,3 +376,39 @@ TEST_CASE("runtime plan: a selector decides, overrides win, impossible choices f
   o = run(facts(1, 4), call(b, coll_kind::all_reduce, 64), 0, &none);
   CHECK(o.r.plan.proto == weft::protocol::ll);
 }
+
+TEST_CASE("runtime call: all_to_all", "[runtime]") {
+  buffers b; // 4096 floats each: 4 ranks x 256 per peer = 1024
+  coll_call c = call(b, coll_kind::all_to_all, 256);
+  // Without point-to-point connections: refused with the reason, nothing launched.
+  outcome o = run(facts(), c);
+  CHECK(o.r.st == status::unsupported);
+  CHECK(std::string(o.r.why).find("recursive_connections") != std::string::npos);
+  CHECK(o.launches == 0);
+  comm_facts f = facts();
+  f.recursive_ready = true;
+  o = run(f, c);
+  REQUIRE(o.r.st == status::success);
+  CHECK(o.launches == 1);
+  CHECK(o.r.plan.algo == weft::algorithm::ring); // the pairwise exchange
+  // Both buffers hold nranks x count: a count whose n-rank size overflows is refused.
+  coll_call big = c;
+  big.count = std::numeric_limits<std::size_t>::max() / 8;
+  CHECK(run(f, big).r.st == status::invalid_argument);
+  // Overlap of any kind (in place included) is refused.
+  coll_call ip = c;
+  ip.recv = b.in.data();
+  o = run(f, ip);
+  CHECK(o.r.st == status::unsupported);
+  CHECK(o.launches == 0);
+  coll_call shifted = c;
+  shifted.recv = b.in.data() + 512; // send [0, 1024) and recv [512, 1536) overlap
+  CHECK(run(f, shifted).r.st == status::unsupported);
+  coll_call apart = c;
+  apart.recv = b.in.data() + 1024; // adjacent, not overlapping
+  CHECK(run(f, apart).r.st == status::success);
+  // A recursive algorithm is not offered for it.
+  coll_call rd = c;
+  rd.opt.algo = weft::algorithm::recursive_doubling;
+  CHECK(run(f, rd).r.st == status::unsupported);
+}

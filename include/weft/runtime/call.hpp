@@ -105,8 +105,9 @@ inline bool call_bytes(coll_call const& c, int nranks, std::size_t& in_bytes, st
   std::size_t const max = std::size_t(std::numeric_limits<std::ptrdiff_t>::max());
   if (e == 0 || c.count > max / e / n) return false; // the n-rank side must fit too
   std::size_t const one = c.count * e;
-  in_bytes = c.coll == coll_kind::reduce_scatter ? one * n : one;
-  out_bytes = c.coll == coll_kind::all_gather ? one * n : one;
+  bool const all_to_all = c.coll == coll_kind::all_to_all; // count per peer, both ways
+  in_bytes = c.coll == coll_kind::reduce_scatter || all_to_all ? one * n : one;
+  out_bytes = c.coll == coll_kind::all_gather || all_to_all ? one * n : one;
   return true;
 }
 
@@ -115,8 +116,10 @@ inline call_result check_call(comm_facts const& f, coll_call const& c) {
   auto bad = [](status s, char const* why) { return call_result{s, why, false, {}}; };
   if (!f.initialized || f.nranks < 1) return bad(status::invalid_argument, "communicator not initialized");
   if (!f.healthy) return bad(status::aborted, "an earlier collective failed on this communicator; make a new one");
-  if (unsigned(c.coll) > unsigned(coll_kind::reduce))
+  if (unsigned(c.coll) > unsigned(coll_kind::all_to_all))
     return bad(status::unsupported, "collective not offered by the GPU runtime");
+  if (c.coll == coll_kind::all_to_all && !f.recursive_ready)
+    return bad(status::unsupported, "all_to_all needs point-to-point connections (comm_config::recursive_connections)");
   if (!is_valid(c.type)) return bad(status::invalid_argument, "invalid dtype");
   if (reduces(c.coll)) {
     if (validate(c.op, c.type) != status::success)
@@ -154,6 +157,8 @@ inline call_result check_call(comm_facts const& f, coll_call const& c) {
   if (uses_send && uses_recv && s < r + out_b && r < s + in_b) {
     // Overlap is allowed only as NCCL's in-place forms.
     std::uintptr_t const part = std::uintptr_t(c.count * e) * std::uintptr_t(f.rank);
+    if (c.coll == coll_kind::all_to_all)
+      return bad(status::unsupported, "in-place (overlapping) all_to_all is not supported");
     bool const in_place = (c.coll == coll_kind::all_gather) ? s == r + part
                           : (c.coll == coll_kind::reduce_scatter) ? r == s + part
                                                                   : s == r;
@@ -210,7 +215,8 @@ inline call_result plan_call(comm_facts const& f, coll_call const& c, plan_selec
     p = default_plan(c.coll, f.nranks, size, f.max_channels, f.recursive_ready);
   if (p.nchannels < 1) p.nchannels = 1;
   if (p.nchannels > f.max_channels) p.nchannels = f.max_channels;
-  // A selected plan the communicator cannot serve falls back to the ring.
+  // A selected plan the communicator cannot serve falls back to the ring
+  // (for all_to_all, `ring` names its only schedule, the pairwise exchange).
   if (!runtime_serves(p.algo, c.coll) || (p.algo != algorithm::ring && !f.recursive_ready)) p.algo = algorithm::ring;
   bool const recv_registered = f.registered && f.registered(c.recv, out_b);
   if (p.direct && (c.coll != coll_kind::all_gather || p.proto != protocol::simple || !recv_registered || !f.peer_access))

@@ -26,6 +26,7 @@
 //! can be captured in a CUDA graph and replayed.
 
 #include <weft/algorithm/algorithm.hpp>
+#include <weft/algorithm/direct.hpp>
 #include <weft/algorithm/partition.hpp>
 #include <weft/algorithm/recursive.hpp>
 #include <weft/algorithm/ring.hpp>
@@ -114,23 +115,43 @@ struct comm_net {
   Op const& op;
   int ch;
   cuda_cta& g;
+  coll_kind coll = coll_kind::all_reduce; //!< named in a failed wait's record
+  //! Receive from `recv_peer` and send to `send_peer` in one prims (either may be -1).
   template <class F>
-  WEFT_DEVICE status with_peer(int peer, F&& f) {
-    connection const* pc = a.pairs + (std::size_t(ch) * std::size_t(a.nranks) + std::size_t(peer)) * 2;
-    connection const rc = pc[0], sc = pc[1];
-    prims_context ctx{a.rank, ch, coll_kind::all_reduce, a.bound, &a.errors[ch]};
-    prims<Op, P, cuda_cta> p(g, op, &rc, &sc, ctx);
+  WEFT_DEVICE status with_peers(int recv_peer, int send_peer, F&& f) {
+    connection const* base = a.pairs + std::size_t(ch) * std::size_t(a.nranks) * 2;
+    connection rc{}, sc{};
+    if (recv_peer >= 0) rc = base[std::size_t(recv_peer) * 2];
+    if (send_peer >= 0) sc = base[std::size_t(send_peer) * 2 + 1];
+    prims_context ctx{a.rank, ch, coll, a.bound, &a.errors[ch]};
+    prims<Op, P, cuda_cta> p(g, op, recv_peer >= 0 ? &rc : nullptr, send_peer >= 0 ? &sc : nullptr, ctx);
     status const s = f(p);
     p.finish();
     return s;
   }
   template <class F>
+  WEFT_DEVICE status with_peer(int peer, F&& f) {
+    return with_peers(peer, peer, static_cast<F&&>(f));
+  }
+  template <class F>
   WEFT_DEVICE status local(F&& f) {
-    prims_context ctx{a.rank, ch, coll_kind::all_reduce, a.bound, &a.errors[ch]};
+    prims_context ctx{a.rank, ch, coll, a.bound, &a.errors[ch]};
     prims<Op, P, cuda_cta> p(g, op, nullptr, nullptr, ctx);
     return f(p);
   }
 };
+
+//! All-to-all as bytes over the point-to-point connections: the pairwise
+//! exchange (algorithm/direct.hpp), `a.count` bytes per peer, split over channels.
+template <protocol P>
+__global__ void __launch_bounds__(512) comm_all_to_all_kernel(op::sum<cuda::std::uint8_t> op,
+                                                              comm_args<cuda::std::uint8_t> a) {
+  int const ch = int(blockIdx.x);
+  cuda_cta g;
+  comm_net<op::sum<cuda::std::uint8_t>, P> net{a, op, ch, g, coll_kind::all_to_all};
+  ring_position const pos{a.rank, a.nranks};
+  (void)pairwise_all_to_all(net, pos, a.send, a.recv, a.count, partition(a.count, a.nchannels, ch));
+}
 
 template <algorithm Algo, protocol P, class Op>
 __global__ void __launch_bounds__(512) comm_recursive_kernel(Op op, comm_args<typename Op::value_type> a) {
@@ -156,7 +177,12 @@ status launch(comm const& c, launch_plan const& plan, Op const& op, void const* 
   void const* fn = nullptr;
   auto pick = [&](auto proto_tag) {
     constexpr protocol P = decltype(proto_tag)::value;
-    fn = reinterpret_cast<void const*>(&comm_ring_kernel<Coll, P, Op>);
+    if constexpr (Coll == coll_kind::all_to_all) {
+      fn = reinterpret_cast<void const*>(&comm_all_to_all_kernel<P>);
+      return;
+    } else {
+      fn = reinterpret_cast<void const*>(&comm_ring_kernel<Coll, P, Op>);
+    }
     if constexpr (Coll == coll_kind::all_reduce && WEFT_RUNTIME_RECURSIVE) {
       if (plan.algo == algorithm::recursive_doubling)
         fn = reinterpret_cast<void const*>(&comm_recursive_kernel<algorithm::recursive_doubling, P, Op>);
@@ -314,6 +340,16 @@ status reduce(comm& c, void const* send, void* recv, std::size_t count, dtype ty
   return detail::untyped_call<coll_kind::reduce>(c, send, recv, count, type, op, root, stream, o);
 }
 
+//! All-to-all: block q (`count` elements) of this rank's send goes to rank q, and
+//! block q of recv comes from rank q (send and recv: nranks x count elements,
+//! not overlapping). Needs `comm_config::recursive_connections` (the
+//! point-to-point connections); pairwise exchange, moved as bytes.
+template <class Untyped = void>
+status all_to_all(comm& c, void const* send, void* recv, std::size_t count, dtype type, cudaStream_t stream,
+                  call_options const& o = {}) {
+  return detail::untyped_call<coll_kind::all_to_all>(c, send, recv, count, type, {}, 0, stream, o);
+}
+
 // ---- typed collectives (element type and operator at compile time) ----
 
 template <class T, class Op, class = std::enable_if_t<std::is_same<typename Op::value_type, T>::value>>
@@ -338,6 +374,10 @@ template <class T, class Op, class = std::enable_if_t<std::is_same<typename Op::
 status reduce(comm& c, T const* send, T* recv, std::size_t count, Op const& op, int root, cudaStream_t stream,
               call_options const& o = {}) {
   return detail::typed_call<coll_kind::reduce>(c, send, recv, count, op, root, stream, o);
+}
+template <class T, class = std::enable_if_t<has_dtype_v<T>>>
+status all_to_all(comm& c, T const* send, T* recv, std::size_t count, cudaStream_t stream, call_options const& o = {}) {
+  return detail::typed_call<coll_kind::all_to_all>(c, send, recv, count, op::sum<T>{}, 0, stream, o);
 }
 
 } // namespace weft
