@@ -34,6 +34,7 @@ struct driver_api {
   decltype(&::cuMulticastBindMem) multicast_bind_mem = nullptr;
   decltype(&::cuMulticastUnbind) multicast_unbind = nullptr;
   decltype(&::cuMulticastGetGranularity) multicast_get_granularity = nullptr;
+  decltype(&::cuGetErrorName) get_error_name = nullptr; //!< for messages only (may be null)
   bool loaded = false; //!< the VMM functions (all but multicast) were found
 
   bool has_multicast() const noexcept {
@@ -43,11 +44,14 @@ struct driver_api {
 };
 
 namespace detail {
+// `version`: the CUDA version whose form of the function is wanted. It must be at
+// least the version that introduced the function (the multicast functions came
+// with 12.1: asked for at 12000 they are reported "version not sufficient").
 template <class F>
-void load_entry(char const* name, F& fn) {
+void load_entry(char const* name, F& fn, int version = 12000) {
   void* p = nullptr;
   cudaDriverEntryPointQueryResult q{};
-  if (cudaGetDriverEntryPointByVersion(name, &p, 12000, cudaEnableDefault, &q) == cudaSuccess &&
+  if (cudaGetDriverEntryPointByVersion(name, &p, version, cudaEnableDefault, &q) == cudaSuccess &&
       q == cudaDriverEntryPointSuccess)
     fn = reinterpret_cast<F>(p);
   else
@@ -73,11 +77,12 @@ inline driver_api const& driver() {
     detail::load_entry("cuMemImportFromShareableHandle", a.mem_import);
     detail::load_entry("cuMemRetainAllocationHandle", a.mem_retain_allocation_handle);
     detail::load_entry("cuMemGetAddressRange", a.mem_get_address_range);
-    detail::load_entry("cuMulticastCreate", a.multicast_create);
-    detail::load_entry("cuMulticastAddDevice", a.multicast_add_device);
-    detail::load_entry("cuMulticastBindMem", a.multicast_bind_mem);
-    detail::load_entry("cuMulticastUnbind", a.multicast_unbind);
-    detail::load_entry("cuMulticastGetGranularity", a.multicast_get_granularity);
+    detail::load_entry("cuMulticastCreate", a.multicast_create, 12010);
+    detail::load_entry("cuMulticastAddDevice", a.multicast_add_device, 12010);
+    detail::load_entry("cuMulticastBindMem", a.multicast_bind_mem, 12010);
+    detail::load_entry("cuMulticastUnbind", a.multicast_unbind, 12010);
+    detail::load_entry("cuMulticastGetGranularity", a.multicast_get_granularity, 12010);
+    detail::load_entry("cuGetErrorName", a.get_error_name);
     a.loaded = a.device_get && a.device_get_attribute && a.mem_get_allocation_granularity && a.mem_create &&
                a.mem_release && a.mem_address_reserve && a.mem_address_free && a.mem_map && a.mem_unmap &&
                a.mem_set_access && a.mem_export && a.mem_import && a.mem_retain_allocation_handle &&
