@@ -33,6 +33,19 @@ inline weft::sim::topology flat(int n, double lat_us = 2.0) {
   return t;
 }
 
+//! `flat(n)` with symmetric-memory costs: flags seen `flag_us` later, loads wait
+//! `access_us`, multicast at full efficiency, switches that reduce (NVLS), no base latency.
+inline weft::sim::topology flat_symmetric(int n, double flag_us = 1.0, double access_us = 0.5) {
+  weft::sim::topology t = flat(n);
+  t.nvlink.in_switch_reduction = true;
+  t.cost.has_symmetric = true;
+  t.cost.symmetric.base_latency_us = 0;
+  t.cost.symmetric.flag_latency_us = flag_us;
+  t.cost.symmetric.access_latency_us = access_us;
+  t.cost.symmetric.nvls_efficiency = 1.0;
+  return t;
+}
+
 inline weft::sim::step make_step(int rank, weft::sim::step_op op, int recv_peer, int send_peer, std::size_t count,
                                  int channel = 0) {
   weft::sim::step s;

@@ -13,6 +13,13 @@
 //! | `protocols.<p>.max_GBps_per_gpu` | cap on the payload a GPU sends per second under the protocol; 0: none |
 //! | `protocols.<p>.base_latency_us` | paid once per collective (launch, setup) |
 //! | `protocols.<p>.step_latency_us.{nvlink,network}` | from the end of a step's transfer until the receiver can use the data (flag visible, poll), per link class |
+//! | `symmetric.base_latency_us` | once per collective of a symmetric-memory or multicast schedule (direct, NVLS): replaces the protocol's |
+//! | `symmetric.flag_latency_us` | a flag store (`signal`) until the waiting peer sees it |
+//! | `symmetric.access_latency_us` | a one-sided access (`get`, `put`, `mc_*`): issue until its data has landed, beyond the transfer |
+//! | `symmetric.nvls_efficiency` | payload per wire byte of the multicast steps (`mc_ld_reduce`, `mc_st`) through the switch |
+//!
+//! `symmetric` is optional; without it the simulator refuses symmetric-memory
+//! and multicast schedules, naming the missing member.
 //!
 //! The network's achieved fraction belongs to the fabric (`fabric-*.json`),
 //! because it differs between InfiniBand and Ethernet rather than between GPUs.
@@ -37,6 +44,14 @@ struct protocol_cost {
   double step_latency_us[2] = {0, 0}; //!< per step, indexed by `link_class`
 };
 
+//! Costs of symmetric-memory (one-sided, flag) and multicast (NVLS) steps.
+struct symmetric_cost {
+  double base_latency_us = 0;   //!< once per collective (replaces the protocol's base latency)
+  double flag_latency_us = 0;   //!< signal -> the waiting peer sees the flag
+  double access_latency_us = 0; //!< one-sided get/put/multicast access, beyond its transfer time
+  double nvls_efficiency = 1.0; //!< payload per wire byte of mc_ld_reduce / mc_st, (0, 1]
+};
+
 //! The whole cost model of one GPU generation.
 struct cost_params {
   std::string name;                //!< e.g. "hopper"
@@ -48,6 +63,8 @@ struct cost_params {
   //! from the start). Fitted, see docs/calibration.md.
   double desync_rounds = 0;
   protocol_cost protocols[protocol_count]{};
+  bool has_symmetric = false;      //!< `symmetric` was given (else symmetric schedules are not timed)
+  symmetric_cost symmetric{};
 
   protocol_cost const& of(protocol p) const noexcept { return protocols[static_cast<int>(p)]; }
   protocol_cost& of(protocol p) noexcept { return protocols[static_cast<int>(p)]; }
@@ -109,6 +126,14 @@ inline bool load_cost_params(data_json::value const& v, cost_params& out, std::s
         }
         if (err.empty()) pr.finish();
       }
+    }
+    if (data_json::value const* sy = r.get("symmetric"); sy != nullptr && err.empty()) {
+      data_json::object_reader sr(*sy, "symmetric", &err);
+      sr.number("base_latency_us", c.symmetric.base_latency_us, true, 0, 1e6);
+      sr.number("flag_latency_us", c.symmetric.flag_latency_us, true, 0, 1e6);
+      sr.number("access_latency_us", c.symmetric.access_latency_us, true, 0, 1e6);
+      sr.number("nvls_efficiency", c.symmetric.nvls_efficiency, true, 1e-3, 1.0);
+      c.has_symmetric = sr.finish();
     }
     if (err.empty()) r.finish();
   }

@@ -90,6 +90,13 @@ namespace detail {
 struct sim_step {
   double bytes = 0;         //!< payload bytes (summed over folded channels)
   int prog = 0;
+  // symmetric-memory and multicast steps (see the file comment)
+  int mc = 0;               //!< 1: mc_ld_reduce, 2: mc_st
+  bool load = false;        //!< get, get_reduce, mc_ld_reduce: the reader waits a round trip
+  int from_gpu = -1, to_gpu = -1; //!< one-sided get/get_reduce/put: the data's way
+  int group_last = -1;      //!< first step of a run of data steps issued together: the run's last step
+  bool flag = false;        //!< signal or wait
+  bool sym_data = false;    //!< runs in a group (one-sided, multicast, or local in a symmetric schedule)
   int peer_gpu = -1;        //!< sends: GPU of the receiver
   int src_gpu = -1;         //!< receives: GPU of the sender
   int match = -1;           //!< sends: the receive consuming it
@@ -110,12 +117,21 @@ struct sim_prog {
   double weight = 1;
   double hide = 0;   //!< time the other folded channels keep the port busy after the last send
   bool busy = false;
+  // symmetric schedules: the group in flight and the latency cover
+  int pending = 0;        //!< flows of the group still moving
+  double gstart = 0;      //!< when the group started
+  double ghbm_end = 0;    //!< when its local (HBM) work ends
+  double gdur = 0;        //!< how long its transfers took (0: none)
+  bool gload = false;     //!< the group loads (get, get_reduce, mc_ld_reduce): it waits for the access latency
+  double cover = 0;       //!< time the other folded channels keep the ports busy (hides latency and local work)
+  double flag_hidden = 0; //!< flag latency the cover hid since the last wait
+  double port_mark[2] = {0, 0}; //!< wire bytes its NVLink tx / rx had carried at its last group with transfers
 };
 
 struct sim_flow {
   int step = -1;
   int nres = 0;
-  int res[route::max_resources + 1] = {};
+  std::vector<int> res;     //!< resources crossed (a multicast flow crosses one port per rank)
   double w = 1, cap = 0, remaining = 0, rate = 0, t_last = 0, latency = 0;
   unsigned ver = 0;
   bool active = false;
@@ -131,7 +147,7 @@ struct sim_resource {
 struct sim_event {
   double t;
   std::uint64_t seq;
-  int kind; // 0: flow end, 1: step end (local), 2: wake program
+  int kind; // 0: flow end, 1: step end (local), 2: wake program, 3: group end (id: program)
   int id;
   unsigned ver;
   bool operator>(sim_event const& o) const noexcept { return t != o.t ? t > o.t : seq > o.seq; }
@@ -156,7 +172,9 @@ inline bool same_shape(schedule const& s, std::vector<std::size_t> const& a, std
   for (std::size_t i = 0; i < a.size(); ++i) {
     step const& x = s.steps[a[i]];
     step const& y = s.steps[b[i]];
-    if (x.op != y.op || x.recv_peer != y.recv_peer || x.send_peer != y.send_peer || x.direct != y.direct) return false;
+    if (x.op != y.op || x.recv_peer != y.recv_peer || x.send_peer != y.send_peer || x.direct != y.direct ||
+        x.peer != y.peer)
+      return false;
   }
   return true;
 }
@@ -167,6 +185,8 @@ public:
 
   std::vector<sim_step> steps;
   std::vector<sim_prog> progs;
+  std::vector<int> mc_tx, mc_rx; //!< multicast: every participating GPU's NVLink tx / rx resource
+  bool symmetric = false;        //!< the schedule has one-sided, multicast or flag steps
   std::vector<std::vector<int>> dep_waiters; //!< step -> steps waiting for it (only with dependencies)
   std::size_t events = 0;
 
@@ -197,6 +217,8 @@ public:
         finish_flow(e.id, now);
       } else if (e.kind == 1) {
         step_end(e.id, now);
+      } else if (e.kind == 3) {
+        group_end(e.id, now);
       } else {
         try_start(e.id, now);
       }
@@ -242,6 +264,7 @@ private:
   double chan_cap_ = 0, hbm_ = 0, makespan_ = 0;
   double desync_steps_ = 0;
   int stuck_at_ = -1;
+  std::vector<int> buf_; //!< scratch resource list
 
   void push(double t, int kind, int id, unsigned ver = 0) { q_.push(sim_event{t, seq_++, kind, id, ver}); }
 
@@ -269,6 +292,14 @@ private:
     if (s.dep >= 0 && s.dep_at > now) return;
     P.busy = true;
     s.start = now;
+    if (s.sym_data) {
+      start_group(p, now);
+      return;
+    }
+    if (s.flag) { // a flag store or a wait that has been satisfied: no transfer
+      push(now, 1, P.pc);
+      return;
+    }
     if (s.sends) {
       route const rt = t_.path(P.gpu, s.peer_gpu);
       if (rt.nres > 0 && s.bytes > 0) {
@@ -291,7 +322,12 @@ private:
     sim_prog& P = progs[std::size_t(s.prog)];
     makespan_ = std::max(makespan_, now);
     if (s.sends) P.hide = hidden(now - s.start, P.weight, si - P.begin);
-    if (s.sends && s.match >= 0) {
+    if (s.flag && s.sends && s.match >= 0) {
+      send_flag(s, P, now);
+    } else if (s.flag && s.recvs) {
+      P.cover = std::max(0.0, P.cover - P.flag_hidden); // the barrier used that much of the cover
+      P.flag_hidden = 0;
+    } else if (s.sends && s.match >= 0) {
       route const rt = t_.path(P.gpu, s.peer_gpu);
       double const at = now + (rt.nres > 0 ? exposed(step_latency(rt), now - s.start, P.weight, si - P.begin) : 0.0);
       sim_step& r = steps[std::size_t(s.match)];
@@ -305,14 +341,116 @@ private:
       w.credit_at = at;
       push(at, 2, w.prog);
     }
-    if (!dep_waiters.empty())
-      for (int w : dep_waiters[std::size_t(si)]) {
-        steps[std::size_t(w)].dep_at = now;
-        push(now, 2, steps[std::size_t(w)].prog);
-      }
+    notify_deps(si, now);
     P.busy = false;
     ++P.pc;
     try_start(s.prog, now);
+  }
+
+  //! A flag is seen flag_latency later, less what the other folded channels' transfers hide.
+  void send_flag(sim_step const& s, sim_prog& P, double now) {
+    double const lat = t_.cost.symmetric.flag_latency_us + t_.nvlink.latency_us;
+    double const h = std::min(lat, P.cover);
+    P.flag_hidden = std::max(P.flag_hidden, h);
+    sim_step& r = steps[std::size_t(s.match)];
+    r.data_at = now + lat - h;
+    push(r.data_at, 2, r.prog);
+  }
+
+  void notify_deps(int si, double now) {
+    if (dep_waiters.empty()) return;
+    for (int w : dep_waiters[std::size_t(si)]) {
+      steps[std::size_t(w)].dep_at = now;
+      push(now, 2, steps[std::size_t(w)].prog);
+    }
+  }
+
+  // ---- symmetric-memory and multicast steps ----
+  // A run of data steps without a flag between them is issued at once (see the
+  // file comment): every transfer of the run is a flow started now, the local
+  // work of the run is HBM time alongside them; the run ends when both are done
+  // and the access latency has passed.
+  void start_group(int p, double now) {
+    sim_prog& P = progs[std::size_t(p)];
+    sim_step const& first = steps[std::size_t(P.pc)];
+    P.gstart = now;
+    P.pending = 0;
+    P.gdur = 0;
+    P.gload = false;
+    double hbm_time = 0;
+    for (int i = P.pc; i <= first.group_last; ++i) {
+      sim_step& x = steps[std::size_t(i)];
+      x.start = now;
+      if (x.flag || x.bytes <= 0) continue;
+      int const nres = group_resources(x, P);
+      if (nres > 0) {
+        double const eff = x.mc ? t_.cost.symmetric.nvls_efficiency : pc_.efficiency;
+        start_flow(i, buf_.data(), nres, x.bytes / eff, x.mc ? -1 : P.gpu, P.weight, now);
+        ++P.pending;
+        P.gload = P.gload || x.load;
+      } else {
+        hbm_time += (x.from_gpu >= 0 ? 2.0 : x.local_factor) * x.bytes / (hbm_ > 0 ? hbm_ : HUGE_VAL);
+      }
+    }
+    double const used = std::min(P.cover, hbm_time); // the other channels move data meanwhile
+    P.cover -= used;
+    P.ghbm_end = now + hbm_time - used;
+    if (P.pending == 0) push(P.ghbm_end, 3, p);
+  }
+
+  //! Resources of a data step of a group into buf_ (0: no transfer, a local copy).
+  int group_resources(sim_step const& x, sim_prog const& P) {
+    buf_.clear();
+    if (x.mc == 1) { // every rank's tx into the switch, the reduced data into this rank
+      buf_ = mc_tx;
+      buf_.push_back(4 * P.gpu + 1);
+    } else if (x.mc == 2) { // this rank's tx, the switch replicates into every rank
+      buf_.push_back(4 * P.gpu + 0);
+      buf_.insert(buf_.end(), mc_rx.begin(), mc_rx.end());
+    } else if (x.from_gpu >= 0 && x.from_gpu != x.to_gpu) {
+      route const rt = t_.path(x.from_gpu, x.to_gpu);
+      buf_.assign(rt.res, rt.res + rt.nres);
+    }
+    return int(buf_.size());
+  }
+
+  //! How long this rank's NVLink ports were busy since its last group with transfers: the
+  //! transfer time that hides its latency is the collective's, not its own flows' alone (a
+  //! rank with a smaller slice, or one ahead of the others, has short flows of its own while
+  //! the other ranks' spread channels still move data through its ports).
+  double port_busy(sim_prog& P) {
+    double busy = 0;
+    for (int k = 0; k < 2; ++k) {
+      sim_resource const& R = res_[std::size_t(4 * P.gpu + k)];
+      if (R.cap > 0) busy = std::max(busy, (R.bytes - P.port_mark[k]) / R.cap);
+      P.port_mark[k] = R.bytes;
+    }
+    return busy;
+  }
+
+  void group_flow_done(int p, double now) {
+    sim_prog& P = progs[std::size_t(p)];
+    if (--P.pending > 0) return;
+    P.gdur = now - P.gstart;
+    // A load waits for its round trip; posted stores do not (their flag travels behind them).
+    double const lat = P.gload ? t_.cost.symmetric.access_latency_us + t_.nvlink.latency_us : 0.0;
+    double const at = now + exposed(lat, P.gdur, P.weight, P.pc - P.begin);
+    push(std::max(at, P.ghbm_end), 3, p);
+  }
+
+  void group_end(int p, double now) {
+    sim_prog& P = progs[std::size_t(p)];
+    int const last = steps[std::size_t(P.pc)].group_last;
+    makespan_ = std::max(makespan_, now);
+    if (P.gdur > 0) P.cover = hidden(std::max(P.gdur, port_busy(P)), P.weight, P.pc - P.begin);
+    for (int i = P.pc; i <= last; ++i) {
+      sim_step const& x = steps[std::size_t(i)];
+      if (x.flag && x.match >= 0) send_flag(x, P, now); // signals of the run: after its data landed
+      notify_deps(i, now);
+    }
+    P.busy = false;
+    P.pc = last + 1;
+    try_start(p, now);
   }
 
   double rate_of(sim_flow const& f) const noexcept {
@@ -359,6 +497,12 @@ private:
   }
 
   void start_flow(int si, route const& rt, sim_prog const& P, double now) {
+    buf_.assign(rt.res, rt.res + rt.nres);
+    start_flow(si, buf_.data(), rt.nres, steps[std::size_t(si)].bytes / pc_.efficiency, P.gpu, P.weight, now);
+  }
+
+  //! A flow of `wire` bytes across `res[0..nres)` (and the protocol cap of `cap_gpu`, if any).
+  void start_flow(int si, int const* res, int nres, double wire, int cap_gpu, double weight, double now) {
     int fid;
     if (!free_flows_.empty()) {
       fid = free_flows_.back();
@@ -369,18 +513,18 @@ private:
       mark_.push_back(0);
     }
     sim_flow& f = flows_[std::size_t(fid)];
-    unsigned const ver = f.ver + 1;
-    f = sim_flow{};
-    f.ver = ver;
+    f.ver += 1;
     f.step = si;
-    f.w = P.weight;
-    f.cap = chan_cap_ > 0 ? chan_cap_ * P.weight : 0;
-    f.remaining = steps[std::size_t(si)].bytes / pc_.efficiency;
+    f.w = weight;
+    f.cap = chan_cap_ > 0 ? chan_cap_ * weight : 0;
+    f.remaining = wire;
     f.t_last = now;
     f.rate = 0;
+    f.latency = 0;
     f.active = true;
-    for (int i = 0; i < rt.nres; ++i) f.res[f.nres++] = rt.res[i];
-    if (res_[std::size_t(cap_base_ + P.gpu)].cap > 0) f.res[f.nres++] = cap_base_ + P.gpu;
+    f.res.assign(res, res + nres);
+    if (cap_gpu >= 0 && res_[std::size_t(cap_base_ + cap_gpu)].cap > 0) f.res.push_back(cap_base_ + cap_gpu);
+    f.nres = int(f.res.size());
     for (int i = 0; i < f.nres; ++i) {
       sim_resource& R = res_[std::size_t(f.res[i])];
       R.wsum += f.w;
@@ -410,7 +554,9 @@ private:
     collect(fid);
     rerate(now);
     free_flows_.push_back(fid);
-    step_end(f.step, now);
+    sim_step const& s = steps[std::size_t(f.step)];
+    if (s.sym_data) group_flow_done(s.prog, now);
+    else step_end(f.step, now);
   }
 };
 
@@ -439,10 +585,26 @@ inline sim_result simulate(schedule const& s, topology const& t, sim_options con
   for (int g : o.gpu_of_rank)
     if (g < 0 || g >= t.ngpus()) return fail("gpu_of_rank names GPU " + std::to_string(g) + ", out of range");
   auto gpu = [&](int r) { return o.gpu_of_rank.empty() ? r : o.gpu_of_rank[std::size_t(r)]; };
-  for (step const& x : s.steps)
-    if (op_is_flag(x.op) || op_one_sided(x.op))
-      return fail(std::string("the simulator does not time ") + to_string(x.op) +
-                  " steps yet (symmetric-memory and multicast schedules)");
+  // Symmetric-memory and multicast steps: what the topology and the cost model must offer.
+  bool symmetric = false, multicast = false;
+  for (step const& x : s.steps) {
+    symmetric = symmetric || op_is_flag(x.op) || op_one_sided(x.op);
+    multicast = multicast || op_multicast(x.op);
+  }
+  if (symmetric) {
+    if (!t.cost.has_symmetric)
+      return fail("cost model \"" + t.cost.name +
+                  "\" has no \"symmetric\" parameters, which symmetric-memory and multicast steps need");
+    int const d0 = t.domain_of(gpu(0));
+    for (int r = 1; r < s.nranks; ++r)
+      if (t.domain_of(gpu(r)) != d0)
+        return fail("symmetric-memory and multicast steps need every rank in one NVLink domain; rank " +
+                    std::to_string(r) + " is in domain " + std::to_string(t.domain_of(gpu(r))) + ", rank 0 in " +
+                    std::to_string(d0) + " of \"" + t.name + "\"");
+    if (multicast && !t.nvlink.in_switch_reduction)
+      return fail("multicast steps (mc_ld_reduce, mc_st) need NVLink switches that reduce and replicate "
+                  "(nvlink.in_switch_reduction), which \"" + t.name + "\" does not have");
+  }
 
   // Link (on a copy) unless the schedule already is.
   schedule linked_copy;
@@ -514,6 +676,17 @@ inline sim_result simulate(schedule const& s, topology const& t, sim_options con
 
   detail::engine E(t, proto);
   E.setup_resources(S.nranks);
+  E.symmetric = symmetric;
+  if (multicast) {
+    std::vector<int> gs;
+    for (int r = 0; r < S.nranks; ++r) gs.push_back(gpu(r));
+    std::sort(gs.begin(), gs.end());
+    gs.erase(std::unique(gs.begin(), gs.end()), gs.end());
+    for (int g : gs) {
+      E.mc_tx.push_back(4 * g + 0);
+      E.mc_rx.push_back(4 * g + 1);
+    }
+  }
   std::vector<int> first(S.steps.size(), -1); // schedule step -> simulated step
   for (std::size_t p = 0; p < progs.size(); ++p) {
     int const r = prog_rank[p];
@@ -540,10 +713,38 @@ inline sim_result simulate(schedule const& s, topology const& t, sim_options con
       if (st.sends) st.peer_gpu = gpu(x.send_peer);
       if (st.recvs) st.src_gpu = gpu(x.recv_peer);
       st.local_factor = detail::local_factor(x);
+      st.flag = op_is_flag(x.op);
+      if (st.flag) st.wc = false; // epoch flags are overwritten, never queued: no slot to wait for
+      if (symmetric) {
+        st.sym_data = op_one_sided(x.op) || x.op == step_op::local || x.op == step_op::reduce;
+        st.mc = x.op == step_op::mc_ld_reduce ? 1 : x.op == step_op::mc_st ? 2 : 0;
+        st.load = x.op == step_op::get || x.op == step_op::get_reduce || x.op == step_op::mc_ld_reduce;
+        if (op_names_peer(x.op) && x.peer >= 0) {
+          bool const put = x.op == step_op::put;
+          st.from_gpu = put ? P.gpu : gpu(x.peer);
+          st.to_gpu = put ? gpu(x.peer) : P.gpu;
+        }
+      }
       first[v[k]] = int(E.steps.size());
       E.steps.push_back(st);
     }
     P.end = int(E.steps.size());
+    // Runs issued together: consecutive data steps and the signals among and after
+    // them (they fire when the run's data has landed); a wait or a dependency ends a run.
+    for (int i = P.begin; i < P.end;) {
+      if (!E.steps[std::size_t(i)].sym_data) {
+        ++i;
+        continue;
+      }
+      int j = i;
+      auto joins = [&](int k) {
+        detail::sim_step const& x = E.steps[std::size_t(k)];
+        return (x.sym_data || (x.flag && x.sends)) && S.steps[v[std::size_t(k - P.begin)]].dep_step < 0;
+      };
+      while (j + 1 < P.end && joins(j + 1)) ++j;
+      E.steps[std::size_t(i)].group_last = j;
+      i = j + 1;
+    }
     P.pc = P.begin;
     E.progs.push_back(P);
   }
@@ -556,7 +757,7 @@ inline sim_result simulate(schedule const& s, topology const& t, sim_options con
     detail::sim_step& st = E.steps[std::size_t(si)];
     if (st.sends && x.matching_recv >= 0) {
       st.match = first[std::size_t(x.matching_recv)];
-      if (x.credit_recv >= 0) {
+      if (x.credit_recv >= 0 && !st.flag) {
         st.credit_dep = first[std::size_t(x.credit_recv)];
         if (st.credit_dep >= 0) E.steps[std::size_t(st.credit_dep)].credit_waiter = si;
       }
@@ -592,7 +793,8 @@ inline sim_result simulate(schedule const& s, topology const& t, sim_options con
     return fail("schedule deadlocks: " + where + " never starts");
   }
   res.makespan_us = ms;
-  res.base_latency_us = o.base_latency ? t.cost.of(proto).base_latency_us : 0.0;
+  res.base_latency_us =
+      !o.base_latency ? 0.0 : symmetric ? t.cost.symmetric.base_latency_us : t.cost.of(proto).base_latency_us;
   res.time_us = res.base_latency_us + ms;
   auto const [br, bt] = E.busiest();
   if (br >= 0) {

@@ -220,6 +220,21 @@ struct traced_algorithm {
   char const* summary;
   algorithm algo = algorithm::ring; //!< what `coll_options::algo` selects to run it on a communicator
   bool pairs = false;               //!< runs over point-to-point connections (a Net), not the ring's
+  //! Protocols it is cut for and runs under (bit `1 << protocol`): the symmetric-memory
+  //! schedules move data with loads and stores of their own (direct, NVLS: Simple; LL lines: LL).
+  unsigned protocols = (1u << protocol_count) - 1;
+  //! Runs over a symmetric-memory window (one-sided, multicast and flag steps), not a
+  //! communicator's connections (`algo` does not apply): needs every rank in one NVLink domain.
+  bool symmetric = false;
+  bool multicast = false; //!< needs NVLink switches that reduce and replicate (NVLS)
 };
+
+//! Whether `a` is cut for / runs under protocol `p`.
+constexpr bool traces_under(traced_algorithm const& a, protocol p) noexcept {
+  return (a.protocols >> unsigned(p)) & 1u;
+}
+
+//! The protocol bit of `p` (for `traced_algorithm::protocols`).
+constexpr unsigned protocol_bit(protocol p) noexcept { return 1u << unsigned(p); }
 
 } // namespace weft::sim

@@ -13,9 +13,9 @@
 //! several rounds and the parity reuse of the areas is what the verifier's
 //! race analysis checks.
 //!
-//! These schedules are listed in `traced_direct_list` (not yet in
-//! `traced_algorithm_list`: the schedule interpreter and the simulator do not
-//! run one-sided steps yet; see docs/schedules.md).
+//! These schedules are in `traced_algorithm_list` (trace.hpp) as direct_one_shot,
+//! direct_two_shot, direct_ll (all-reduce) and direct (all-gather, reduce-scatter);
+//! `traced_direct_list` lists them alone.
 
 #include <weft/algorithm/direct.hpp>
 #include <weft/sim/trace_core.hpp>
@@ -224,7 +224,7 @@ schedule trace_sym_algorithm(std::string name, collective coll, int nranks, int 
 //! One-shot direct all-reduce (weft::direct_one_shot_all_reduce).
 inline schedule trace_direct_one_shot_all_reduce(int nranks, int nchannels, std::size_t count,
                                                  trace_options const& o = {}, std::string* error = nullptr) {
-  return detail::trace_sym_algorithm("one_shot", collective::all_reduce, nranks, nchannels, count, o, 1, false,
+  return detail::trace_sym_algorithm("direct_one_shot", collective::all_reduce, nranks, nchannels, count, o, 1, false,
                                      [](auto& v, auto const& c) {
                                        host_group g;
                                        using T = std::remove_const_t<std::remove_pointer_t<decltype(c.in)>>;
@@ -236,7 +236,7 @@ inline schedule trace_direct_one_shot_all_reduce(int nranks, int nchannels, std:
 //! Two-shot direct all-reduce (weft::direct_two_shot_all_reduce).
 inline schedule trace_direct_two_shot_all_reduce(int nranks, int nchannels, std::size_t count,
                                                  trace_options const& o = {}, std::string* error = nullptr) {
-  return detail::trace_sym_algorithm("two_shot", collective::all_reduce, nranks, nchannels, count, o, 1, false,
+  return detail::trace_sym_algorithm("direct_two_shot", collective::all_reduce, nranks, nchannels, count, o, 1, false,
                                      [](auto& v, auto const& c) {
                                        host_group g;
                                        using T = std::remove_const_t<std::remove_pointer_t<decltype(c.in)>>;
@@ -248,7 +248,7 @@ inline schedule trace_direct_two_shot_all_reduce(int nranks, int nchannels, std:
 //! LL direct all-reduce (weft::direct_ll_all_reduce): puts with their flags, no barrier.
 inline schedule trace_direct_ll_all_reduce(int nranks, int nchannels, std::size_t count, trace_options const& o = {},
                                            std::string* error = nullptr) {
-  return detail::trace_sym_algorithm("ll", collective::all_reduce, nranks, nchannels, count, o, 1, true,
+  return detail::trace_sym_algorithm("direct_ll", collective::all_reduce, nranks, nchannels, count, o, 1, true,
                                      [](auto& v, auto const& c) {
                                        host_group g;
                                        using T = std::remove_const_t<std::remove_pointer_t<decltype(c.in)>>;
@@ -278,22 +278,33 @@ inline schedule trace_direct_reduce_scatter(int nranks, int nchannels, std::size
                                      }, error);
 }
 
-//! A traceable direct schedule (the registry format of trace_core.hpp).
-inline constexpr traced_algorithm traced_direct_list[] = {
-    {collective::all_reduce, "one_shot", &trace_direct_one_shot_all_reduce,
-     "every rank reads every peer's staged input and reduces (one barrier)"},
-    {collective::all_reduce, "two_shot", &trace_direct_two_shot_all_reduce,
-     "reduce-scatter then all-gather through symmetric memory (two barriers)"},
-    {collective::all_reduce, "ll", &trace_direct_ll_all_reduce,
-     "every rank puts its input into every peer with in-line flags (no barrier)"},
-    {collective::all_gather, "direct", &trace_direct_all_gather, "every rank reads every peer's staged input"},
-    {collective::reduce_scatter, "direct", &trace_direct_reduce_scatter,
-     "every rank reduces its block from every peer's staged input"},
-};
+//! Registry entries of the direct schedules (spliced into `traced_algorithm_list`,
+//! trace.hpp, by `WEFT_TRACED_DIRECT`): Simple loads and stores, except the LL flavour.
+#define WEFT_TRACED_DIRECT_ENTRIES                                                                                    \
+  {collective::all_reduce, "direct_one_shot", &trace_direct_one_shot_all_reduce,                                     \
+   "every rank reads every peer's staged input and reduces (one barrier)", algorithm::ring, false,                   \
+   protocol_bit(protocol::simple), true},                                                                             \
+      {collective::all_reduce, "direct_two_shot", &trace_direct_two_shot_all_reduce,                                  \
+       "reduce-scatter then all-gather through symmetric memory (two barriers)", algorithm::ring, false,              \
+       protocol_bit(protocol::simple), true},                                                                         \
+      {collective::all_reduce, "direct_ll", &trace_direct_ll_all_reduce,                                              \
+       "every rank puts its input into every peer with in-line flags (no barrier)", algorithm::ring, false,           \
+       protocol_bit(protocol::ll), true},                                                                             \
+      {collective::all_gather, "direct", &trace_direct_all_gather, "every rank reads every peer's staged input",     \
+       algorithm::ring, false, protocol_bit(protocol::simple), true},                                                 \
+      {collective::reduce_scatter, "direct", &trace_direct_reduce_scatter,                                            \
+       "every rank reduces its block from every peer's staged input", algorithm::ring, false,                         \
+       protocol_bit(protocol::simple), true},
+
+//! The direct schedules alone.
+inline constexpr traced_algorithm traced_direct_list[] = {WEFT_TRACED_DIRECT_ENTRIES};
 
 } // namespace weft::sim
 #endif // !__CUDA_ARCH__
 
-//! Registry entries of this family, each followed by a comma (empty until the
-//! interpreter and the simulator run one-sided steps: see `traced_direct_list`).
+//! Registry entries of this family, each followed by a comma (none in nvcc's device pass).
+#if !defined(__CUDA_ARCH__)
+#define WEFT_TRACED_DIRECT WEFT_TRACED_DIRECT_ENTRIES
+#else
 #define WEFT_TRACED_DIRECT
+#endif

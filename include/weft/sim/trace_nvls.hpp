@@ -8,8 +8,8 @@
 //! switch writes every copy), `ld_reduce_st` both; staging copies and barriers
 //! are recorded by the underlying `trace_sym` (weft/sim/trace_direct.hpp).
 //!
-//! Listed in `traced_nvls_list`, not yet in `traced_algorithm_list` (see
-//! trace_direct.hpp for why).
+//! In `traced_algorithm_list` (trace.hpp) as nvls (all-reduce, all-gather,
+//! reduce-scatter); `traced_nvls_list` lists them alone.
 
 #include <weft/algorithm/nvls.hpp>
 #include <weft/sim/trace_core.hpp>
@@ -115,18 +115,27 @@ inline schedule trace_nvls_reduce_scatter(int nranks, int nchannels, std::size_t
                                       }, error);
 }
 
-//! A traceable NVLS schedule (the registry format of trace_core.hpp).
-inline constexpr traced_algorithm traced_nvls_list[] = {
-    {collective::all_reduce, "nvls", &trace_nvls_all_reduce,
-     "stage, then each rank multicast-reduces its slice and multicast-stores the result"},
-    {collective::all_gather, "nvls", &trace_nvls_all_gather, "each rank multicast-stores its input into every copy"},
-    {collective::reduce_scatter, "nvls", &trace_nvls_reduce_scatter,
-     "stage, then each rank multicast-reduces its own block"},
-};
+//! Registry entries of the NVLS schedules (spliced into `traced_algorithm_list`,
+//! trace.hpp, by `WEFT_TRACED_NVLS`): Simple, multicast.
+#define WEFT_TRACED_NVLS_ENTRIES                                                                                      \
+  {collective::all_reduce, "nvls", &trace_nvls_all_reduce,                                                            \
+   "stage, then each rank multicast-reduces its slice and multicast-stores the result", algorithm::ring, false,      \
+   protocol_bit(protocol::simple), true, true},                                                                       \
+      {collective::all_gather, "nvls", &trace_nvls_all_gather, "each rank multicast-stores its input into every copy", \
+       algorithm::ring, false, protocol_bit(protocol::simple), true, true},                                           \
+      {collective::reduce_scatter, "nvls", &trace_nvls_reduce_scatter,                                                \
+       "stage, then each rank multicast-reduces its own block", algorithm::ring, false,                               \
+       protocol_bit(protocol::simple), true, true},
+
+//! The NVLS schedules alone.
+inline constexpr traced_algorithm traced_nvls_list[] = {WEFT_TRACED_NVLS_ENTRIES};
 
 } // namespace weft::sim
 #endif // !__CUDA_ARCH__
 
-//! Registry entries of this family, each followed by a comma (empty until the
-//! interpreter and the simulator run multicast steps: see `traced_nvls_list`).
+//! Registry entries of this family, each followed by a comma (none in nvcc's device pass).
+#if !defined(__CUDA_ARCH__)
+#define WEFT_TRACED_NVLS WEFT_TRACED_NVLS_ENTRIES
+#else
 #define WEFT_TRACED_NVLS
+#endif

@@ -88,6 +88,13 @@ struct tune_options {
   std::size_t max_steps = 1u << 19; //!< skip candidates whose schedule would be larger
   bool prune = true;                //!< skip candidates whose lower bound exceeds the best time
   std::vector<int> gpu_of_rank;     //!< GPU of each rank (empty: rank r on GPU r)
+  //! Symmetric-memory window of the direct and NVLS schedules (per block, as
+  //! `cpu_window`'s `window_config`): one round moves one area per block.
+  std::size_t sym_area_bytes = 64 << 10;
+  std::size_t sym_ll_bytes = 1 << 10; //!< LL payload per sender and round (direct_ll)
+  //! Symmetric schedules repeat the same round: beyond this many rounds the time
+  //! is extrapolated from two shorter simulations (see `predict`). 0: never.
+  int max_rounds_simulated = 8;
 };
 
 //! One predicted candidate.
@@ -101,7 +108,34 @@ struct prediction {
   double time_us = 0;        //!< predicted time
   double lower_bound_us = 0; //!< the bound used for pruning
   sim::sim_result sim;       //!< the simulation (when one ran)
+  std::size_t rounds = 0;    //!< symmetric schedules: rounds of the window
+  bool extrapolated = false; //!< the time is extrapolated from 4 and 8 rounds (`max_rounds_simulated`)
 };
+
+//! The registry entry of `algo` for collective `c` (nullptr: none).
+inline sim::traced_algorithm const* find_algorithm(sim::collective c, std::string const& algo) {
+  for (auto const& a : sim::traced_algorithm_list)
+    if (a.coll == c && algo == a.name) return &a;
+  return nullptr;
+}
+
+//! Why `a` cannot run with `nranks` ranks on `t` ("" when it can): symmetric-memory
+//! schedules need every rank in one NVLink domain, multicast ones switches that reduce.
+inline std::string unsupported_reason(sim::topology const& t, int nranks, sim::traced_algorithm const& a,
+                                      std::vector<int> const& gpu_of_rank = {}) {
+  if (!a.symmetric) return {};
+  auto gpu = [&](int r) { return gpu_of_rank.empty() ? r : gpu_of_rank[std::size_t(r)]; };
+  for (int r = 1; r < nranks; ++r)
+    if (t.domain_of(gpu(r)) != t.domain_of(gpu(0)))
+      return std::string(a.name) + " needs every rank in one NVLink domain (symmetric memory); " +
+             std::to_string(nranks) + " ranks span " + std::to_string(t.domain_of(gpu(nranks - 1)) + 1) +
+             " domains of " + t.name;
+  if (a.multicast && !t.nvlink.in_switch_reduction)
+    return std::string(a.name) + " needs NVLink switches that reduce (nvlink.in_switch_reduction); " + t.name +
+           " has none";
+  if (!t.cost.has_symmetric) return "cost model " + t.cost.name + " has no \"symmetric\" parameters";
+  return {};
+}
 
 //! Elements per rank for nccl-tests' `bytes` (0 when the size holds less than one element per rank).
 inline std::size_t count_for(request const& rq, int nranks) noexcept {
@@ -124,16 +158,107 @@ inline double min_bytes_per_gpu(sim::collective c, int n, double S, bool switch_
   return 0;
 }
 
-//! Algorithm-independent lower bound on the time of collective `rq` under protocol `p`.
-inline double lower_bound_us(sim::topology const& t, request const& rq, int nranks, protocol p) {
+//! Lower bound on the time of collective `rq` under protocol `p`: for any
+//! algorithm (`a` null), or for `a` (symmetric schedules pay their own base
+//! latency; multicast ones may reduce in the switch).
+inline double lower_bound_us(sim::topology const& t, request const& rq, int nranks, protocol p,
+                             sim::traced_algorithm const* a = nullptr) {
   sim::protocol_cost const& pc = t.cost.of(p);
   double rate = std::max(nranks > 1 && t.gpus_per_domain() > 1 ? t.nvlink_bytes_per_us() : 0.0,
                          t.domains > 1 ? t.nic_bytes_per_us() : 0.0) * pc.efficiency;
   if (pc.max_GBps_per_gpu > 0) rate = std::min(rate, pc.max_GBps_per_gpu * 1e3);
-  // No traced algorithm reduces in the switch yet; when one does, its candidates need the weaker bound.
-  double const bytes = min_bytes_per_gpu(rq.coll, nranks, double(rq.bytes), false);
-  return pc.base_latency_us + (rate > 0 ? bytes / rate : 0.0);
+  bool const sym_possible = t.cost.has_symmetric && nranks <= t.gpus_per_domain();
+  bool const switch_reduction = t.nvlink.in_switch_reduction && sym_possible && (a == nullptr || a->multicast);
+  double base = pc.base_latency_us;
+  if (a != nullptr && a->symmetric) base = t.cost.symmetric.base_latency_us;
+  else if (a == nullptr && sym_possible) base = std::min(base, t.cost.symmetric.base_latency_us);
+  double const bytes = min_bytes_per_gpu(rq.coll, nranks, double(rq.bytes), switch_reduction);
+  return base + (rate > 0 ? bytes / rate : 0.0);
 }
+
+namespace detail {
+
+//! Channels that get data (partition() leaves trailing channels empty for small counts).
+inline int busy_channels(std::size_t count, int nchannels) {
+  std::size_t const per = align_up(div_up(count, std::size_t(nchannels)), partition_align);
+  return int(std::min<std::size_t>(std::size_t(nchannels), div_up(count, per)));
+}
+
+//! Trace `algo` with one channel of `busy` channels' steps and simulate it as `busy` channels.
+inline bool trace_and_simulate(sim::topology const& t, request const& rq, std::string const& algo, int n,
+                               std::size_t count, protocol proto, std::size_t step_elems, int busy,
+                               tune_options const& o, sim::sim_result& out) {
+  sim::trace_options to;
+  to.proto = proto;
+  to.nslots = o.slots.nslots;
+  to.elem_bytes = rq.elem_bytes;
+  to.step_elems = step_elems;
+  to.root = rq.root;
+  std::string why;
+  sim::schedule s = sim::trace(rq.coll, algo, n, 1, count, to, &why);
+  if (s.steps.empty() && !why.empty()) {
+    out.ok = false;
+    out.error = why;
+    return false;
+  }
+  sim::sim_options so;
+  so.use_schedule_protocol = false;
+  so.proto = proto;
+  so.channel_multiplicity = busy;
+  so.gpu_of_rank = o.gpu_of_rank;
+  out = sim::simulate(s, t, so);
+  return out.ok;
+}
+
+//! Symmetric-memory schedules (direct, NVLS): one round moves one window area
+//! per block (`tune_options::sym_area_bytes`; direct_ll: `sym_ll_bytes`), the
+//! blocks being the channels (traced as one channel of `nchannels` areas, like
+//! `predict`). Every round repeats the same steps, so past
+//! `max_rounds_simulated` rounds the time is extrapolated linearly from
+//! simulations of 4 and 8 rounds (each with the real last round): t(R) =
+//! t(8) + (R - 8) (t(8) - t(4)) / 4. The tests check it against full simulations.
+inline prediction predict_symmetric(sim::topology const& t, request const& rq, sim::traced_algorithm const& a,
+                                           int n, protocol proto, int nchannels, tune_options const& o,
+                                           prediction pr) {
+  auto fail = [&](std::string m) {
+    pr.ok = false;
+    pr.error = std::move(m);
+    return pr;
+  };
+  bool const ll = proto == protocol::ll;
+  bool const per_rank_piece = rq.coll == sim::collective::all_gather || rq.coll == sim::collective::reduce_scatter;
+  std::size_t step = (ll ? o.sym_ll_bytes : o.sym_area_bytes) / rq.elem_bytes;
+  if (per_rank_piece && !ll) step /= std::size_t(n);
+  step = step / partition_align * partition_align;
+  if (step == 0) return fail("the symmetric window's area holds no aligned piece per rank");
+  int const busy = busy_channels(pr.count, nchannels);
+  std::size_t const stepb = step * std::size_t(busy);
+  pr.rounds = div_up(pr.count, stepb);
+  std::size_t const cap = o.max_rounds_simulated > 0 ? std::size_t(o.max_rounds_simulated) : pr.rounds;
+  double const est = double(n) * double(std::min(pr.rounds, std::max<std::size_t>(cap, 8))) * (6.0 * n + 8.0);
+  if (est > double(o.max_steps))
+    return fail("not simulated: about " + std::to_string((long long)est) + " steps (more than max_steps " +
+                std::to_string(o.max_steps) + ")");
+  auto run = [&](std::size_t count, sim::sim_result& out) {
+    return trace_and_simulate(t, rq, a.name, n, count, proto, stepb, busy, o, out);
+  };
+  if (pr.rounds <= cap || pr.rounds <= 8) {
+    if (!run(pr.count, pr.sim)) return fail(pr.sim.error);
+    pr.time_us = pr.sim.time_us;
+  } else {
+    std::size_t const rem = pr.count - (pr.rounds - 1) * stepb; // the last round, as it is
+    sim::sim_result r4;
+    if (!run(3 * stepb + rem, r4)) return fail(r4.error);
+    if (!run(7 * stepb + rem, pr.sim)) return fail(pr.sim.error);
+    double const per_round = (pr.sim.time_us - r4.time_us) / 4.0;
+    pr.time_us = pr.sim.time_us + double(pr.rounds - 8) * per_round;
+    pr.extrapolated = true;
+  }
+  pr.ok = true;
+  return pr;
+}
+
+} // namespace detail
 
 //! Trace algorithm `algo` for `rq` and simulate it with `proto` and `nchannels` on `t`.
 //! The schedule is traced with one channel carrying `nchannels` times the step
@@ -154,14 +279,18 @@ inline prediction predict(sim::topology const& t, request const& rq, std::string
   if (nchannels < 1 || nchannels > sim::max_channels) return fail("channel count out of range");
   if (n > t.ngpus() && o.gpu_of_rank.empty())
     return fail(std::to_string(n) + " ranks on " + std::to_string(t.ngpus()) + " GPUs of " + t.name);
+  sim::traced_algorithm const* entry = find_algorithm(rq.coll, algo);
   pr.count = count_for(rq, n);
-  pr.lower_bound_us = lower_bound_us(t, rq, n, proto);
+  pr.lower_bound_us = lower_bound_us(t, rq, n, proto, entry);
   if (pr.count == 0) return fail("the size holds no element per rank");
+  if (entry && !sim::traces_under(*entry, proto))
+    return fail(algo + " does not run under the " + std::string(to_string(proto)) + " protocol");
+  if (entry)
+    if (std::string const why = unsupported_reason(t, n, *entry, o.gpu_of_rank); !why.empty()) return fail(why);
+  if (entry && entry->symmetric) return detail::predict_symmetric(t, rq, *entry, n, proto, nchannels, o, pr);
   std::size_t const step = sim::prims_step_elems(proto, o.slots.slot_bytes(proto), rq.elem_bytes);
   if (step == 0) return fail("a slot carries no element");
-  // Channels that get data (partition() leaves trailing channels empty for small counts).
-  std::size_t const per = align_up(div_up(pr.count, std::size_t(nchannels)), partition_align);
-  int const busy = int(std::min<std::size_t>(std::size_t(nchannels), div_up(pr.count, per)));
+  int const busy = detail::busy_channels(pr.count, nchannels);
   // Size guard: every rank moves at least the collective's minimum in steps of at most step * channels.
   double const est = double(n) *
                      min_bytes_per_gpu(rq.coll, n, double(rq.bytes), false) /
@@ -169,22 +298,8 @@ inline prediction predict(sim::topology const& t, request const& rq, std::string
   if (est > double(o.max_steps))
     return fail("not simulated: about " + std::to_string((long long)est) + " steps (more than max_steps " +
                 std::to_string(o.max_steps) + ")");
-  sim::trace_options to;
-  to.proto = proto;
-  to.nslots = o.slots.nslots;
-  to.elem_bytes = rq.elem_bytes;
-  to.step_elems = step * std::size_t(busy);
-  to.root = rq.root;
-  std::string why;
-  sim::schedule s = sim::trace(rq.coll, algo, n, 1, pr.count, to, &why);
-  if (s.steps.empty() && !why.empty()) return fail(why);
-  sim::sim_options so;
-  so.use_schedule_protocol = false;
-  so.proto = proto;
-  so.channel_multiplicity = busy;
-  so.gpu_of_rank = o.gpu_of_rank;
-  pr.sim = sim::simulate(s, t, so);
-  if (!pr.sim.ok) return fail(pr.sim.error);
+  if (!detail::trace_and_simulate(t, rq, algo, n, pr.count, proto, step * std::size_t(busy), busy, o, pr.sim))
+    return fail(pr.sim.error);
   pr.time_us = pr.sim.time_us;
   pr.ok = true;
   return pr;
@@ -202,11 +317,11 @@ struct choice {
 inline choice choose(sim::topology const& t, request const& rq, overrides const& ov = {}, tune_options const& o = {}) {
   choice ch;
   int const n = rq.nranks > 0 ? rq.nranks : t.ngpus();
-  std::vector<std::string> algos;
+  std::vector<sim::traced_algorithm> algos;
   std::string known;
   for (auto const& a : sim::traced_algorithms(rq.coll)) {
     known += (known.empty() ? "" : ", ") + std::string(a.name);
-    if (ov.algo.empty() || ov.algo == "auto" || ov.algo == a.name) algos.emplace_back(a.name);
+    if (ov.algo.empty() || ov.algo == "auto" || ov.algo == a.name) algos.push_back(a);
   }
   if (algos.empty()) {
     ch.error = ov.algo.empty() ? std::string("no algorithm for ") + sim::to_string(rq.coll)
@@ -230,12 +345,32 @@ inline choice choose(sim::topology const& t, request const& rq, overrides const&
   std::sort(chans.begin(), chans.end(), [](int a, int b) { return a > b; });
   double constexpr stop_ratio = 1.10;
   double best = -1;
-  for (auto const& a : algos)
+  for (auto const& entry : algos) {
+    std::string const a = entry.name;
+    // Algorithms the system cannot run, or protocols they do not run under: listed once, never simulated.
+    if (std::string const why = unsupported_reason(t, n, entry, o.gpu_of_rank); !why.empty()) {
+      prediction pr;
+      pr.algo = a;
+      pr.error = "not on this system: " + why;
+      ch.considered.push_back(std::move(pr));
+      continue;
+    }
     for (protocol p : protos) {
+      if (!sim::traces_under(entry, p)) {
+        if (ov.proto >= 0) {
+          prediction pr;
+          pr.algo = a;
+          pr.proto = p;
+          pr.nchannels = chans.empty() ? 1 : chans.front();
+          pr.error = a + " does not run under the " + std::string(to_string(p)) + " protocol";
+          ch.considered.push_back(std::move(pr));
+        }
+        continue;
+      }
       double proto_best = -1;
       bool stop = false;
       for (int c : chans) {
-        double const lb = lower_bound_us(t, rq, n, p);
+        double const lb = lower_bound_us(t, rq, n, p, &entry);
         prediction pr;
         if (o.prune && best >= 0 && lb > best) {
           pr.algo = a;
@@ -267,6 +402,7 @@ inline choice choose(sim::topology const& t, request const& rq, overrides const&
         ch.considered.push_back(std::move(pr));
       }
     }
+  }
   if (!ch.ok) {
     ch.error = "no candidate could be predicted";
     for (auto const& c : ch.considered)
