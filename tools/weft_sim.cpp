@@ -2,13 +2,16 @@
 // nccl-tests' table layout. Every number it prints is a PREDICTION of the
 // model (docs/simulator.md), never a measurement.
 //
-//   weft-sim --topo gb200-nvl72 --coll allreduce --algo ring,tree,nvls -b 8 -e 8G -f 2
+//   weft-sim --topo gb200-nvl72 --coll allreduce --algo ring,nvls,direct_one_shot -b 8 -e 8G -f 2
 //   weft-sim --topo gb200-nvl72x8-ib --ranks 576 -b 1G -e 1G -v
 //   weft-sim --calibration            residuals against the published measurements
 //   weft-sim --list                   topology presets
 //
-// Algorithms are the ones weft can trace (sim/trace.hpp); an algorithm weft
-// does not have (tree, nvls, ...) is reported as such and never predicted.
+// Algorithms are the ones weft can trace (sim/trace.hpp): the ring family,
+// recursive, tree, direct (symmetric memory) and nvls (multicast); one weft does
+// not have (collnet, ...) is reported as such and never predicted, and one the
+// system cannot run (nvls without in-switch reduction, direct across NVLink
+// domains) says why.
 // Parsing never exits from a helper: errors return a message; main exits 2.
 #include <weft/core/ops.hpp>
 #include <weft/core/types.hpp>
