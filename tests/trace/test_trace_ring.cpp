@@ -195,7 +195,8 @@ TEST_CASE("trace: the registry", "[trace]") {
     return all;
   };
   CHECK(mentions(names(collective::all_reduce), {" ring ", " recursive_doubling ", " rabenseifner ", " tree ",
-                                                 " rank_order ", " hierarchical ", " hier_tree ", " hier_3level "}));
+                                                 " rank_order ", " hierarchical ", " hier_tree ", " hier_3level ",
+                                                 " hier_rd_tree "}));
   CHECK(mentions(names(collective::all_gather), {" ring ", " ring_direct ", " hierarchical "}));
   CHECK(mentions(names(collective::reduce_scatter), {" ring ", " hierarchical "}));
   CHECK(traced_algorithms(collective::broadcast).size() >= 1);

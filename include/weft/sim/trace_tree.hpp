@@ -37,6 +37,7 @@ inline schedule trace_rank_order_all_reduce(int nranks, int nchannels, std::size
 //! The layout of hierarchical registry entry `name` on `nranks` ranks:
 //! "hier_tree": inner teams of gcd(4, n) ranks, tree across them;
 //! "hier_3level": gcd(2, n) x gcd(2, n / inner) x the rest, rings;
+//! "hier_rd_tree": gcd(4, n) ranks inside doing recursive doubling of the whole range, tree across;
 //! otherwise ("hierarchical"): `hier_layout::automatic`, rings.
 inline hier_layout traced_hier_layout(std::string_view name, int nranks) {
   int const n = nranks < 1 ? 1 : nranks;
@@ -47,6 +48,10 @@ inline hier_layout traced_hier_layout(std::string_view name, int nranks) {
   } else if (name == "hier_3level") {
     l.inner = std::gcd(2, n);
     l.middle = std::gcd(2, n / l.inner);
+  } else if (name == "hier_rd_tree") {
+    l.inner = std::gcd(4, n);
+    l.outer = algorithm::tree;
+    l.within = algorithm::recursive_doubling;
   } else {
     l = hier_layout::automatic(n);
   }
@@ -66,9 +71,9 @@ inline schedule trace_hier_all_reduce_named(char const* name, int nranks, int nc
                                             trace_options const& o, std::string* error) {
   hier_shape shape;
   if (!traced_hier_shape(name, collective::all_reduce, nranks, shape, error)) return schedule{};
-  algorithm const outer = traced_hier_layout(name, nranks).outer;
+  hier_layout const layout = traced_hier_layout(name, nranks);
   return trace_net_algorithm(name, collective::all_reduce, nranks, nchannels, count, o, [&](auto& net, auto const& c) {
-    return hier_all_reduce(net, shape, outer, c.rank, c.in, c.out, c.range);
+    return hier_all_reduce(net, shape, layout.outer, c.rank, c.in, c.out, c.range, layout.within);
   }, error);
 }
 
@@ -90,6 +95,13 @@ inline schedule trace_hier_tree_all_reduce(int nranks, int nchannels, std::size_
 inline schedule trace_hier_3level_all_reduce(int nranks, int nchannels, std::size_t count, trace_options const& o = {},
                                              std::string* error = nullptr) {
   return detail::trace_hier_all_reduce_named("hier_3level", nranks, nchannels, count, o, error);
+}
+
+//! Hierarchical all-reduce for small messages: recursive doubling of the whole
+//! range inside teams of gcd(4, n) ranks, then a double binary tree across them.
+inline schedule trace_hier_rd_tree_all_reduce(int nranks, int nchannels, std::size_t count, trace_options const& o = {},
+                                              std::string* error = nullptr) {
+  return detail::trace_hier_all_reduce_named("hier_rd_tree", nranks, nchannels, count, o, error);
 }
 
 //! Hierarchical all-gather (automatic layout): outer level first, then the inner teams.
@@ -133,6 +145,9 @@ inline schedule trace_hier_reduce_scatter(int nranks, int nchannels, std::size_t
        "inner rings of 4 ranks around a double binary tree across the teams", ::weft::algorithm::hierarchical, true}, \
       {::weft::sim::collective::all_reduce, "hier_3level", &::weft::sim::trace_hier_3level_all_reduce,                \
        "three levels of rings (2 x 2 x the rest)", ::weft::algorithm::hierarchical, true},                            \
+      {::weft::sim::collective::all_reduce, "hier_rd_tree", &::weft::sim::trace_hier_rd_tree_all_reduce,              \
+       "recursive doubling inside teams of 4 ranks, then a double binary tree across them",                           \
+       ::weft::algorithm::hierarchical, true},                                                                        \
       {::weft::sim::collective::all_gather, "hierarchical", &::weft::sim::trace_hier_all_gather,                      \
        "outer ring of each rank's piece, then inner rings of the gathered pieces", ::weft::algorithm::hierarchical,   \
        true},                                                                                                         \
