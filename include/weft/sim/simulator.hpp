@@ -23,6 +23,16 @@
 //!    the GPU's HBM bandwidth (recv: 2 x bytes, reduce: 3 x bytes, direct
 //!    receive and nop: nothing).
 //!  - the slot a receive frees is visible to the sender one step latency later.
+//!  - symmetric-memory and multicast steps (direct, NVLS schedules): `get`,
+//!    `get_reduce` are flows from the peer's NVLink tx to this rank's rx, `put`
+//!    the reverse; `mc_ld_reduce` is one flow across every rank's tx and the
+//!    reader's rx, `mc_st` across the writer's tx and every rank's rx (at
+//!    `symmetric.nvls_efficiency`; needs `nvlink.in_switch_reduction`). The
+//!    data steps of a program between two waits run together (a "run"); a run
+//!    that loads waits `symmetric.access_latency_us` more; its signals fire when
+//!    it ends and are seen `symmetric.flag_latency_us` later (flags take no
+//!    credit). Such schedules must stay in one NVLink domain and pay
+//!    `symmetric.base_latency_us` instead of the protocol's.
 //! The predicted time is the protocol's `base_latency_us` plus the time the
 //! last step ends.
 //!

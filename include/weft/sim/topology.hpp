@@ -23,7 +23,7 @@
 //! | otherwise | NIC tx, leaf uplink, leaf downlink, NIC rx (three switches) |
 //!
 //! In-switch reduction (NVLS) is a capability of the NVLink domain
-//! (`nvlink.in_switch_reduction`); schedules that use it do not exist yet.
+//! (`nvlink.in_switch_reduction`); the simulator times multicast steps only where it is set.
 //!
 //! Data. A topology is a JSON file in `data/topologies/` (see
 //! docs/simulator.md); `load_topology("gb200-nvl72x8-ib", ...)` reads the
