@@ -24,6 +24,7 @@
 #include "gpu_bench_util.cuh"
 
 #include <weft/runtime/nvls_multimem.cuh>
+#include <weft/runtime/vrank_window.cuh>
 #include <weft/runtime/vrank_comm.cuh>
 
 #include <algorithm>
@@ -133,16 +134,11 @@ struct bench {
   bool out_of_time() const { return now_s() - t0 > kDeadlineS || failures >= kMaxFailures; }
 };
 
-// n virtual ranks' symmetric windows on device 0, zeroed; one stream and join event per rank.
+// n virtual ranks' symmetric windows on device 0 (weft::vrank_window), zeroed; one
+// stream and join event per rank.
 struct world {
   int n = 0;
-  std::uint32_t const* abort_flag = nullptr;
-  std::vector<unsigned char*> region, staging;
-  std::vector<std::uint64_t*> flags;
-  std::vector<weft::sym_cursor*> cursors;
-  std::vector<weft::sym_failure*> failure;
-  std::vector<unsigned char**> bufs_table;
-  std::vector<std::uint64_t**> flags_table;
+  weft::vrank_window win;
   std::vector<cudaStream_t> streams;
   std::vector<cudaEvent_t> join;
   cudaEvent_t fork = nullptr;
@@ -155,14 +151,8 @@ struct world {
   void destroy() {
     if (n == 0) return;
     cudaDeviceSynchronize();
+    win.release();
     for (std::size_t i = 0; i < std::size_t(n); ++i) {
-      cudaFree(region[i]);
-      cudaFree(staging[i]);
-      cudaFree(flags[i]);
-      cudaFree(cursors[i]);
-      cudaFree(failure[i]);
-      cudaFree(bufs_table[i]);
-      cudaFree(flags_table[i]);
       if (streams[i]) cudaStreamDestroy(streams[i]);
       if (join[i]) cudaEventDestroy(join[i]);
     }
@@ -174,73 +164,31 @@ struct world {
   int init(int nranks, std::uint32_t const* abort) {
     destroy();
     n = nranks;
-    abort_flag = abort;
     std::size_t const N = std::size_t(n);
-    region.assign(N, nullptr);
-    staging.assign(N, nullptr);
-    flags.assign(N, nullptr);
-    cursors.assign(N, nullptr);
-    failure.assign(N, nullptr);
-    bufs_table.assign(N, nullptr);
-    flags_table.assign(N, nullptr);
     streams.assign(N, nullptr);
     join.assign(N, nullptr);
-    std::size_t const region_b = weft::sym_view::region_bytes(n, kMaxBlocks, kAreaBytes, kLLBytes);
-    std::size_t const flags_b = std::size_t(kMaxBlocks) * N * sizeof(std::uint64_t);
-    std::size_t const cursors_b = std::size_t(kMaxBlocks) * sizeof(weft::sym_cursor);
-    std::size_t const staging_b = std::size_t(kMaxBlocks) * N * kLLBytes;
-    weft::sym_failure const no_failure{};
+    weft::vrank_window::config c;
+    c.nblocks = kMaxBlocks;
+    c.area_bytes = kAreaBytes;
+    c.ll_bytes = kLLBytes;
+    c.timeout_ns = kTimeoutNs;
+    c.abort_flag = abort;
+    std::string why;
+    if (win.init(n, c, &why) != weft::status::success) {
+      std::printf("# vrank_window: %s\n", why.c_str());
+      return 1;
+    }
     CK(cudaEventCreateWithFlags(&fork, cudaEventDisableTiming));
     for (std::size_t r = 0; r < N; ++r) {
-      CK(cudaMalloc(&region[r], region_b));
-      CK(cudaMemset(region[r], 0, region_b));
-      CK(cudaMalloc(&flags[r], flags_b));
-      CK(cudaMemset(flags[r], 0, flags_b));
-      CK(cudaMalloc(&cursors[r], cursors_b));
-      CK(cudaMemset(cursors[r], 0, cursors_b));
-      CK(cudaMalloc(&staging[r], staging_b));
-      CK(cudaMemset(staging[r], 0, staging_b));
-      CK(cudaMalloc(&failure[r], sizeof(weft::sym_failure)));
-      CK(cudaMemcpy(failure[r], &no_failure, sizeof no_failure, cudaMemcpyHostToDevice));
       CK(cudaStreamCreateWithFlags(&streams[r], cudaStreamNonBlocking));
       CK(cudaEventCreateWithFlags(&join[r], cudaEventDisableTiming));
     }
-    for (std::size_t r = 0; r < N; ++r) {
-      CK(cudaMalloc(&bufs_table[r], N * sizeof(unsigned char*)));
-      CK(cudaMemcpy(bufs_table[r], region.data(), N * sizeof(unsigned char*), cudaMemcpyHostToDevice));
-      CK(cudaMalloc(&flags_table[r], N * sizeof(std::uint64_t*)));
-      CK(cudaMemcpy(flags_table[r], flags.data(), N * sizeof(std::uint64_t*), cudaMemcpyHostToDevice));
-    }
-    CK(cudaDeviceSynchronize());
     return 0;
   }
 
-  weft::sym_view view(int r) const {
-    std::size_t const i = std::size_t(r);
-    weft::sym_view v;
-    v.bufs = bufs_table[i];
-    v.flags = flags_table[i];
-    v.cursors = cursors[i];
-    v.staging = staging[i];
-    v.failure = failure[i];
-    v.rank = r;
-    v.nranks = n;
-    v.nblocks = kMaxBlocks;
-    v.area_bytes = kAreaBytes;
-    v.ll_bytes = kLLBytes;
-    v.bound = weft::wait_bound{kTimeoutNs, abort_flag};
-    return v;
-  }
-
+  weft::sym_view view(int r) const { return win.view(r); }
   // The failed wait rank r recorded, as text ("" when none).
-  std::string failure_of(int r) const {
-    weft::sym_failure f{};
-    if (cudaMemcpy(&f, failure[std::size_t(r)], sizeof f, cudaMemcpyDeviceToHost) != cudaSuccess)
-      return " (failure record unreadable)";
-    if (f.st == weft::status::success) return "";
-    return std::string(" (") + weft::to_string(f.st) + " waiting for rank " + std::to_string(f.peer) +
-           (f.ll ? ", LL line" : ", flag") + ", block " + std::to_string(f.block) + ")";
-  }
+  std::string failure_of(int r) const { return win.failure_of(r); }
 };
 
 // Every kernel this program launches, loaded before any launch: with lazy loading

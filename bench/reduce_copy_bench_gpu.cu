@@ -2,6 +2,7 @@
 // Figure of merit: bytes moved per second (read + written), CUDA events, median.
 // Target: reduce_copy >= 0.92x cudaMemcpy D2D for the 2-source fp32 sum.
 #include "device_reduce_copy.cuh"
+#include "gpu_bench_util.cuh" // CK
 
 #include <weft/core/types.hpp>
 
@@ -9,15 +10,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <vector>
-
-#define CK(call)                                                                          \
-  do {                                                                                    \
-    cudaError_t e_ = (call);                                                              \
-    if (e_ != cudaSuccess) {                                                              \
-      std::printf("CUDA error %s at %s:%d: %s\n", cudaGetErrorString(e_), __FILE__, __LINE__, #call); \
-      return 1;                                                                           \
-    }                                                                                     \
-  } while (0)
 
 template <class F>
 static float median_ms(F&& f, int iters, int reps) {

@@ -14,6 +14,7 @@
 #include "gpu_check.hpp"
 
 #include <weft/runtime/nvls_multimem.cuh>
+#include <weft/runtime/vrank_window.cuh>
 
 #include <cuda.h> // CU_DEVICE_ATTRIBUTE_MULTICAST_SUPPORTED (the enum value only)
 #include <cuda_runtime.h>
@@ -75,15 +76,10 @@ void load_kernels() {
       cudaFuncGetAttributes(&fa, weft::nvls_reduce_scatter_kernel<weft::peer_multicast, weft::op::sum<float>>));
 }
 
-// n virtual ranks' symmetric memory on device 0, zeroed; one stream per rank.
+// n virtual ranks' symmetric memory on device 0 (weft::vrank_window), zeroed; one stream per rank.
 struct world {
   int n = 0;
-  std::vector<unsigned char*> region, staging;
-  std::vector<std::uint64_t*> flags;
-  std::vector<weft::sym_cursor*> cursors;
-  std::vector<weft::sym_failure*> failure;
-  std::vector<unsigned char**> bufs_table;   // rank r's table of every rank's region (device memory)
-  std::vector<std::uint64_t**> flags_table;  // rank r's table of every rank's flag array (device memory)
+  weft::vrank_window win;
   std::vector<cudaStream_t> streams;
 
   world() = default;
@@ -91,84 +87,28 @@ struct world {
   world& operator=(world const&) = delete;
   ~world() {
     cudaDeviceSynchronize();
-    for (int r = 0; r < n; ++r) {
-      std::size_t const i = std::size_t(r);
-      cudaFree(region[i]);
-      cudaFree(staging[i]);
-      cudaFree(flags[i]);
-      cudaFree(cursors[i]);
-      cudaFree(failure[i]);
-      cudaFree(bufs_table[i]);
-      cudaFree(flags_table[i]);
-      if (streams[i]) cudaStreamDestroy(streams[i]);
-    }
+    for (cudaStream_t st : streams)
+      if (st) cudaStreamDestroy(st);
   }
 
   void init(int nranks) {
     n = nranks;
-    std::size_t const N = std::size_t(n);
-    region.assign(N, nullptr);
-    staging.assign(N, nullptr);
-    flags.assign(N, nullptr);
-    cursors.assign(N, nullptr);
-    failure.assign(N, nullptr);
-    bufs_table.assign(N, nullptr);
-    flags_table.assign(N, nullptr);
-    streams.assign(N, nullptr);
-    std::size_t const region_b = weft::sym_view::region_bytes(n, max_blocks, area_bytes, ll_bytes);
-    std::size_t const flags_b = std::size_t(max_blocks) * N * sizeof(std::uint64_t);
-    std::size_t const cursors_b = std::size_t(max_blocks) * sizeof(weft::sym_cursor);
-    std::size_t const staging_b = std::size_t(max_blocks) * N * ll_bytes;
-    weft::sym_failure const no_failure{};
-    for (std::size_t r = 0; r < N; ++r) {
-      WEFT_TEST_CUDA(cudaMalloc(&region[r], region_b));
-      WEFT_TEST_CUDA(cudaMemset(region[r], 0, region_b));
-      WEFT_TEST_CUDA(cudaMalloc(&flags[r], flags_b));
-      WEFT_TEST_CUDA(cudaMemset(flags[r], 0, flags_b));
-      WEFT_TEST_CUDA(cudaMalloc(&cursors[r], cursors_b));
-      WEFT_TEST_CUDA(cudaMemset(cursors[r], 0, cursors_b));
-      WEFT_TEST_CUDA(cudaMalloc(&staging[r], staging_b));
-      WEFT_TEST_CUDA(cudaMemset(staging[r], 0, staging_b));
-      WEFT_TEST_CUDA(cudaMalloc(&failure[r], sizeof(weft::sym_failure)));
-      WEFT_TEST_CUDA(cudaMemcpy(failure[r], &no_failure, sizeof no_failure, cudaMemcpyHostToDevice));
-      WEFT_TEST_CUDA(cudaStreamCreateWithFlags(&streams[r], cudaStreamNonBlocking));
-    }
-    for (std::size_t r = 0; r < N; ++r) {
-      WEFT_TEST_CUDA(cudaMalloc(&bufs_table[r], N * sizeof(unsigned char*)));
-      WEFT_TEST_CUDA(cudaMemcpy(bufs_table[r], region.data(), N * sizeof(unsigned char*), cudaMemcpyHostToDevice));
-      WEFT_TEST_CUDA(cudaMalloc(&flags_table[r], N * sizeof(std::uint64_t*)));
-      WEFT_TEST_CUDA(cudaMemcpy(flags_table[r], flags.data(), N * sizeof(std::uint64_t*), cudaMemcpyHostToDevice));
-    }
-    WEFT_TEST_CUDA(cudaDeviceSynchronize());
+    weft::vrank_window::config c;
+    c.nblocks = max_blocks;
+    c.area_bytes = area_bytes;
+    c.ll_bytes = ll_bytes;
+    c.timeout_ns = timeout_ns;
+    std::string why;
+    weft::status const st = win.init(n, c, &why);
+    INFO(why);
+    REQUIRE(st == weft::status::success);
+    streams.assign(std::size_t(n), nullptr);
+    for (auto& st : streams) WEFT_TEST_CUDA(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
   }
 
-  weft::sym_view view(int r) const {
-    std::size_t const i = std::size_t(r);
-    weft::sym_view v;
-    v.bufs = bufs_table[i];
-    v.flags = flags_table[i];
-    v.cursors = cursors[i];
-    v.staging = staging[i];
-    v.failure = failure[i];
-    v.rank = r;
-    v.nranks = n;
-    v.nblocks = max_blocks;
-    v.area_bytes = area_bytes;
-    v.ll_bytes = ll_bytes;
-    v.bound = weft::wait_bound{timeout_ns, nullptr};
-    return v;
-  }
-
+  weft::sym_view view(int r) const { return win.view(r); }
   // The failed wait rank r recorded, as text ("" when none).
-  std::string failure_of(int r) const {
-    weft::sym_failure f{};
-    if (cudaMemcpy(&f, failure[std::size_t(r)], sizeof f, cudaMemcpyDeviceToHost) != cudaSuccess)
-      return " (failure record unreadable)";
-    if (f.st == weft::status::success) return "";
-    return std::string(" (") + weft::to_string(f.st) + " waiting for rank " + std::to_string(f.peer) +
-           (f.ll ? ", LL line" : ", flag") + ", block " + std::to_string(f.block) + ", epoch " +
-           std::to_string(f.epoch) + ", last seen " + std::to_string(f.seen) + ")";
-  }
+  std::string failure_of(int r) const { return win.failure_of(r); }
 };
 
 // One call of every rank: which collective, elements per rank (the all-gather's
