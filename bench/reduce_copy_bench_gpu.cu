@@ -2,7 +2,7 @@
 // Figure of merit: bytes moved per second (read + written), CUDA events, median.
 // Target: reduce_copy >= 0.92x cudaMemcpy D2D for the 2-source fp32 sum.
 #include "device_reduce_copy.cuh"
-#include "gpu_bench_util.cuh" // CK
+#include "gpu_bench_util.cuh" // CK, median_us
 
 #include <weft/core/types.hpp>
 
@@ -11,27 +11,6 @@
 #include <cstdlib>
 #include <vector>
 
-template <class F>
-static float median_ms(F&& f, int iters, int reps) {
-  cudaEvent_t a, b;
-  cudaEventCreate(&a);
-  cudaEventCreate(&b);
-  for (int i = 0; i < 3; ++i) f();
-  std::vector<float> t;
-  for (int r = 0; r < reps; ++r) {
-    cudaEventRecord(a);
-    for (int i = 0; i < iters; ++i) f();
-    cudaEventRecord(b);
-    cudaEventSynchronize(b);
-    float ms = 0;
-    cudaEventElapsedTime(&ms, a, b);
-    t.push_back(ms / float(iters));
-  }
-  cudaEventDestroy(a);
-  cudaEventDestroy(b);
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
-}
 
 __global__ void fill_kernel(float* p, std::size_t n, float base) {
   for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n; i += std::size_t(gridDim.x) * blockDim.x)
@@ -80,8 +59,8 @@ int main(int argc, char** argv) {
                                     weft::srcs(reinterpret_cast<bf const*>(a), reinterpret_cast<bf const*>(b)),
                                     weft::dsts(reinterpret_cast<bf*>(c)), bytes / 2, {}, sms);
     };
-    float const t_mc = median_ms(mc, iters, 7), t_cp = median_ms(cp, iters, 7), t_f = median_ms(f32, iters, 7),
-                t_b = median_ms(bf16, iters, 7);
+    auto median_ms = [&](auto&& f) { return float(median_us(f, iters, 7) / 1000.0); };
+    float const t_mc = median_ms(mc), t_cp = median_ms(cp), t_f = median_ms(f32), t_b = median_ms(bf16);
     CK(cudaGetLastError());
     CK(cudaDeviceSynchronize());
     double const g_mc = 2.0 * double(bytes) / (t_mc * 1e-3) / 1e9, g_cp = 2.0 * double(bytes) / (t_cp * 1e-3) / 1e9;

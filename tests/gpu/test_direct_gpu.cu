@@ -448,6 +448,47 @@ TEST_CASE("gpu direct/nvls with 10 ranks: reductions take two passes", "[gpu][di
   }
 }
 
+TEST_CASE("gpu direct/nvls: a grid wider than the window is refused and writes nothing", "[gpu][direct][nvls]") {
+  load_kernels();
+  int const n = 2;
+  world w;
+  w.init(n);
+  std::size_t const count = 256;
+  std::vector<float*> in(static_cast<std::size_t>(n)), out(static_cast<std::size_t>(n));
+  weft::status* results = nullptr;
+  WEFT_TEST_CUDA(cudaMalloc(&results, std::size_t(n) * sizeof(weft::status)));
+  std::vector<float> const ones(count, 1.0f);
+  for (std::size_t r = 0; r < std::size_t(n); ++r) {
+    WEFT_TEST_CUDA(cudaMalloc(&in[r], count * sizeof(float)));
+    WEFT_TEST_CUDA(cudaMalloc(&out[r], count * sizeof(float)));
+    WEFT_TEST_CUDA(cudaMemcpy(in[r], ones.data(), count * sizeof(float), cudaMemcpyHostToDevice));
+  }
+  for (coll c : {coll::one_shot, coll::nvls_all_reduce}) {
+    INFO("coll " << int(c));
+    WEFT_TEST_CUDA(cudaMemset(results, 0, std::size_t(n) * sizeof(weft::status)));
+    for (std::size_t r = 0; r < std::size_t(n); ++r) WEFT_TEST_CUDA(cudaMemset(out[r], 0x7f, count * sizeof(float)));
+    for (int r = 0; r < n; ++r)
+      launch<float>(w, r, call_spec{c, count, max_blocks + 1}, in[std::size_t(r)], out[std::size_t(r)], results + r);
+    WEFT_TEST_CUDA(cudaGetLastError());
+    WEFT_TEST_CUDA(cudaDeviceSynchronize());
+    std::vector<weft::status> st(static_cast<std::size_t>(n));
+    WEFT_TEST_CUDA(cudaMemcpy(st.data(), results, st.size() * sizeof(weft::status), cudaMemcpyDeviceToHost));
+    for (weft::status x : st) CHECK(x == weft::status::invalid_argument);
+    std::vector<std::uint32_t> h(count);
+    for (std::size_t r = 0; r < std::size_t(n); ++r) {
+      WEFT_TEST_CUDA(cudaMemcpy(h.data(), out[r], count * sizeof(float), cudaMemcpyDeviceToHost));
+      std::size_t touched = 0;
+      for (std::uint32_t v : h) touched += v != 0x7f7f7f7fu;
+      CHECK(touched == 0);
+    }
+  }
+  for (std::size_t r = 0; r < std::size_t(n); ++r) {
+    cudaFree(in[r]);
+    cudaFree(out[r]);
+  }
+  cudaFree(results);
+}
+
 TEST_CASE("gpu: report whether device 0 supports multicast (NVLS)", "[gpu][nvls]") {
   // The runtime names attribute 132 only as reserved; it is the driver's
   // CU_DEVICE_ATTRIBUTE_MULTICAST_SUPPORTED. Only reported, never a failure.

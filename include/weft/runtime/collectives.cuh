@@ -211,15 +211,13 @@ inline status query_stream(cudaStream_t stream, stream_facts& f) {
   cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
   if (cudaStreamIsCapturing(stream, &cs) != cudaSuccess) return stream ? status::invalid_argument : status::cuda_error;
   f.capturing = cs != cudaStreamCaptureStatusNone;
-  int dev = -1;
-  if (f.capturing) {
-    // leave it unknown
-  } else if (stream) {
-    if (cudaStreamGetDevice(stream, &dev) != cudaSuccess) return status::invalid_argument; // not a live stream
-  } else if (cudaGetDevice(&dev) != cudaSuccess) {
+  f.device = -1;
+  if (f.capturing) return status::success;
+  if (stream) {
+    if (cudaStreamGetDevice(stream, &f.device) != cudaSuccess) return status::invalid_argument; // not a live stream
+  } else if (cudaGetDevice(&f.device) != cudaSuccess) {
     return status::cuda_error;
   }
-  f.device = dev;
   return status::success;
 }
 
