@@ -21,6 +21,7 @@
 // Tree and ring: `vrank_comm`, one cooperative launch per call on the control
 // stream (plus the communicator's per-call pointer upload), timed like
 // ring_bench_gpu: back-to-back calls between two events.
+#include "dev_buffers.cuh" // Thrust device buffers, fills and comparisons
 #include "gpu_bench_util.cuh"
 
 #include <weft/runtime/nvls_multimem.cuh>
@@ -129,7 +130,8 @@ struct bench {
   double t_empty = 0, mc_gbs = 0, t0 = 0;
   int failures = 0;
   std::vector<row> rows;
-  std::vector<float> ref, host; // reference sums, one rank's output
+  std::vector<float> ref;       // reference sums
+  weft_test::dvec<float> dref;  // the same on the device, for the comparisons
 
   bool out_of_time() const { return now_s() - t0 > kDeadlineS || failures >= kMaxFailures; }
 };
@@ -209,35 +211,45 @@ int load_kernels(int* max_threads) {
   return 0;
 }
 
-// Buffers of the n ranks: inputs (kMaxCount) and outputs (kMaxCount + guard).
+// Buffers of the n ranks (Thrust device vectors): inputs (kMaxCount) and
+// outputs (kMaxCount + guard), and their raw pointers.
 struct rank_buffers {
+  std::vector<weft_test::dvec<float>> din, dout;
   std::vector<float*> in, out;
   std::vector<float const*> cin;
-  ~rank_buffers() {
-    cudaDeviceSynchronize();
-    for (float* p : in) cudaFree(p);
-    for (float* p : out) cudaFree(p);
-  }
+  ~rank_buffers() { cudaDeviceSynchronize(); } // no kernel may still use them when they go
 };
+
+float poison_value() {
+  float f;
+  std::memcpy(&f, &kPoison, sizeof f);
+  return f;
+}
 
 // Poison every output (count + guard floats).
 int poison_outputs(rank_buffers const& b, std::size_t count) {
-  for (float* p : b.out) CK(cudaMemset(p, 0x7f, (count + kGuard) * sizeof(float)));
+  try {
+    for (float* p : b.out)
+      thrust::fill_n(thrust::device_pointer_cast(p), std::ptrdiff_t(count + kGuard), poison_value());
+  } catch (std::exception const& e) {
+    std::printf("poisoning the outputs failed: %s\n", e.what());
+    return 1;
+  }
   CK(cudaDeviceSynchronize());
   return 0;
 }
 
-// Elements of every rank's output that differ from the reference, plus overwritten guards; -1 on a CUDA error.
+// Elements of every rank's output that differ from the reference, plus overwritten
+// guards, counted on the device; -1 on a CUDA error.
 long count_wrong(bench& B, rank_buffers const& b, std::size_t count) {
   long wrong = 0;
-  for (float* p : b.out) {
-    if (cudaMemcpy(B.host.data(), p, (count + kGuard) * sizeof(float), cudaMemcpyDeviceToHost) != cudaSuccess) return -1;
-    for (std::size_t j = 0; j < count; ++j) wrong += B.host[j] != B.ref[j];
-    for (std::size_t j = count; j < count + kGuard; ++j) {
-      std::uint32_t w;
-      std::memcpy(&w, &B.host[j], sizeof w);
-      wrong += w != kPoison;
-    }
+  try {
+    for (auto const& v : b.dout)
+      wrong += long(weft_test::count_mismatches(v.begin(), B.dref.begin(), count) +
+                    weft_test::count_not(v.begin() + std::ptrdiff_t(count), kGuard, poison_value()));
+  } catch (std::exception const& e) {
+    std::printf("comparing on the device failed: %s\n", e.what());
+    return -1;
   }
   return wrong;
 }
@@ -492,21 +504,19 @@ int run_ranks(bench& B, int n) {
   rank_buffers b;
   std::vector<float> h(kMaxCount);
   for (int r = 0; r < n; ++r) {
-    float* in = nullptr;
-    float* out = nullptr;
-    CK(cudaMalloc(&in, kMaxBytes));
-    b.in.push_back(in);
-    b.cin.push_back(in);
-    CK(cudaMalloc(&out, kMaxBytes + kGuard * sizeof(float)));
-    b.out.push_back(out);
     for (std::size_t j = 0; j < kMaxCount; ++j) h[j] = input(r, j);
-    CK(cudaMemcpy(in, h.data(), kMaxBytes, cudaMemcpyHostToDevice));
+    b.din.emplace_back(h.begin(), h.end());
+    b.dout.emplace_back(kMaxCount + kGuard);
   }
+  b.in = weft_test::raw_ptrs(b.din);
+  b.out = weft_test::raw_ptrs(b.dout);
+  b.cin = weft_test::const_ptrs(b.in);
   for (std::size_t j = 0; j < kMaxCount; ++j) {
     float s = 0;
     for (int r = 0; r < n; ++r) s += input(r, j);
     B.ref[j] = s;
   }
+  B.dref.assign(B.ref.begin(), B.ref.end());
   {
     world w;
     if (w.init(n, B.abort_flag)) return 1;
@@ -603,7 +613,6 @@ int main() {
   *B.m.gate_open = 0;
   *B.m.one = 1;
   B.ref.assign(kMaxCount, 0.0f);
-  B.host.assign(kMaxCount + kGuard, 0.0f);
 
   // Baselines, as ring_bench_gpu measures them: memcpy D2D (bytes read + written), empty kernel launch.
   std::size_t const mc_bytes = std::size_t(256) << 20;

@@ -84,6 +84,6 @@ grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/sanitizer.txt" "$OUT/sanitizer_r
 grep -E 'worst error|PASSED|FAILED|SKIPPED|^exit' "$OUT/example_02.txt" 2>/dev/null
 grep -E '^\s*[0-9]+/[0-9]+ Test' "$OUT/tests.txt" | sed -E 's/ +/ /g'
 grep -E 'tests passed|tests failed' "$OUT/tests.txt"
-grep -E '^# (worst|reduce_copy|summary|total)|^#   [0-9]+ ranks|^###|target|rows with wrong' "$OUT/bench.txt"
+grep -E '^# (worst|reduce_copy|summary|total)|^#   [0-9]+ ranks|^###|target|rows with wrong|wrong over|checked on the device' "$OUT/bench.txt"
 if [ $build_rc -ne 0 ]; then echo "--- build errors:"; grep -E 'error' "$OUT/build.txt" | head -20; fi
 exit $(( build_rc != 0 || test_rc != 0 ))

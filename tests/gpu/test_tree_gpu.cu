@@ -3,7 +3,7 @@
 // the same algorithm source as the CPU-team tests, checked against a host
 // reference; rank order gives the same bits on every rank and for every
 // protocol and channel count.
-#include "ring_gpu_check.cuh" // WEFT_TEST_CUDA, protos, make<T>
+#include "ring_gpu_check.cuh" // WEFT_TEST_CUDA, protos, make<T>, weft_test::dvec
 
 using namespace ring_gpu_test;
 
@@ -21,26 +21,24 @@ void check_all_reduce(weft::vrank_comm& comm, int n, std::size_t count, weft::vr
   std::vector<std::vector<float>> hin(static_cast<std::size_t>(n), std::vector<float>(count));
   for (auto& v : hin)
     for (auto& x : v) x = make<float>(rng);
-  std::vector<float*> dout(static_cast<std::size_t>(n)), dalloc(static_cast<std::size_t>(n), nullptr);
-  std::vector<float const*> din(static_cast<std::size_t>(n));
-  for (std::size_t r = 0; r < hin.size(); ++r) {
-    WEFT_TEST_CUDA(cudaMalloc(&dout[r], (count + 1) * 4));
-    float* in = dout[r];
-    if (!in_place) {
-      WEFT_TEST_CUDA(cudaMalloc(&dalloc[r], (count + 1) * 4));
-      in = dalloc[r];
-    }
-    WEFT_TEST_CUDA(cudaMemcpy(in, hin[r].data(), count * 4, cudaMemcpyHostToDevice));
-    din[r] = in;
+  // In place: the input is the output buffer; else a buffer of its own.
+  std::vector<weft_test::dvec<float>> out, in;
+  out.reserve(hin.size());
+  in.reserve(hin.size());
+  for (auto const& h : hin) {
+    out.emplace_back(count + 1, 0.0f);
+    if (in_place) thrust::copy(h.begin(), h.end(), out.back().begin());
+    else in.emplace_back(h.begin(), h.end());
   }
+  std::vector<float*> dout = weft_test::raw_ptrs(out);
+  std::vector<float const*> din = weft_test::const_ptrs(in_place ? dout : weft_test::raw_ptrs(in));
   REQUIRE(comm.all_reduce_with<A>(din, dout, count, weft::op::sum<float>{}, o) == weft::status::success);
   WEFT_TEST_CUDA(cudaDeviceSynchronize());
   std::string why;
   REQUIRE(comm.last_status(&why) == weft::status::success);
   std::size_t wrong = 0;
-  std::vector<float> h(count);
   for (std::size_t r = 0; r < hin.size(); ++r) {
-    WEFT_TEST_CUDA(cudaMemcpy(h.data(), dout[r], count * 4, cudaMemcpyDeviceToHost));
+    std::vector<float> const h = weft_test::to_host(out[r]);
     for (std::size_t i = 0; i < count; ++i) {
       double want = 0, mag = 0;
       for (auto const& v : hin) {
@@ -51,10 +49,6 @@ void check_all_reduce(weft::vrank_comm& comm, int n, std::size_t count, weft::vr
     }
   }
   CHECK(wrong == 0);
-  for (std::size_t r = 0; r < hin.size(); ++r) {
-    cudaFree(dout[r]);
-    if (dalloc[r]) cudaFree(dalloc[r]);
-  }
 }
 
 } // namespace
@@ -82,17 +76,17 @@ TEST_CASE("gpu rank-order all-reduce: the same bits on every rank, protocol and 
   weft::vrank_comm comm;
   REQUIRE(comm.init(n) == weft::status::success);
   std::mt19937 rng(77);
-  std::vector<float*> din(n), dout(n);
-  std::vector<float const*> cin(n);
+  std::vector<weft_test::dvec<float>> in, out = weft_test::filled_buffers(std::size_t(n), count, 0.0f);
   for (int r = 0; r < n; ++r) {
     std::vector<float> h(count);
     for (auto& x : h) x = float(int(rng() % 20001) - 10000) * 1.37e-3f; // order matters for these sums
-    WEFT_TEST_CUDA(cudaMalloc(&din[std::size_t(r)], count * 4));
-    WEFT_TEST_CUDA(cudaMalloc(&dout[std::size_t(r)], count * 4));
-    WEFT_TEST_CUDA(cudaMemcpy(din[std::size_t(r)], h.data(), count * 4, cudaMemcpyHostToDevice));
-    cin[std::size_t(r)] = din[std::size_t(r)];
+    in.emplace_back(h.begin(), h.end());
   }
-  std::vector<float> first;
+  std::vector<float*> dout = weft_test::raw_ptrs(out);
+  std::vector<float const*> const cin = weft_test::const_ptrs(weft_test::raw_ptrs(in));
+  // Rank 0's first result; every later result (any rank, protocol, channel count)
+  // must equal it bit for bit (compared on the device).
+  weft_test::dvec<float> first;
   for (weft::protocol p : protos)
     for (int nch : {1, 3}) {
       weft::vrank_options o;
@@ -102,16 +96,13 @@ TEST_CASE("gpu rank-order all-reduce: the same bits on every rank, protocol and 
               weft::status::success);
       WEFT_TEST_CUDA(cudaDeviceSynchronize());
       REQUIRE(comm.last_status() == weft::status::success);
+      if (first.empty()) first = out[0];
       for (int r = 0; r < n; ++r) {
-        std::vector<float> h(count);
-        WEFT_TEST_CUDA(cudaMemcpy(h.data(), dout[std::size_t(r)], count * 4, cudaMemcpyDeviceToHost));
-        if (first.empty()) first = h;
         INFO("proto " << weft::to_string(p) << " channels " << nch << " rank " << r);
-        REQUIRE(std::memcmp(h.data(), first.data(), count * 4) == 0);
+        REQUIRE(weft_test::count_bit_mismatches(out[std::size_t(r)].begin(), first.begin(), count) == 0);
       }
     }
-  for (int r = 0; r < n; ++r) {
-    cudaFree(din[std::size_t(r)]);
-    cudaFree(dout[std::size_t(r)]);
-  }
+  // The comparison can fail: one changed element is counted.
+  thrust::fill_n(out[1].begin() + std::ptrdiff_t(count / 2), 1, float(first[count / 2]) + 1.0f);
+  CHECK(weft_test::count_bit_mismatches(out[1].begin(), first.begin(), count) == 1);
 }

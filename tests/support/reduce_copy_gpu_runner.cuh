@@ -1,6 +1,8 @@
 #pragma once
 // The GPU runner for the shared reduce_copy test body (reduce_copy_cases.hpp):
-// mirrors the host buffers on the device, runs a multi-block kernel, copies back.
+// mirrors the host buffers on the device (Thrust device vectors), runs a
+// multi-block kernel, copies back.
+#include "dev_buffers.cuh"
 #include "device_reduce_copy.cuh"
 #include "gpu_check.hpp"
 #include "reduce_copy_cases.hpp"
@@ -31,15 +33,12 @@ inline int device_sms() {
 struct gpu_runner {
   template <class T>
   void operator()(rc_problem<T> const& p) const {
-    std::vector<T*> ds(p.sb.size()), dd(p.db.size());
-    for (std::size_t i = 0; i < p.sb.size(); ++i) {
-      WEFT_TEST_CUDA(cudaMalloc(&ds[i], p.sb[i].size() * sizeof(T)));
-      WEFT_TEST_CUDA(cudaMemcpy(ds[i], p.sb[i].data(), p.sb[i].size() * sizeof(T), cudaMemcpyHostToDevice));
-    }
-    for (std::size_t i = 0; i < p.db.size(); ++i) {
-      WEFT_TEST_CUDA(cudaMalloc(&dd[i], p.db[i].size() * sizeof(T)));
-      WEFT_TEST_CUDA(cudaMemcpy(dd[i], p.db[i].data(), p.db[i].size() * sizeof(T), cudaMemcpyHostToDevice));
-    }
+    std::vector<weft_test::dvec<T>> dsv, ddv;
+    dsv.reserve(p.sb.size());
+    ddv.reserve(p.db.size());
+    for (auto const& b : p.sb) dsv.emplace_back(b.begin(), b.end());
+    for (auto const& b : p.db) ddv.emplace_back(b.begin(), b.end());
+    std::vector<T*> const ds = weft_test::raw_ptrs(dsv), dd = weft_test::raw_ptrs(ddv);
     weft::ptr_list<T const, 8> sl{};
     weft::ptr_list<T, 8> dl{};
     sl.n = int(ds.size());
@@ -57,14 +56,8 @@ struct gpu_runner {
       launch(weft::op::sum<T>{});
     }
     WEFT_TEST_CUDA(cudaDeviceSynchronize());
-    for (std::size_t i = 0; i < ds.size(); ++i) {
-      WEFT_TEST_CUDA(cudaMemcpy(p.sb[i].data(), ds[i], p.sb[i].size() * sizeof(T), cudaMemcpyDeviceToHost));
-      WEFT_TEST_CUDA(cudaFree(ds[i]));
-    }
-    for (std::size_t i = 0; i < dd.size(); ++i) {
-      WEFT_TEST_CUDA(cudaMemcpy(p.db[i].data(), dd[i], p.db[i].size() * sizeof(T), cudaMemcpyDeviceToHost));
-      WEFT_TEST_CUDA(cudaFree(dd[i]));
-    }
+    for (std::size_t i = 0; i < dsv.size(); ++i) thrust::copy(dsv[i].begin(), dsv[i].end(), p.sb[i].begin());
+    for (std::size_t i = 0; i < ddv.size(); ++i) thrust::copy(ddv[i].begin(), ddv[i].end(), p.db[i].begin());
   }
 };
 

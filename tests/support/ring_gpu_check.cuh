@@ -1,6 +1,7 @@
 #pragma once
 // The GPU ring/recursive test body: runs one collective on n virtual ranks and
 // compares every rank's output with a host reference (fp32/bf16 sum, int32 max).
+#include "dev_buffers.cuh"
 #include "gpu_check.hpp"
 
 #include <weft/runtime/vrank_comm.cuh>
@@ -57,27 +58,23 @@ void check(weft::vrank_comm& comm, coll c, int n, std::size_t count, weft::vrank
   std::vector<std::vector<T>> hin(static_cast<std::size_t>(n), std::vector<T>(in_count));
   for (auto& v : hin)
     for (auto& x : v) x = make<T>(rng);
-  std::vector<T*> dout(static_cast<std::size_t>(n));
-  std::vector<T const*> din(static_cast<std::size_t>(n));
-  std::vector<T*> dalloc_in(static_cast<std::size_t>(n), nullptr);
   T guard;
   std::memset(&guard, 0x5a, sizeof(T));
+  // Outputs carry one element past the end, a guard the collective must leave alone.
+  auto out = weft_test::filled_buffers<T>(std::size_t(n), out_count + 1, guard);
+  std::vector<T*> dout = weft_test::raw_ptrs(out);
+  std::vector<T const*> din(static_cast<std::size_t>(n));
+  std::vector<weft_test::dvec<T>> ins; // inputs of their own (out of place; reduce-scatter always)
+  ins.reserve(std::size_t(n));
   for (int r = 0; r < n; ++r) {
-    WEFT_TEST_CUDA(cudaMalloc(&dout[std::size_t(r)], (out_count + 1) * sizeof(T)));
-    std::vector<T> g(out_count + 1, guard);
-    WEFT_TEST_CUDA(cudaMemcpy(dout[std::size_t(r)], g.data(), g.size() * sizeof(T), cudaMemcpyHostToDevice));
-    if (in_place) {
-      T* base = dout[std::size_t(r)] + (gathers ? std::size_t(r) * count : 0);
-      if (!scatters) {
-        WEFT_TEST_CUDA(cudaMemcpy(base, hin[std::size_t(r)].data(), in_count * sizeof(T), cudaMemcpyHostToDevice));
-        din[std::size_t(r)] = base;
-      }
-    }
-    if (!in_place || scatters) {
-      WEFT_TEST_CUDA(cudaMalloc(&dalloc_in[std::size_t(r)], (in_count + 1) * sizeof(T)));
-      WEFT_TEST_CUDA(cudaMemcpy(dalloc_in[std::size_t(r)], hin[std::size_t(r)].data(), in_count * sizeof(T),
-                                cudaMemcpyHostToDevice));
-      din[std::size_t(r)] = dalloc_in[std::size_t(r)];
+    auto const& h = hin[std::size_t(r)];
+    if (in_place && !scatters) {
+      std::size_t const at = gathers ? std::size_t(r) * count : 0;
+      thrust::copy(h.begin(), h.end(), out[std::size_t(r)].begin() + std::ptrdiff_t(at));
+      din[std::size_t(r)] = dout[std::size_t(r)] + at;
+    } else {
+      ins.emplace_back(h.begin(), h.end());
+      din[std::size_t(r)] = weft_test::raw(ins.back());
     }
   }
   constexpr bool is_int = std::is_same_v<T, std::int32_t>;
@@ -101,8 +98,7 @@ void check(weft::vrank_comm& comm, coll c, int n, std::size_t count, weft::vrank
   double const eps = std::is_same_v<T, float> ? 1e-6 : std::is_same_v<T, weft::bfloat16_t> ? 1.0 / 64 : 0.0;
   std::size_t wrong = 0;
   for (int r = 0; r < n; ++r) {
-    std::vector<T> h(out_count + 1);
-    WEFT_TEST_CUDA(cudaMemcpy(h.data(), dout[std::size_t(r)], h.size() * sizeof(T), cudaMemcpyDeviceToHost));
+    std::vector<T> const h = weft_test::to_host(out[std::size_t(r)]);
     CHECK(std::memcmp(&h[out_count], &guard, sizeof(T)) == 0);
     if (c == coll::reduce && r != root) continue; // untouched elsewhere (guard checked above for the tail)
     for (std::size_t i = 0; i < out_count; ++i) {
@@ -125,10 +121,6 @@ void check(weft::vrank_comm& comm, coll c, int n, std::size_t count, weft::vrank
     }
   }
   CHECK(wrong == 0);
-  for (int r = 0; r < n; ++r) {
-    cudaFree(dout[std::size_t(r)]);
-    if (dalloc_in[std::size_t(r)]) cudaFree(dalloc_in[std::size_t(r)]);
-  }
 }
 
 constexpr weft::protocol protos[] = {weft::protocol::simple, weft::protocol::ll, weft::protocol::ll128};
