@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include "../trace/msccl_fixtures.hpp"
+#include "dev_buffers.cuh" // Thrust device buffers and on-device comparisons
 
 #include <weft/runtime/vrank_interpret.cuh>
 #include <weft/sim/interpret.hpp>
@@ -21,14 +22,6 @@
 using namespace weft::sim;
 
 namespace {
-
-struct device_buffers {
-  std::vector<std::int32_t*> in, out;
-  ~device_buffers() {
-    for (auto* p : in) cudaFree(p);
-    for (auto* p : out) cudaFree(p);
-  }
-};
 
 // Run `s` on the GPU `runs` times and on the CPU team once; every output element must agree.
 void same_as_cpu(schedule const& s, int runs = 1) {
@@ -51,36 +44,34 @@ void same_as_cpu(schedule const& s, int runs = 1) {
   std::string why;
   REQUIRE(interpret(s, hs, hr, weft::op::sum<std::int32_t>{}, {}, &why) == weft::status::success);
 
-  device_buffers d;
-  std::vector<std::int32_t const*> ds;
+  // Device buffers (at least one element, so every pointer is valid) and the CPU
+  // run's outputs on the device, for comparing there.
+  using weft_test::dvec;
+  std::vector<dvec<std::int32_t>> din, dout, dref;
   for (std::size_t r = 0; r < in.size(); ++r) {
-    std::int32_t *a = nullptr, *b = nullptr;
-    REQUIRE(cudaMalloc(&a, (ni ? ni : 1) * 4) == cudaSuccess);
-    REQUIRE(cudaMalloc(&b, (no ? no : 1) * 4) == cudaSuccess);
-    d.in.push_back(a);
-    d.out.push_back(b);
-    ds.push_back(ip ? b : a);
-    REQUIRE(cudaMemcpy(a, in[r].data(), ni * 4, cudaMemcpyHostToDevice) == cudaSuccess);
+    din.emplace_back(ni ? ni : 1);
+    dout.emplace_back(no ? no : 1);
+    thrust::copy(in[r].begin(), in[r].end(), din.back().begin());
+    dref.emplace_back(ref[r].begin(), ref[r].end());
   }
-  std::vector<std::int32_t> const fill(no, -77);
+  std::vector<std::int32_t*> const outs = weft_test::raw_ptrs(dout);
+  std::vector<std::int32_t const*> const ds = weft_test::const_ptrs(ip ? outs : weft_test::raw_ptrs(din));
   vrank_interpreter<std::int32_t> it;
   REQUIRE(it.prepare(s, &why) == weft::status::success);
   for (int k = 0; k < runs; ++k) {
-    for (std::size_t r = 0; r < in.size(); ++r)
+    for (std::size_t r = 0; r < in.size(); ++r) {
       // Outputs start as the CPU run's did (-77), so elements a schedule leaves
       // alone (a reduce's non-root ranks) agree, and any it writes must match.
-      REQUIRE((ip ? cudaMemcpy(d.out[r], d.in[r], ni * 4, cudaMemcpyDeviceToDevice)
-                  : cudaMemcpy(d.out[r], fill.data(), no * 4, cudaMemcpyHostToDevice)) == cudaSuccess);
+      if (ip) thrust::copy_n(din[r].begin(), std::ptrdiff_t(ni), dout[r].begin());
+      else thrust::fill_n(dout[r].begin(), std::ptrdiff_t(no), std::int32_t(-77));
+    }
     INFO("run " << k << ": " << why);
-    REQUIRE(it.run(ds, d.out, weft::op::sum<std::int32_t>{}, 0, &why) == weft::status::success);
+    REQUIRE(it.run(ds, outs, weft::op::sum<std::int32_t>{}, 0, &why) == weft::status::success);
     REQUIRE(cudaDeviceSynchronize() == cudaSuccess);
     REQUIRE(it.last_status(&why) == weft::status::success);
-    std::vector<std::int32_t> got(no);
     for (std::size_t r = 0; r < in.size(); ++r) {
-      REQUIRE(cudaMemcpy(got.data(), d.out[r], no * 4, cudaMemcpyDeviceToHost) == cudaSuccess);
-      std::size_t wrong = 0;
-      for (std::size_t i = 0; i < no; ++i) wrong += got[i] != ref[r][i];
-      REQUIRE(wrong == 0);
+      INFO("rank " << r);
+      REQUIRE(weft_test::count_mismatches(dout[r].begin(), dref[r].begin(), no) == 0);
     }
   }
 }
