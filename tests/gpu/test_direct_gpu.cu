@@ -11,6 +11,7 @@
 // stay poisoned and an out-of-place input intact. Back-to-back calls (no host
 // synchronisation between them) mix collectives, counts and block counts on the
 // same views: cursors and flags persist from call to call.
+#include "dev_buffers.cuh" // Thrust device buffers, fills and on-device comparisons
 #include "gpu_check.hpp"
 
 #include <weft/runtime/nvls_multimem.cuh>
@@ -256,22 +257,18 @@ std::string run_calls(world& w, std::vector<call_spec> const& calls, bool in_pla
     for (std::size_t i = 0; i < ncalls; ++i)
       for (std::size_t j = 0, ni = in_elems(calls[i], n); j < ni; ++j) im[send_off(i, r) + j] = input<T>(seed, r, i, j);
   }
-  struct device_buffers {
-    std::vector<T*> mem;
-    weft::status* results = nullptr;
-    ~device_buffers() {
-      cudaDeviceSynchronize();
-      for (T* p : mem) cudaFree(p);
-      cudaFree(results);
-    }
-  } d;
-  d.mem.assign(N, nullptr);
-  for (std::size_t r = 0; r < N; ++r) {
-    WEFT_TEST_CUDA(cudaMalloc(&d.mem[r], total * sizeof(T) + 64)); // + 64: a valid pointer when total == 0
-    WEFT_TEST_CUDA(cudaMemcpy(d.mem[r], image[r].data(), total * sizeof(T), cudaMemcpyHostToDevice));
+  // Device images (Thrust; 64 elements more, so every pointer is valid when
+  // total == 0) and one status word per call and rank.
+  std::vector<weft_test::dvec<T>> mem;
+  for (auto const& im : image) {
+    mem.emplace_back(total + 64);
+    thrust::copy(im.begin(), im.end(), mem.back().begin());
   }
-  WEFT_TEST_CUDA(cudaMalloc(&d.results, ncalls * N * sizeof(weft::status)));
-  WEFT_TEST_CUDA(cudaMemset(d.results, 0, ncalls * N * sizeof(weft::status)));
+  weft_test::dvec<weft::status> dresults(ncalls * N, weft::status::success);
+  // Declared after the buffers, so destroyed first: no kernel may still run when they are freed.
+  struct sync_on_exit {
+    ~sync_on_exit() { cudaDeviceSynchronize(); }
+  } sync_first;
   WEFT_TEST_CUDA(cudaDeviceSynchronize());
 
   // Launch everything; nothing waits until every call of every rank is queued.
@@ -279,27 +276,25 @@ std::string run_calls(world& w, std::vector<call_spec> const& calls, bool in_pla
   // of an earlier call it depends on, even if several streams share a queue.
   for (std::size_t i = 0; i < ncalls; ++i)
     for (int r = 0; r < n; ++r) {
-      T* const m = d.mem[std::size_t(r)];
-      launch<T>(w, r, calls[i], m + send_off(i, r), m + recv_off(i, r), d.results + i * N + std::size_t(r));
+      T* const m = weft_test::raw(mem[std::size_t(r)]);
+      launch<T>(w, r, calls[i], m + send_off(i, r), m + recv_off(i, r), weft_test::raw(dresults) + i * N + std::size_t(r));
       cudaError_t const e = cudaGetLastError();
       if (e != cudaSuccess) return describe(calls[i], n, in_place, i) + ": launch failed: " + cudaGetErrorString(e);
     }
   cudaError_t const e = cudaDeviceSynchronize();
   if (e != cudaSuccess) return std::string("cudaDeviceSynchronize: ") + cudaGetErrorString(e);
 
-  std::vector<weft::status> results(ncalls * N);
-  WEFT_TEST_CUDA(cudaMemcpy(results.data(), d.results, results.size() * sizeof(weft::status), cudaMemcpyDeviceToHost));
+  std::vector<weft::status> const results = weft_test::to_host(dresults);
   for (std::size_t i = 0; i < ncalls; ++i)
     for (int r = 0; r < n; ++r)
       if (results[i * N + std::size_t(r)] != weft::status::success)
         return describe(calls[i], n, in_place, i) + ": rank " + std::to_string(r) + " returned " +
                weft::to_string(results[i * N + std::size_t(r)]) + w.failure_of(r);
 
-  std::vector<T> h(total);
   T poisoned;
   std::memset(static_cast<void*>(&poisoned), poison, sizeof(T));
   for (int r = 0; r < n; ++r) {
-    WEFT_TEST_CUDA(cudaMemcpy(h.data(), d.mem[std::size_t(r)], total * sizeof(T), cudaMemcpyDeviceToHost));
+    std::vector<T> const h = weft_test::to_host(mem[std::size_t(r)]);
     for (std::size_t i = 0; i < ncalls; ++i) {
       call_spec const& s = calls[i];
       std::string const where = describe(s, n, in_place, i) + ", rank " + std::to_string(r);
@@ -454,39 +449,24 @@ TEST_CASE("gpu direct/nvls: a grid wider than the window is refused and writes n
   world w;
   w.init(n);
   std::size_t const count = 256;
-  std::vector<float*> in(static_cast<std::size_t>(n)), out(static_cast<std::size_t>(n));
-  weft::status* results = nullptr;
-  WEFT_TEST_CUDA(cudaMalloc(&results, std::size_t(n) * sizeof(weft::status)));
-  std::vector<float> const ones(count, 1.0f);
-  for (std::size_t r = 0; r < std::size_t(n); ++r) {
-    WEFT_TEST_CUDA(cudaMalloc(&in[r], count * sizeof(float)));
-    WEFT_TEST_CUDA(cudaMalloc(&out[r], count * sizeof(float)));
-    WEFT_TEST_CUDA(cudaMemcpy(in[r], ones.data(), count * sizeof(float), cudaMemcpyHostToDevice));
-  }
+  float poison;
+  std::uint32_t const poison_bits = 0x7f7f7f7fu;
+  std::memcpy(&poison, &poison_bits, sizeof poison);
+  std::vector<weft_test::dvec<float>> in = weft_test::filled_buffers(std::size_t(n), count, 1.0f),
+                                      out = weft_test::filled_buffers(std::size_t(n), count, poison);
+  weft_test::dvec<weft::status> results(static_cast<std::size_t>(n), weft::status::success);
   for (coll c : {coll::one_shot, coll::nvls_all_reduce}) {
     INFO("coll " << int(c));
-    WEFT_TEST_CUDA(cudaMemset(results, 0, std::size_t(n) * sizeof(weft::status)));
-    for (std::size_t r = 0; r < std::size_t(n); ++r) WEFT_TEST_CUDA(cudaMemset(out[r], 0x7f, count * sizeof(float)));
+    thrust::fill(results.begin(), results.end(), weft::status::success);
+    for (auto& v : out) thrust::fill(v.begin(), v.end(), poison);
     for (int r = 0; r < n; ++r)
-      launch<float>(w, r, call_spec{c, count, max_blocks + 1}, in[std::size_t(r)], out[std::size_t(r)], results + r);
+      launch<float>(w, r, call_spec{c, count, max_blocks + 1}, weft_test::raw(in[std::size_t(r)]),
+                    weft_test::raw(out[std::size_t(r)]), weft_test::raw(results) + r);
     WEFT_TEST_CUDA(cudaGetLastError());
     WEFT_TEST_CUDA(cudaDeviceSynchronize());
-    std::vector<weft::status> st(static_cast<std::size_t>(n));
-    WEFT_TEST_CUDA(cudaMemcpy(st.data(), results, st.size() * sizeof(weft::status), cudaMemcpyDeviceToHost));
-    for (weft::status x : st) CHECK(x == weft::status::invalid_argument);
-    std::vector<std::uint32_t> h(count);
-    for (std::size_t r = 0; r < std::size_t(n); ++r) {
-      WEFT_TEST_CUDA(cudaMemcpy(h.data(), out[r], count * sizeof(float), cudaMemcpyDeviceToHost));
-      std::size_t touched = 0;
-      for (std::uint32_t v : h) touched += v != 0x7f7f7f7fu;
-      CHECK(touched == 0);
-    }
+    for (weft::status x : weft_test::to_host(results)) CHECK(x == weft::status::invalid_argument);
+    for (auto const& v : out) CHECK(weft_test::count_not(v.begin(), count, poison) == 0); // nothing written
   }
-  for (std::size_t r = 0; r < std::size_t(n); ++r) {
-    cudaFree(in[r]);
-    cudaFree(out[r]);
-  }
-  cudaFree(results);
 }
 
 TEST_CASE("gpu: report whether device 0 supports multicast (NVLS)", "[gpu][nvls]") {
