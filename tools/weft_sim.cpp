@@ -4,10 +4,12 @@
 //
 //   weft-sim --topo gb200-nvl72 --coll allreduce --algo ring,nvls,direct_one_shot -b 8 -e 8G -f 2
 //   weft-sim --topo gb200-nvl72x8-ib --ranks 576 -b 1G -e 1G -v
+//   weft-sim --topo dgx-h100x4-eth --algo ring,ring_rail -b 1G -e 8G   plain vs rail-rotated ring
 //   weft-sim --calibration            residuals against the published measurements
 //   weft-sim --list                   topology presets
 //
-// Algorithms are the ones weft can trace (sim/trace.hpp): the ring family,
+// Algorithms are the ones weft can trace (sim/trace.hpp): the ring family
+// (with its rail-rotated form ring_rail / chain_rail across nodes),
 // recursive, tree, direct (symmetric memory) and nvls (multicast); one weft does
 // not have (collnet, ...) is reported as such and never predicted, and one the
 // system cannot run (nvls without in-switch reduction, direct across NVLink

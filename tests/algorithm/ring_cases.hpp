@@ -92,6 +92,7 @@ struct ring_case {
   bool in_place = false;
   int root = 0;
   bool direct = false;
+  int ring_local = 0;       //!< coll_options::ring_local (the rail-rotated ring over nodes of this many ranks)
   bool misalign = false;    //!< rank r's buffers start (r % 3 + 1) elements past a 16-byte boundary
   bool null_unused = false; //!< out of place: broadcast non-root send and reduce non-root recv are null
   std::uint64_t seed = 1;
@@ -108,6 +109,8 @@ inline std::string describe(ring_case const& c) {
     s << " root " << c.root;
   if (c.direct)
     s << " direct";
+  if (c.ring_local > 1)
+    s << " ring_local " << c.ring_local;
   if (c.misalign)
     s << " misaligned";
   if (c.null_unused)
@@ -488,6 +491,7 @@ outcome check_ring(ring_case const& c, weft::cpu_team& team, weft::cpu_comm& com
   opt.proto = c.proto;
   opt.nchannels = c.nchannels;
   opt.direct = c.direct;
+  opt.ring_local = c.ring_local;
   std::vector<weft::status> per_rank;
   weft::status const st = team.run(
       [&](weft::team_rank& tr) -> weft::status {

@@ -42,3 +42,34 @@ TEST_CASE("ring sweep: broadcast and reduce from every root, 1..6 ranks", "[ring
   INFO(t.cases << " cases");
   CHECK(t.failures == 0);
 }
+
+// The rail-rotated ring on 4 nodes x 8 ranks (32 threads; not in the
+// ThreadSanitizer build): 8 and 11 channels, so every channel's ring differs
+// and channels 8..10 repeat rings 0..2; every collective, every root class.
+TEST_CASE("ring sweep: the rail-rotated ring on 4 nodes x 8", "[ring][sweep][rail]") {
+  weft::cpu_comm_config cfg;
+  cfg.max_channels = 11;
+  cfg.nslots = 2;
+  cfg.simple_slot_bytes = 1024;
+  cfg.ll_slot_bytes = 256;
+  cfg.ll128_slot_bytes = 1024;
+  comm_cache env(cfg);
+  sweep_tally t;
+  std::uint64_t seed = 95000;
+  for (coll cl : all_colls)
+    for (int nch : {8, 11})
+      for (weft::protocol p : all_protocols) {
+        ring_case c;
+        c.c = cl;
+        c.nranks = 32;
+        c.count = 16 * 32 + 5 + std::size_t(nch) * 100;
+        c.proto = p;
+        c.nchannels = nch;
+        c.in_place = nch == 8;
+        c.root = (nch * 7 + int(p)) % 32;
+        c.ring_local = 8;
+        c.seed = ++seed;
+        require_ring<float, sum_max>(c, env, t);
+      }
+  CHECK(t.failures == 0);
+}

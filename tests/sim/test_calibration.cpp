@@ -32,8 +32,8 @@ TEST_CASE("published measurements are predicted within tolerance", "[sim][calibr
       REQUIRE_FALSE(r.pass);
     }
   }
-  REQUIRE(checked >= 8);
-  REQUIRE(unavailable >= 1);
+  REQUIRE(checked >= 14); // every row of the file is checked today
+  REQUIRE(checked + unavailable == int(rows.size()));
 }
 
 TEST_CASE("a broken calibration file is refused", "[sim][calibration]") {

@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <cstdlib>
 
 using namespace weft;
@@ -146,4 +147,73 @@ TEST_CASE("every collective weft has gets a choice", "[sim][tuner]") {
   }
   tune::request rq = all_reduce(3); // below one element per rank
   REQUIRE_FALSE(tune::choose(t, rq).ok);
+}
+
+// The rail-rotated ring on four DGX H100 over Ethernet (the calibration row
+// h100x4-roce, 320 GB/s with NCCL's rings): its channels cross node boundaries
+// on all eight NICs, the plain ring on one, which caps it at that NIC.
+TEST_CASE("the rail-rotated ring crosses nodes on every NIC; the plain ring is NIC-bound", "[sim][tuner][rail]") {
+  sim::topology const t = preset("dgx-h100x4-eth");
+  REQUIRE(t.gpus_per_node == 8);
+  REQUIRE(t.nic.rails == 8); // one NIC per GPU
+  tune::request const rq = all_reduce(std::size_t(8) << 30, 32);
+  auto busbw = [&](char const* algo) {
+    tune::overrides ov;
+    ov.algo = algo;
+    tune::choice const c = tune::choose(t, rq, ov);
+    INFO(algo << ": " << c.error);
+    REQUIRE(c.ok);
+    return double(rq.bytes) / (c.best.time_us * 1e-6) / 1e9 * sim::busbw_factor(rq.coll, 32);
+  };
+  double const rail = busbw("ring_rail"), plain = busbw("ring");
+  double const nic_GBps = t.nic_bytes_per_us() / 1e3;
+  INFO("ring_rail " << rail << " GB/s, ring " << plain << " GB/s, one NIC " << nic_GBps << " GB/s");
+  CHECK(std::fabs(rail - 320.0) <= 32.0);  // the published 320 GB/s within 10 %
+  CHECK(plain <= nic_GBps * 1.001);        // the plain ring: one NIC per node boundary
+  CHECK(plain < 0.25 * rail);
+  CHECK(rail <= 8 * nic_GBps * 1.001);     // eight NICs at most
+
+  // Within one NVLink domain the rotation moves no NIC traffic: the candidate is declined, with the reason.
+  sim::topology const one = preset("dgx-h100");
+  tune::overrides ov;
+  ov.algo = "ring_rail";
+  tune::choice const c = tune::choose(one, all_reduce(std::size_t(1) << 30, 8), ov);
+  CHECK_FALSE(c.ok);
+  CHECK(c.error.find("only across NVLink domains") != std::string::npos);
+}
+
+// sim_options::rail_orbit: ring 0 alone, its transfers loading the routes of
+// the other rings (its rotations), predicts what tracing every ring does.
+TEST_CASE("rail_orbit: ring 0 and its images simulate like every ring traced", "[sim][rail]") {
+  sim::topology const t = preset("dgx-h100x2-eth");
+  int const n = 16, local = 8;
+  for (int nch : {4, 8}) {
+    sim::trace_options o;
+    o.step_elems = 32768; // 128 KiB steps, as the default Simple slot
+    o.ring_local = local;
+    std::size_t const count = std::size_t(nch) * 2 * 1024 * 1024;
+    std::string err;
+    sim::schedule const all = sim::trace(sim::collective::all_reduce, "ring_rail", n, nch, count, o, &err);
+    INFO(err);
+    REQUIRE(!all.steps.empty());
+    sim::sim_result const full = sim::simulate(all, t);
+    REQUIRE(full.ok);
+    CHECK(full.fold == 1); // different rings do not fold
+    sim::schedule const ring0 = sim::trace(sim::collective::all_reduce, "ring_rail", n, 1, count / std::size_t(nch), o, &err);
+    REQUIRE(!ring0.steps.empty());
+    sim::sim_options so;
+    so.rail_orbit = nch;
+    sim::sim_result const orbit = sim::simulate(ring0, t, so);
+    REQUIRE(orbit.ok);
+    INFO("nch " << nch << ": every ring " << full.time_us << " us, ring 0 with images " << orbit.time_us << " us");
+    CHECK(std::fabs(orbit.time_us - full.time_us) <= 0.01 * full.time_us);
+    // The plain ring's channels all cross on one NIC per node boundary.
+    sim::sim_result const plain = sim::simulate(sim::trace_ring_all_reduce(n, nch, count, o), t);
+    REQUIRE(plain.ok);
+    CHECK(plain.time_us > 1.5 * full.time_us);
+  }
+  sim::sim_options bad;
+  bad.rail_orbit = 9;
+  sim::trace_options o;
+  CHECK_FALSE(sim::simulate(sim::trace_ring_all_reduce(16, 1, 1024, o), t, bad).ok);
 }

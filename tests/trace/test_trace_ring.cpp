@@ -8,6 +8,9 @@
 #include <weft/team/cpu_comm.hpp>
 #include <weft/team/cpu_team.hpp>
 
+#include <set>
+#include <utility>
+
 using namespace trace_test;
 
 TEST_CASE("trace: a 3-rank ring all-reduce, step by step", "[trace]") {
@@ -64,6 +67,39 @@ TEST_CASE("trace: credit links with few slots", "[trace]") {
   REQUIRE(third_send.credit_recv == (long long)step_at(s, 1, 0, 1)); // rank 1's receive #0 frees slot 0
 }
 
+// Runs collective `c` of schedule `s` (its count; root n - 1) on the CPU team,
+// every input 1.
+static weft::status run_like_trace(schedule const& s, collective c, weft::cpu_comm& comm, weft::cpu_team& team,
+                                   weft::coll_options const& co) {
+  int const n = s.nranks;
+  std::size_t const count = s.count;
+  std::size_t const in_elems = buffer_elems(s, buf::input), out_elems = buffer_elems(s, buf::output);
+  std::vector<std::vector<float>> in(std::size_t(n), std::vector<float>(in_elems + 1, 1.0f));
+  std::vector<std::vector<float>> out(std::size_t(n), std::vector<float>(out_elems + 1, 0.0f));
+  return team.run([&](weft::team_rank& tr) {
+    float const* x = in[std::size_t(tr.rank())].data();
+    float* y = out[std::size_t(tr.rank())].data();
+    switch (c) {
+      case collective::all_reduce: return weft::all_reduce(comm, tr, x, y, count, weft::op::sum<float>{}, co);
+      case collective::all_gather: return weft::all_gather(comm, tr, x, y, count, co);
+      case collective::reduce_scatter: return weft::reduce_scatter(comm, tr, x, y, count, weft::op::sum<float>{}, co);
+      case collective::broadcast: return weft::broadcast(comm, tr, x, y, count, n - 1, co);
+      case collective::reduce: return weft::reduce(comm, tr, x, y, count, n - 1, weft::op::sum<float>{}, co);
+    }
+    return weft::status::internal_error;
+  });
+}
+
+// Trace options that cut the data as a communicator with `cfg` does (root n - 1).
+static trace_options like_comm(weft::cpu_comm_config const& cfg, weft::protocol p, int n) {
+  trace_options o;
+  o.proto = p;
+  o.slot_bytes = cfg.slot_bytes(p);
+  o.nslots = cfg.nslots;
+  o.root = n - 1;
+  return o;
+}
+
 // The trace cuts data exactly like the prims: after running each collective on
 // the CPU team, every connection's step counter equals the number of sends the
 // trace records on it.
@@ -84,37 +120,16 @@ TEST_CASE("trace: the same steps as the CPU communicator takes", "[trace]") {
             if (a.symmetric) continue; // symmetric-memory schedules: the communicator has none (test_trace_direct.cpp)
             INFO(to_string(a.coll) << " " << a.name << " " << weft::to_string(p) << " n " << n << " nch " << nch
                                    << " count " << count);
-            trace_options o;
-            o.proto = p;
-            o.slot_bytes = cfg.slot_bytes(p);
-            o.nslots = cfg.nslots;
-            o.root = n - 1;
-            schedule s = traced(a, n, nch, count, o);
+            schedule s = traced(a, n, nch, count, like_comm(cfg, p, n));
             weft::cpu_comm comm(n, cfg);
             weft::cpu_team team(n);
-            std::size_t const in_elems = buffer_elems(s, buf::input), out_elems = buffer_elems(s, buf::output);
-            std::vector<std::vector<float>> in(std::size_t(n), std::vector<float>(in_elems + 1, 1.0f));
-            std::vector<std::vector<float>> out(std::size_t(n), std::vector<float>(out_elems + 1, 0.0f));
             weft::coll_options co;
             co.proto = p;
             co.nchannels = nch;
             co.direct = direct;
             co.algo = a.algo;
             co.hier = traced_hier_layout(a.name, n); // the layout a hierarchical entry traces with
-            weft::status const st = team.run([&](weft::team_rank& tr) {
-              float const* x = in[std::size_t(tr.rank())].data();
-              float* y = out[std::size_t(tr.rank())].data();
-              switch (a.coll) {
-                case collective::all_reduce: return weft::all_reduce(comm, tr, x, y, count, weft::op::sum<float>{}, co);
-                case collective::all_gather: return weft::all_gather(comm, tr, x, y, count, co);
-                case collective::reduce_scatter:
-                  return weft::reduce_scatter(comm, tr, x, y, count, weft::op::sum<float>{}, co);
-                case collective::broadcast: return weft::broadcast(comm, tr, x, y, count, n - 1, co);
-                case collective::reduce: return weft::reduce(comm, tr, x, y, count, n - 1, weft::op::sum<float>{}, co);
-              }
-              return weft::status::internal_error;
-            });
-            REQUIRE(st == weft::status::success);
+            REQUIRE(run_like_trace(s, a.coll, comm, team, co) == weft::status::success);
             detail::link_table const L = detail::build_links(s);
             for (int ch = 0; ch < nch; ++ch)
               for (int r = 0; r < n && n > 1; ++r) {
@@ -135,6 +150,46 @@ TEST_CASE("trace: the same steps as the CPU communicator takes", "[trace]") {
                 }
               }
           }
+}
+
+// The same for the rail-rotated ring: every connection the trace records
+// (sender -> receiver on a channel) carried as many steps on the CPU
+// communicator, which takes each edge from the ring or the pair connections.
+TEST_CASE("trace: the rail-rotated ring takes the CPU communicator's steps", "[trace][rail]") {
+  weft::cpu_comm_config cfg;
+  cfg.max_channels = 3;
+  cfg.nslots = 2;
+  cfg.simple_slot_bytes = 64;
+  cfg.ll_slot_bytes = 64;
+  cfg.ll128_slot_bytes = 256;
+  for (auto const& a : traced_algorithm_list) {
+    if (!a.rail) continue;
+    for (weft::protocol p : {weft::protocol::simple, weft::protocol::ll128})
+      for (int local : {2, 3}) {
+        int const n = 2 * local, nch = 3;
+        std::size_t const count = 333;
+        INFO(to_string(a.coll) << " " << a.name << " " << weft::to_string(p) << " 2 x " << local);
+        trace_options o = like_comm(cfg, p, n);
+        o.ring_local = local;
+        schedule s = traced(a, n, nch, count, o);
+        weft::cpu_comm comm(n, cfg);
+        weft::cpu_team team(n);
+        weft::coll_options co;
+        co.proto = p;
+        co.nchannels = nch;
+        co.ring_local = local;
+        REQUIRE(run_like_trace(s, a.coll, comm, team, co) == weft::status::success);
+        detail::link_table const L = detail::build_links(s);
+        std::size_t rotated_edges = 0;
+        for (auto const& k : L.conns) {
+          weft::connection const c = weft::detail::ring_edge(comm, p, k.channel, k.sender, k.receiver);
+          REQUIRE(c.send_step != nullptr);
+          CHECK(*c.send_step == k.sends.size());
+          rotated_edges += k.receiver != (k.sender + 1) % n;
+        }
+        CHECK(rotated_edges > 0); // channels 1 and 2 are rotated rings
+      }
+  }
 }
 
 TEST_CASE("trace: options, defaults and errors", "[trace]") {
@@ -210,6 +265,104 @@ TEST_CASE("trace: the registry", "[trace]") {
   REQUIRE(direct);
 }
 
+TEST_CASE("ring_order: the rail-rotated ring's positions and neighbours", "[trace][rail]") {
+  for (int nodes : {1, 2, 3, 4})
+    for (int local : {1, 2, 3, 8}) {
+      int const n = nodes * local;
+      for (int ch = 0; ch < 2 * local + 1; ++ch) {
+        weft::ring_order const ord{local, ch};
+        INFO("nodes " << nodes << " local " << local << " channel " << ch);
+        // One node or one rank per node: the plain ring.
+        CHECK(ord.rotated(n) == (nodes > 1 && local > 1 && ch % local != 0));
+        std::vector<int> seen(std::size_t(n), 0);
+        for (int p = 0; p < n; ++p) {
+          int const r = ord.rank_at(p, n);
+          REQUIRE(r >= 0);
+          REQUIRE(r < n);
+          ++seen[std::size_t(r)];
+          CHECK(ord.position_of(r, n) == p);
+          CHECK(r / local == p / local); // a node's ranks stay together
+          CHECK(ord.next(ord.prev(r, n), n) == r);
+          if (!ord.rotated(n)) CHECK(r == p);
+        }
+        for (int k : seen) CHECK(k == 1);
+        if (nodes > 1) // channel ch enters every node at local index ch mod local
+          for (int k = 0; k < nodes; ++k) CHECK(ord.rank_at(k * local, n) == k * local + ch % local);
+      }
+    }
+  // Not whole nodes: refused by the communicators, the plain ring here.
+  CHECK(weft::ring_local_problem(4, 12) == nullptr);
+  CHECK(weft::ring_local_problem(8, 8) == nullptr);
+  CHECK(weft::ring_local_problem(0, 5) == nullptr);
+  CHECK(weft::ring_local_problem(4, 10) != nullptr);
+  CHECK(weft::ring_local_problem(-1, 4) != nullptr);
+  CHECK_FALSE(weft::ring_order{4, 1}.rotated(10));
+}
+
+// The rail-rotated ring family verified at several (nodes, local) shapes, 4 x 8
+// among them, with channel counts below, at and above the node size (channel c
+// and c + local share a ring), for every collective and protocol.
+TEST_CASE("verify: the rail-rotated ring at several node shapes", "[verify][rail]") {
+  struct shape {
+    int nodes, local;
+  };
+  std::size_t checked = 0;
+  for (shape const sh : {shape{2, 2}, shape{2, 3}, shape{3, 2}, shape{2, 4}, shape{4, 2}, shape{4, 8}})
+    for (auto const& a : traced_algorithm_list) {
+      if (!a.rail) continue;
+      int const n = sh.nodes * sh.local;
+      for (int nch : {1, 3, sh.local, sh.local + 3})
+        for (std::size_t count : {std::size_t(1), std::size_t(16 * n + 5), std::size_t(97 * n + 3)}) {
+          int const variant = (n + nch + int(count % 7)) % 3;
+          trace_options o;
+          o.proto = weft::protocol(variant);
+          o.step_elems = o.proto == weft::protocol::simple ? 16 : o.proto == weft::protocol::ll ? 8 : 30;
+          o.nslots = variant == 0 ? 2 : 8;
+          o.root = (nch * 5 + 1) % n;
+          o.ring_local = sh.local;
+          schedule s = traced(a, n, nch, count, o);
+          verify_result const r = verify(s);
+          INFO(to_string(a.coll) << " " << a.name << " " << sh.nodes << " x " << sh.local << " nch " << nch << " count "
+                                 << count << " proto " << weft::to_string(o.proto) << "\n"
+                                 << show(r));
+          REQUIRE(r.ok());
+          REQUIRE(r.symbolic_checked);
+          ++checked;
+        }
+    }
+  CHECK(checked == 6 * 5 * 4 * 3);
+}
+
+// What the rotation is for: on 4 nodes x 8, eight channels leave every node
+// from eight different ranks and enter the next node at eight different ranks,
+// so every NIC carries one channel each way. The plain ring crosses on one.
+TEST_CASE("trace: the rail-rotated ring crosses nodes on every NIC", "[trace][rail]") {
+  int const nodes = 4, local = 8, n = nodes * local;
+  auto crossings = [&](schedule const& s) {
+    std::set<std::pair<int, int>> tx, rx; // (node, local index) of senders and receivers across nodes
+    for (auto const& t : s.steps)
+      if (t.sends() && t.send_peer >= 0 && t.send_peer / local != t.rank / local) {
+        tx.insert({t.rank / local, t.rank % local});
+        rx.insert({t.send_peer / local, t.send_peer % local});
+      }
+    return std::make_pair(tx.size(), rx.size());
+  };
+  trace_options o;
+  o.step_elems = 16;
+  o.ring_local = local;
+  std::string err;
+  schedule const rail = trace(collective::all_reduce, "ring_rail", n, local, 16 * n * local, o, &err);
+  REQUIRE(err.empty());
+  CHECK(crossings(rail) == std::make_pair(std::size_t(nodes * local), std::size_t(nodes * local)));
+  schedule const plain = trace(collective::all_reduce, "ring", n, local, 16 * n * local, o, &err);
+  REQUIRE(err.empty());
+  CHECK(crossings(plain) == std::make_pair(std::size_t(nodes), std::size_t(nodes)));
+  // Not whole nodes: refused with a reason.
+  o.ring_local = 6;
+  CHECK(trace(collective::all_reduce, "ring_rail", n, 2, 1000, o, &err).steps.empty());
+  CHECK(err.find("multiple of ring_local") != std::string::npos);
+}
+
 // With one slot per connection a ring can deadlock once a step that receives
 // and sends must send into a used slot: prims wait for credit before they
 // consume, so when every rank of the cycle holds its incoming slot while it
@@ -241,6 +394,9 @@ TEST_CASE("verify: every traced algorithm for 1..16 ranks", "[verify]") {
           o.step_elems = o.proto == weft::protocol::simple ? 16 : o.proto == weft::protocol::ll ? 8 : 30;
           o.nslots = variant == 0 ? 1 : variant == 1 ? 2 : 8;
           o.root = (n * 7 + 3) % n;
+          if (a.rail) // a node size that divides n, varied with the channels (none: the plain ring)
+            for (int d = 2 + nch % 2; d < n && o.ring_local == 0; ++d)
+              if (n % d == 0) o.ring_local = d;
           schedule s = traced(a, n, nch, count, o);
           verify_result const r = verify(s);
           INFO(to_string(a.coll) << " " << a.name << " n " << n << " nch " << nch << " count " << count << " proto "

@@ -29,6 +29,10 @@ struct launch_plan {
   protocol proto = protocol::simple;
   int nchannels = 1;
   bool direct = false;
+  //! The ring family: ranks per node of the rail-rotated ring (`ring_order`); 0: the plain ring.
+  //! The CPU communicators honour it per call; the GPU communicator's ring order
+  //! is fixed at creation (`comm_config::ring_local`).
+  int ring_local = 0;
 };
 
 //! Chooses a plan for (collective, ranks, bytes, element size, root); returns

@@ -65,6 +65,7 @@ struct comm_facts {
   int max_channels = 1;
   bool recursive_ready = false;  //!< point-to-point connections were made at creation
   bool peer_access = true;       //!< every peer's memory is addressable (direct prims need it)
+  bool ring_rotated = false;     //!< the ring is rail-rotated (comm_config::ring_local): no direct all-gather
   std::uint32_t dtype_mask = ~0u;  //!< reduction dtypes compiled into this launch path (bit = int(dtype))
   std::uint32_t redop_mask = ~0u;  //!< reduction operators compiled in (bit = int(redop))
   //! Whether [p, p + bytes) lies in one registered buffer of this rank (null: nothing is registered).
@@ -219,7 +220,8 @@ inline call_result plan_call(comm_facts const& f, coll_call const& c, plan_selec
   // (for all_to_all, `ring` names its only schedule, the pairwise exchange).
   if (!runtime_serves(p.algo, c.coll) || (p.algo != algorithm::ring && !f.recursive_ready)) p.algo = algorithm::ring;
   bool const recv_registered = f.registered && f.registered(c.recv, out_b);
-  if (p.direct && (c.coll != coll_kind::all_gather || p.proto != protocol::simple || !recv_registered || !f.peer_access))
+  if (p.direct && (c.coll != coll_kind::all_gather || p.proto != protocol::simple || !recv_registered || !f.peer_access ||
+                   f.ring_rotated))
     p.direct = false;
   // Explicit overrides are obeyed or refused, never silently changed.
   if (c.opt.algo) p.algo = *c.opt.algo;
@@ -233,6 +235,8 @@ inline call_result plan_call(comm_facts const& f, coll_call const& c, plan_selec
     if (c.coll != coll_kind::all_gather || p.proto != protocol::simple)
       return {status::unsupported, "direct transfers serve all-gather on the Simple protocol only", false, p};
     if (!f.peer_access) return {status::unsupported, "direct transfers need peer access between the ranks", false, p};
+    if (f.ring_rotated)
+      return {status::unsupported, "direct transfers follow the plain ring (comm_config::ring_local is set)", false, p};
     if (!recv_registered)
       return {status::invalid_argument, "direct all-gather needs a registered output buffer (register_buffer)", false, p};
   }

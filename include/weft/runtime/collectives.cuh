@@ -68,7 +68,8 @@ struct comm_args {
   T* recv;
   cuda::std::size_t count;
   int rank, nranks, root, nchannels;
-  connection const* ring;  //!< [channel][recv, send] of the call's protocol
+  int ring_local;          //!< ring_order::local of the ring kernels (comm_config::ring_local)
+  connection const* ring;  //!< [channel][recv, send] of the call's protocol (each channel's own neighbours)
   connection const* pairs; //!< [channel][peer][recv, send] of the call's protocol, or null
   wait_error* errors;      //!< [channel]
   wait_bound bound;
@@ -85,7 +86,7 @@ __global__ void __launch_bounds__(512) comm_ring_kernel(Op op, comm_args<typenam
   if (a.direct_buf) send_c.direct_buf = a.direct_buf;
   prims_context ctx{a.rank, ch, Coll, a.bound, &a.errors[ch]};
   prims<Op, P, cuda_cta> p(g, op, &recv_c, &send_c, ctx);
-  ring_position const pos{a.rank, a.nranks};
+  ring_position const pos{a.rank, a.nranks, ring_order{a.ring_local, ch}};
   elem_range const r = partition(a.count, a.nchannels, ch);
   status s = status::success;
   if constexpr (Coll == coll_kind::all_reduce) {
@@ -172,7 +173,7 @@ status launch(comm const& c, launch_plan const& plan, Op const& op, void const* 
               int root, cudaStream_t stream) {
   using T = typename Op::value_type;
   comm_args<T> a{static_cast<T const*>(send), static_cast<T*>(recv), count, c.rank(), c.size(), root, plan.nchannels,
-                 c.ring_connections(plan.proto), c.pair_connections(plan.proto), c.error_records(), c.bound(), nullptr};
+                 c.config().ring_local, c.ring_connections(plan.proto), c.pair_connections(plan.proto), c.error_records(), c.bound(), nullptr};
   if (plan.direct) a.direct_buf = c.peer_address(recv, count * sizeof(T) * std::size_t(c.size()), (c.rank() + 1) % c.size());
   void const* fn = nullptr;
   auto pick = [&](auto proto_tag) {

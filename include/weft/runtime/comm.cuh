@@ -31,6 +31,7 @@
 //! CUDA graph: they allocate and exchange handles.
 
 #include <weft/algorithm/partition.hpp>
+#include <weft/algorithm/ring.hpp>
 #include <weft/core/flag.hpp>
 #include <weft/core/status.hpp>
 #include <weft/prims/describe.hpp>
@@ -64,6 +65,13 @@ struct comm_config {
   std::uint64_t timeout_ns = 10'000'000'000; //!< bound of every device-side wait
   std::size_t max_scratch_bytes = std::size_t(64) << 20; //!< creation fails above this
   bool recursive_connections = false;        //!< also make point-to-point connections (recursive all-reduce)
+  //! The ring family's order: ranks per node of the rail-rotated ring (`ring_order`,
+  //! channel c entering every node at local rank c mod ring_local, so channels cross
+  //! node boundaries through different NICs); 0 or 1: the plain ring. Fixed at
+  //! creation: each channel's ring connections are made to that channel's
+  //! neighbours. The rank count must be a multiple of it; the direct all-gather
+  //! is not served on a rotated ring.
+  int ring_local = 0;
   sym::handle_request handles = sym::handle_request::automatic; //!< between processes
   plan_selector selector;                    //!< empty: the built-in policy (`default_plan`); see runtime/tuned.hpp
 };
@@ -240,6 +248,7 @@ public:
     f.max_channels = cfg_.max_channels;
     f.recursive_ready = cfg_.recursive_connections && initialized();
     f.peer_access = peer_access_;
+    f.ring_rotated = ring_order{cfg_.ring_local, 1}.rotated(n_);
     f.registered = [this](void const* p, std::size_t bytes) { return reg_.covering(p, bytes) != nullptr; };
     return f;
   }
@@ -481,6 +490,8 @@ private:
       return s;
     };
     if (check_config(cfg) != status::success) return fail_all(status::invalid_argument, "bad comm_config");
+    if (char const* w = ring_local_problem(cfg.ring_local, ranks[0]->n_))
+      return fail_all(status::invalid_argument, std::string("bad comm_config: ") + w);
     for (std::size_t i = 0; i < ranks.size(); ++i) ranks[i]->cfg_ = cfg;
     // Budget first (before any CUDA call): nothing is allocated for a configuration over it.
     detail::setup_status local;
@@ -586,7 +597,12 @@ private:
   }
 
   //! Whether this rank maps peer p's connection memory (it sends to p).
-  bool needs_peer(int p) const { return cfg_.recursive_connections || p == (rank_ + 1) % n_; }
+  bool needs_peer(int p) const {
+    if (cfg_.recursive_connections) return true;
+    for (int ch = 0; ch < cfg_.max_channels; ++ch)
+      if (p == ring_order{cfg_.ring_local, ch}.next(rank_, n_)) return true;
+    return false;
+  }
 
   status choose_transport() {
     sym::rank_identity const& me = ids_[std::size_t(rank_)];
@@ -625,7 +641,7 @@ private:
   }
 
   status build_descriptors() {
-    int const n = n_, me = rank_, next = (rank_ + 1) % n_, prev = (rank_ + n_ - 1) % n_;
+    int const n = n_, me = rank_;
     auto region = [&](int r) -> unsigned char* {
       return static_cast<unsigned char*>(r == me ? conn_mem_.ptr : conn_peers_.peers[std::size_t(r)].ptr);
     };
@@ -635,6 +651,9 @@ private:
       std::size_t const sb = cfg_.slots.slot_bytes(p);
       for (int ch = 0; ch < cfg_.max_channels; ++ch) {
         connection* ring = &host[(std::size_t(pi) * std::size_t(cfg_.max_channels) + std::size_t(ch)) * 2];
+        // Each channel's ring connection 0 of a rank is its incoming one, from that channel's previous rank.
+        ring_order const ord{cfg_.ring_local, ch};
+        int const next = ord.next(me, n), prev = ord.prev(me, n);
         ring[0] = make_connection(region(me) + conn_offset(p, ch, 0), p, cfg_.slots.nslots, sb, prev, me);
         ring[1] = make_connection(region(next) + conn_offset(p, ch, 0), p, cfg_.slots.nslots, sb, me, next);
         if (!cfg_.recursive_connections) continue;

@@ -38,7 +38,8 @@ inline bool to_sim_collective(coll_kind c, sim::collective& out) noexcept {
 //! A selector that asks a tuner over topology `t`. It declines (the built-in
 //! policy then decides) when the tuner has no answer; `ring_direct` becomes the
 //! ring with `direct` set (which the call then drops if the output is not
-//! registered); other names map to `weft::algorithm` (a runtime that does not
+//! registered); `ring_rail` and `chain_rail` become the ring with `ring_local`
+//! set to the topology's GPUs per node; other names map to `weft::algorithm` (a runtime that does not
 //! serve the algorithm for that collective falls back to the ring). Serves the
 //! GPU runtime (`comm_config::selector`) and the CPU communicators
 //! (`cpu_comm_config::selector` with `coll_options::automatic`).
@@ -56,6 +57,9 @@ inline plan_selector tuner_selector(sim::topology t, tune::tune_options o = {}) 
     tune::choice const& ch = state->second.choose(rq);
     if (!ch.ok) return false;
     out.direct = ch.best.algo == "ring_direct";
+    // The rail-rotated family (ring_rail, chain_rail) is the ring over the topology's nodes.
+    sim::traced_algorithm const* entry = tune::find_algorithm(rq.coll, ch.best.algo);
+    out.ring_local = entry && entry->rail ? state->second.topology().gpus_per_node : 0;
     // The tuner's algorithm by name; one weft::algorithm does not name (a traced
     // family no runtime runs yet) becomes the ring, which every runtime serves.
     if (out.direct || !parse_algorithm(ch.best.algo.c_str(), out.algo)) out.algo = algorithm::ring;

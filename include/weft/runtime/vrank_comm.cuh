@@ -51,6 +51,7 @@ struct vrank_options {
   protocol proto = protocol::simple;
   int nchannels = 1;
   bool direct = false;
+  int ring_local = 0; //!< the ring family: ranks per node of the rail-rotated ring (`ring_order`); 0: plain
 };
 
 namespace detail {
@@ -64,7 +65,8 @@ struct vrank_args {
   int nchannels;
   int root;
   bool direct;
-  connection* conns;    //!< [nchannels_max][nranks]: sender r -> r+1, this protocol
+  int ring_local;       //!< ring_order::local of the ring kernels
+  connection* conns;    //!< [nchannels_max][nranks]: sender r's ring connection (to its next rank), this protocol
   connection* pairs;    //!< [nchannels_max][nranks][nranks]: sender -> receiver, this protocol (or null)
   int max_channels;
   wait_error* errors;   //!< [nranks][max_channels]
@@ -133,12 +135,15 @@ __global__ void __launch_bounds__(512) vrank_ring_kernel(Op op, vrank_args<typen
   int const ch = int(blockIdx.x) % a.nchannels;
   int const n = a.nranks;
   cuda_cta g;
-  connection recv_c = a.conns[ch * n + mod(rank - 1, n)];
+  // Channel ch's ring order: sender s's connection goes to s's next rank on this channel.
+  ring_position const pos{rank, n, ring_order{a.ring_local, ch}};
+  connection recv_c = a.conns[ch * n + pos.order.prev(rank, n)];
   connection send_c = a.conns[ch * n + rank];
-  if (a.direct) send_c.direct_buf = a.recv[mod(rank + 1, n)];
+  recv_c.sender = pos.order.prev(rank, n); // for error reports
+  send_c.receiver = pos.order.next(rank, n);
+  if (a.direct) send_c.direct_buf = a.recv[pos.order.next(rank, n)];
   prims_context ctx{rank, ch, Coll, a.bound, &a.errors[rank * a.max_channels + ch]};
   prims<Op, P, cuda_cta> p(g, op, &recv_c, &send_c, ctx);
-  ring_position const pos{rank, n};
   T const* in = a.send[rank];
   T* out = a.recv[rank];
   status s = status::success;
@@ -359,6 +364,7 @@ private:
     if (send.size() != std::size_t(n_) || recv.size() != std::size_t(n_)) return status::invalid_argument;
     if (o.nchannels < 1 || o.nchannels > cfg_.max_channels || root < 0 || root >= n_) return status::invalid_argument;
     if (o.direct && (o.proto != protocol::simple || Coll != coll_kind::all_gather)) return status::unsupported;
+    if (ring_local_problem(o.ring_local, n_)) return status::invalid_argument;
     for (int r = 0; r < n_; ++r)
       if (count > 0 && ((!send[std::size_t(r)] && (Coll != coll_kind::broadcast || r == root)) ||
                         (!recv[std::size_t(r)] && (Coll != coll_kind::reduce || r == root))))
@@ -374,7 +380,8 @@ private:
         cudaSuccess)
       return status::cuda_error;
     detail::vrank_args<T> a{reinterpret_cast<T const* const*>(ptrs_), reinterpret_cast<T* const*>(ptrs_ + n_), count, n_,
-                            o.nchannels, root, o.direct, nullptr, nullptr, cfg_.max_channels, errors_,
+                            o.nchannels, root, o.direct, o.algo == algorithm::ring ? o.ring_local : 0, nullptr,
+                            nullptr, cfg_.max_channels, errors_,
                             wait_bound{cfg_.timeout_ns, nullptr}};
     dim3 const grid(unsigned(n_ * o.nchannels)), block(unsigned(cfg_.threads));
     cudaError_t e = cudaSuccess;

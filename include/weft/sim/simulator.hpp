@@ -75,6 +75,16 @@ struct sim_options {
   //! schedule traced with one channel and `m` times the step size simulates
   //! like `m` channels (what `tune::predict` does to keep large runs fast).
   int channel_multiplicity = 1;
+  //! The rail-rotated ring (`ring_order`; docs/algorithms/ring-rail.md): each
+  //! program also stands for its images under rotating every node's local GPU
+  //! indices by 1 .. rail_orbit-1 (GPU g -> g - l + (l + c) mod gpus_per_node,
+  //! l = g's local index): the rings of channels 1 .. rail_orbit-1, which are
+  //! channel 0's ring rotated so. Each point-to-point transfer also loads the
+  //! routes of its images, and moves at the slowest share among them. Exact when
+  //! the topology is symmetric under the rotation (a NIC per GPU, as
+  //! rails == gpus_per_node): the images then move in lockstep with the program.
+  //! 1: none. At most gpus_per_node.
+  int rail_orbit = 1;
   int nslots = 0;                 //!< slots per connection; 0: the schedule's
   bool base_latency = true;       //!< add the protocol's base latency
 };
@@ -199,6 +209,7 @@ public:
   bool symmetric = false;        //!< the schedule has one-sided, multicast or flag steps
   std::vector<std::vector<int>> dep_waiters; //!< step -> steps waiting for it (only with dependencies)
   std::size_t events = 0;
+  int rail_orbit = 1;            //!< sim_options::rail_orbit
 
   void setup_resources(int nranks) {
     int const nr = t_.resource_count();
@@ -506,9 +517,24 @@ private:
     }
   }
 
+  //! GPU g with its node-local index rotated by c (sim_options::rail_orbit).
+  int rail_image(int g, int c) const noexcept {
+    int const l = t_.local_of(g);
+    return g - l + (l + c) % t_.gpus_per_node;
+  }
+
   void start_flow(int si, route const& rt, sim_prog const& P, double now) {
     buf_.assign(rt.res, rt.res + rt.nres);
-    start_flow(si, buf_.data(), rt.nres, steps[std::size_t(si)].bytes / pc_.efficiency, P.gpu, P.weight, now);
+    // The images of a rail-rotated ring's transfer load their own routes and
+    // protocol caps (a resource two images cross appears twice: two flows' load).
+    sim_step const& s = steps[std::size_t(si)];
+    double const cap = res_[std::size_t(cap_base_ + P.gpu)].cap;
+    for (int c = 1; c < rail_orbit; ++c) {
+      route const im = t_.path(rail_image(P.gpu, c), rail_image(s.peer_gpu, c));
+      buf_.insert(buf_.end(), im.res, im.res + im.nres);
+      if (cap > 0) buf_.push_back(cap_base_ + rail_image(P.gpu, c));
+    }
+    start_flow(si, buf_.data(), int(buf_.size()), s.bytes / pc_.efficiency, P.gpu, P.weight, now);
   }
 
   //! A flow of `wire` bytes across `res[0..nres)` (and the protocol cap of `cap_gpu`, if any).
@@ -586,6 +612,8 @@ inline sim_result simulate(schedule const& s, topology const& t, sim_options con
   if (std::string const e = t.check(); !e.empty()) return fail(e);
   if (s.nranks < 1) return fail("schedule: nranks must be at least 1");
   if (o.channel_multiplicity < 1) return fail("channel_multiplicity must be at least 1");
+  if (o.rail_orbit < 1 || o.rail_orbit > t.gpus_per_node)
+    return fail("rail_orbit must be in 1..gpus_per_node (" + std::to_string(t.gpus_per_node) + ")");
   if (!o.gpu_of_rank.empty() && int(o.gpu_of_rank.size()) != s.nranks)
     return fail("gpu_of_rank has " + std::to_string(o.gpu_of_rank.size()) + " entries for " +
                 std::to_string(s.nranks) + " ranks");
@@ -687,6 +715,7 @@ inline sim_result simulate(schedule const& s, topology const& t, sim_options con
   detail::engine E(t, proto);
   E.setup_resources(S.nranks);
   E.symmetric = symmetric;
+  E.rail_orbit = o.rail_orbit;
   if (multicast) {
     std::vector<int> gs;
     for (int r = 0; r < S.nranks; ++r) gs.push_back(gpu(r));

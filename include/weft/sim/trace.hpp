@@ -27,21 +27,36 @@
 namespace weft::sim {
 
 // ---- the ring family (include/weft/algorithm/ring.hpp) ----
+// Each function traces the plain ring, or with `rail` the rail-rotated ring of
+// `o.ring_local` ranks per node (`ring_order`: channel ch's ring is rotated by ch).
+
+namespace detail {
+//! Where (rank, channel) of a traced call sits, and the peers of every (rank, channel).
+template <class T>
+ring_position ring_pos(trace_call<T> const& c, int local) noexcept {
+  return ring_position{c.rank, c.nranks, ring_order{local, c.channel}};
+}
+inline int rail_local(trace_options const& o, bool rail) noexcept { return rail ? o.ring_local : 1; }
+} // namespace detail
 
 //! Ring all-reduce (reduce-scatter then all-gather around the ring).
 inline schedule trace_ring_all_reduce(int nranks, int nchannels, std::size_t count, trace_options const& o = {},
-                                      std::string* error = nullptr) {
-  return trace_algorithm("ring", collective::all_reduce, nranks, nchannels, count, o, [](auto& p, auto const& c) {
-    return ring_all_reduce(p, ring_position{c.rank, c.nranks}, c.in, c.out, c.range);
-  }, error);
+                                      std::string* error = nullptr, bool rail = false) {
+  int const local = detail::rail_local(o, rail);
+  return trace_algorithm(rail ? "ring_rail" : "ring", collective::all_reduce, nranks, nchannels, count, o,
+                         [local](auto& p, auto const& c) {
+                           return ring_all_reduce(p, detail::ring_pos(c, local), c.in, c.out, c.range);
+                         }, error, ring_peers{local});
 }
 
 //! Ring all-gather through the slots; `count` is each rank's send count.
 inline schedule trace_ring_all_gather(int nranks, int nchannels, std::size_t count, trace_options const& o = {},
-                                      std::string* error = nullptr) {
-  return trace_algorithm("ring", collective::all_gather, nranks, nchannels, count, o, [](auto& p, auto const& c) {
-    return ring_all_gather(p, ring_position{c.rank, c.nranks}, c.in, c.out, c.count, c.range);
-  }, error);
+                                      std::string* error = nullptr, bool rail = false) {
+  int const local = detail::rail_local(o, rail);
+  return trace_algorithm(rail ? "ring_rail" : "ring", collective::all_gather, nranks, nchannels, count, o,
+                         [local](auto& p, auto const& c) {
+                           return ring_all_gather(p, detail::ring_pos(c, local), c.in, c.out, c.count, c.range);
+                         }, error, ring_peers{local});
 }
 
 //! Ring all-gather writing straight into the next rank's output (direct prims, Simple).
@@ -58,26 +73,44 @@ inline schedule trace_ring_all_gather_direct(int nranks, int nchannels, std::siz
 
 //! Ring reduce-scatter; `count` is each rank's receive count.
 inline schedule trace_ring_reduce_scatter(int nranks, int nchannels, std::size_t count, trace_options const& o = {},
-                                          std::string* error = nullptr) {
-  return trace_algorithm("ring", collective::reduce_scatter, nranks, nchannels, count, o, [](auto& p, auto const& c) {
-    return ring_reduce_scatter(p, ring_position{c.rank, c.nranks}, c.in, c.out, c.count, c.range);
-  }, error);
+                                          std::string* error = nullptr, bool rail = false) {
+  int const local = detail::rail_local(o, rail);
+  return trace_algorithm(rail ? "ring_rail" : "ring", collective::reduce_scatter, nranks, nchannels, count, o,
+                         [local](auto& p, auto const& c) {
+                           return ring_reduce_scatter(p, detail::ring_pos(c, local), c.in, c.out, c.count, c.range);
+                         }, error, ring_peers{local});
 }
 
 //! Pipelined chain broadcast from `o.root` along the ring.
 inline schedule trace_chain_broadcast(int nranks, int nchannels, std::size_t count, trace_options const& o = {},
-                                      std::string* error = nullptr) {
-  return trace_algorithm("chain", collective::broadcast, nranks, nchannels, count, o, [](auto& p, auto const& c) {
-    return chain_broadcast(p, ring_position{c.rank, c.nranks}, c.root, c.in, c.out, c.range);
-  }, error);
+                                      std::string* error = nullptr, bool rail = false) {
+  int const local = detail::rail_local(o, rail);
+  return trace_algorithm(rail ? "chain_rail" : "chain", collective::broadcast, nranks, nchannels, count, o,
+                         [local](auto& p, auto const& c) {
+                           return chain_broadcast(p, detail::ring_pos(c, local), c.root, c.in, c.out, c.range);
+                         }, error, ring_peers{local});
 }
 
 //! Pipelined chain reduce to `o.root` along the ring.
 inline schedule trace_chain_reduce(int nranks, int nchannels, std::size_t count, trace_options const& o = {},
-                                   std::string* error = nullptr) {
-  return trace_algorithm("chain", collective::reduce, nranks, nchannels, count, o, [](auto& p, auto const& c) {
-    return chain_reduce(p, ring_position{c.rank, c.nranks}, c.root, c.in, c.out, c.range);
-  }, error);
+                                   std::string* error = nullptr, bool rail = false) {
+  int const local = detail::rail_local(o, rail);
+  return trace_algorithm(rail ? "chain_rail" : "chain", collective::reduce, nranks, nchannels, count, o,
+                         [local](auto& p, auto const& c) {
+                           return chain_reduce(p, detail::ring_pos(c, local), c.root, c.in, c.out, c.range);
+                         }, error, ring_peers{local});
+}
+
+//! The rail-rotated variants as registry entries (`trace_fn`s).
+inline constexpr unsigned all_protocols = (1u << protocol_count) - 1;
+
+template <schedule (*Fn)(int, int, std::size_t, trace_options const&, std::string*, bool)>
+schedule trace_rail(int nranks, int nchannels, std::size_t count, trace_options const& o, std::string* error) {
+  return Fn(nranks, nchannels, count, o, error, true);
+}
+template <schedule (*Fn)(int, int, std::size_t, trace_options const&, std::string*, bool)>
+schedule trace_plain(int nranks, int nchannels, std::size_t count, trace_options const& o, std::string* error) {
+  return Fn(nranks, nchannels, count, o, error, false);
 }
 
 // ---- recursive all-reduce (include/weft/algorithm/recursive.hpp) ----
@@ -106,12 +139,23 @@ inline schedule trace_rabenseifner_all_reduce(int nranks, int nchannels, std::si
 
 //! Every algorithm the library can trace: one line each.
 inline constexpr traced_algorithm traced_algorithm_list[] = {
-    {collective::all_reduce, "ring", &trace_ring_all_reduce, "reduce-scatter then all-gather around a ring"},
-    {collective::all_gather, "ring", &trace_ring_all_gather, "ring through the connection slots"},
+    {collective::all_reduce, "ring", &trace_plain<trace_ring_all_reduce>, "reduce-scatter then all-gather around a ring"},
+    {collective::all_gather, "ring", &trace_plain<trace_ring_all_gather>, "ring through the connection slots"},
     {collective::all_gather, "ring_direct", &trace_ring_all_gather_direct, "ring writing into the next rank's output"},
-    {collective::reduce_scatter, "ring", &trace_ring_reduce_scatter, "ring, each block reduced on its way to its owner"},
-    {collective::broadcast, "chain", &trace_chain_broadcast, "pipelined chain from the root along the ring"},
-    {collective::reduce, "chain", &trace_chain_reduce, "pipelined chain along the ring ending at the root"},
+    {collective::reduce_scatter, "ring", &trace_plain<trace_ring_reduce_scatter>,
+     "ring, each block reduced on its way to its owner"},
+    {collective::broadcast, "chain", &trace_plain<trace_chain_broadcast>, "pipelined chain from the root along the ring"},
+    {collective::reduce, "chain", &trace_plain<trace_chain_reduce>, "pipelined chain along the ring ending at the root"},
+    {collective::all_reduce, "ring_rail", &trace_rail<trace_ring_all_reduce>,
+     "ring whose channels cross nodes on different NICs (rail-rotated)", algorithm::ring, false, all_protocols, false, false, true},
+    {collective::all_gather, "ring_rail", &trace_rail<trace_ring_all_gather>,
+     "ring whose channels cross nodes on different NICs (rail-rotated)", algorithm::ring, false, all_protocols, false, false, true},
+    {collective::reduce_scatter, "ring_rail", &trace_rail<trace_ring_reduce_scatter>,
+     "ring whose channels cross nodes on different NICs (rail-rotated)", algorithm::ring, false, all_protocols, false, false, true},
+    {collective::broadcast, "chain_rail", &trace_rail<trace_chain_broadcast>,
+     "chain whose channels cross nodes on different NICs (rail-rotated)", algorithm::ring, false, all_protocols, false, false, true},
+    {collective::reduce, "chain_rail", &trace_rail<trace_chain_reduce>,
+     "chain whose channels cross nodes on different NICs (rail-rotated)", algorithm::ring, false, all_protocols, false, false, true},
     {collective::all_reduce, "recursive_doubling", &trace_recursive_doubling_all_reduce,
      "log2(p) whole-vector exchanges with partners at distance 1, 2, 4, ...", algorithm::recursive_doubling, true},
     {collective::all_reduce, "rabenseifner", &trace_rabenseifner_all_reduce,

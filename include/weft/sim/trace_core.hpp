@@ -40,6 +40,10 @@ struct trace_options {
   std::size_t elem_bytes = 4; //!< 1, 2, 4 or 8
   std::size_t step_elems = 0; //!< 0: what prims derive from the slot; else this many (Simple: a multiple of 16)
   int root = 0;               //!< broadcast and reduce
+  //! The rail-rotated ring family (`ring_rail`, `chain_rail`): ranks per node
+  //! (`ring_order::local`); 0 or 1: the plain ring. nranks must be a multiple of
+  //! it (or at most it: one node, the plain ring).
+  int ring_local = 0;
 };
 
 //! What one (rank, channel) of a traced algorithm is given.
@@ -63,11 +67,15 @@ struct trace_peers {
   int send_peer = -1;
 };
 
-//! The ring every ring-family algorithm uses: receive from rank - 1, send to rank + 1.
+//! The ring every ring-family algorithm uses: on the plain ring (local <= 1)
+//! receive from rank - 1 and send to rank + 1; else channel ch's neighbours in
+//! the rail-rotated order (`ring_order{local, ch}`).
 struct ring_peers {
-  trace_peers operator()(int rank, int nranks, int /*channel*/) const noexcept {
+  int local = 1;
+  trace_peers operator()(int rank, int nranks, int channel) const noexcept {
     if (nranks < 2) return {};
-    return {mod(rank - 1, nranks), mod(rank + 1, nranks)};
+    ring_order const ord{local, channel};
+    return {ord.prev(rank, nranks), ord.next(rank, nranks)};
   }
 };
 
@@ -133,6 +141,8 @@ schedule trace_algorithm(std::string name, collective coll, int nranks, int ncha
   if (nchannels < 1 || nchannels > max_channels) return fail("nchannels must be in 1.." + std::to_string(max_channels));
   if (o.nslots < 1) return fail("nslots must be at least 1");
   if (o.root < 0 || o.root >= nranks) return fail("root outside 0..nranks-1");
+  if (o.ring_local < 0 || (o.ring_local > 1 && o.ring_local < nranks && nranks % o.ring_local != 0))
+    return fail("nranks " + std::to_string(nranks) + " is not a multiple of ring_local " + std::to_string(o.ring_local));
   if (o.elem_bytes != 1 && o.elem_bytes != 2 && o.elem_bytes != 4 && o.elem_bytes != 8)
     return fail("elem_bytes must be 1, 2, 4 or 8");
   if (unsigned(o.proto) >= unsigned(protocol_count)) return fail("unknown protocol");
@@ -227,6 +237,9 @@ struct traced_algorithm {
   //! communicator's connections (`algo` does not apply): needs every rank in one NVLink domain.
   bool symmetric = false;
   bool multicast = false; //!< needs NVLink switches that reduce and replicate (NVLS)
+  //! The rail-rotated ring family: traced with `trace_options::ring_local` (the
+  //! tuner sets it to the topology's GPUs per node); each channel is its own ring.
+  bool rail = false;
 };
 
 //! Whether `a` is cut for / runs under protocol `p`.

@@ -26,6 +26,8 @@
 //!   status refuse(Rank&, coll_kind, status, char const* why);
 //!   connection* ring_conn(protocol, int ch, int sender);      // sender -> sender + 1
 //!   connection pair_conn(protocol, int ch, int sender, int receiver);
+//!     (the rail-rotated ring, `coll_options::ring_local`, takes its edges that
+//!     are not sender -> sender + 1 from pair_conn)
 //!   wait_error* error_slot(int rank, int ch);
 //!   void mark_broken();
 //! A rank type `Rank` (`team_rank` for threads) provides rank(), size(),
@@ -75,6 +77,12 @@ struct coll_options {
   protocol proto = protocol::simple;
   int nchannels = 1;
   bool direct = false; //!< all-gather: write into the next rank's output buffer (Simple only)
+  //! The ring family (algo == ring): ranks per node of the rail-rotated ring
+  //! (`ring_order`): channel c enters every node of `ring_local` consecutive ranks
+  //! at local rank c mod ring_local, so the channels cross node boundaries from
+  //! different ranks (and NICs). 0 or 1: the plain ring. The rank count must be a
+  //! multiple of it. Ignored by the deterministic mode (which keeps the plain order).
+  int ring_local = 0;
   //! Same bits on every rank and every run, whatever the size, channels, protocol or `algo`:
   //! all-reduce runs rank_order (each element reduced in rank order), reduce-scatter the ring
   //! (block r reduced in the order r+1, ..., r); the others do not depend on it.
@@ -220,6 +228,7 @@ public:
       return refuse(status::unsupported, "direct transfers need the Simple protocol");
     if (o.direct && o.algo != algorithm::ring)
       return refuse(status::unsupported, "direct transfers are for the ring all-gather");
+    if (char const* why = ring_local_problem(o.ring_local, n_)) return refuse(status::invalid_argument, why);
     if (root < 0 || root >= n_) return refuse(status::invalid_argument, "root outside 0..nranks-1");
     call_errors_[std::size_t(tr.rank())].clear();
     for (int ch = 0; ch < cfg_.max_channels; ++ch) *error_slot(tr.rank(), ch) = wait_error{};
@@ -252,6 +261,23 @@ struct is_host_comm<cpu_comm> : std::true_type {};
 
 namespace detail {
 
+//! The order of channel `ch`'s ring for a call with options `o` (the deterministic
+//! mode and every algorithm but the ring keep the plain order).
+inline ring_order ring_order_for(coll_options const& o, int ch) noexcept {
+  bool const rotate = o.algo == algorithm::ring && !o.deterministic;
+  return ring_order{rotate ? o.ring_local : 1, ch};
+}
+
+//! The connection of ring edge sender -> receiver on channel `ch`: the ring
+//! connection when receiver is sender + 1, else the pair connection (so every
+//! connection keeps the same two endpoints whatever the order, and its
+//! persistent step counters stay consistent from call to call).
+template <class Comm>
+connection ring_edge(Comm& c, protocol p, int ch, int sender, int receiver) {
+  if (receiver == mod(sender + 1, c.size())) return *c.ring_conn(p, ch, sender);
+  return c.pair_conn(p, ch, sender, receiver);
+}
+
 template <class Comm, class = void>
 struct has_plan_selector : std::false_type {};
 template <class Comm>
@@ -271,32 +297,40 @@ void choose_plan(Comm const& c, coll_kind coll, std::size_t bytes, std::size_t e
   if (!o.automatic) return;
   if constexpr (has_plan_selector<Comm>::value) {
     plan_selector const& sel = c.selector();
-    launch_plan p{o.algo, o.proto, o.nchannels, o.direct};
+    launch_plan p{o.algo, o.proto, o.nchannels, o.direct, o.ring_local};
     if (!sel || !sel(coll, c.size(), bytes, elem_bytes, root, p)) return;
     o.algo = unsigned(p.algo) < unsigned(algorithm_count) && cpu_serves(p.algo, coll) ? p.algo : algorithm::ring;
     if (unsigned(p.proto) < unsigned(protocol_count)) o.proto = p.proto;
     o.nchannels = p.nchannels < 1 ? 1 : p.nchannels > c.max_channels() ? c.max_channels() : p.nchannels;
     o.direct = p.direct && coll == coll_kind::all_gather && o.proto == protocol::simple && o.algo == algorithm::ring;
+    // A layout the team cannot take (not whole nodes) leaves the plain ring.
+    o.ring_local = ring_local_problem(p.ring_local, c.size()) ? 0 : p.ring_local;
   }
 }
 
-// Runs `body(prims&, channel range)` for every channel with the chosen protocol.
-// `direct`, when not null, is the next rank's user buffer for direct prims; it goes
-// into this rank's private copy of the send connection (the shared one is read by
-// the next rank at the same time).
+// Runs `body(prims&, channel range, ring_position)` for every channel with the
+// chosen protocol, each channel's prims connected to that channel's ring
+// neighbours (`ring_order_for`). `direct`, when not null, holds every rank's
+// user buffer for direct prims: the next rank's goes into this rank's private
+// copy of the send connection (the shared one is read by the next rank at the
+// same time).
 template <class Comm, class Rank, class Op, class Body>
 status cpu_ring_run(Comm& c, Rank& tr, coll_kind coll, Op const& op, coll_options const& o,
-                    std::size_t range_count, Body&& body, void* direct = nullptr) {
+                    std::size_t range_count, Body&& body, void* const* direct = nullptr) {
   host_group g;
   int const me = tr.rank(), n = c.size();
   auto one = [&](auto proto_tag) -> status {
     constexpr protocol P = decltype(proto_tag)::value;
     for (int ch = 0; ch < o.nchannels; ++ch) {
+      ring_position const pos{me, n, ring_order_for(o, ch)};
+      int const prev = pos.order.prev(me, n), next = pos.order.next(me, n);
       prims_context ctx{me, ch, coll, tr.bound(), c.error_slot(me, ch)};
-      connection send_c = *c.ring_conn(P, ch, me);
-      send_c.direct_buf = direct;
-      prims<Op, P, host_group> p(g, op, c.ring_conn(P, ch, mod(me - 1, n)), &send_c, ctx);
-      status const s = body(p, partition(range_count, o.nchannels, ch));
+      connection recv_c = ring_edge(c, P, ch, prev, me);
+      connection send_c = ring_edge(c, P, ch, me, next);
+      if (n > 1 && (!recv_c.buf || !send_c.buf)) return status::out_of_memory;
+      send_c.direct_buf = direct ? direct[next] : nullptr;
+      prims<Op, P, host_group> p(g, op, &recv_c, &send_c, ctx);
+      status const s = body(p, partition(range_count, o.nchannels, ch), pos);
       p.finish();
       if (s != status::success) return s;
     }
@@ -416,12 +450,14 @@ std::enable_if_t<is_host_comm_v<Comm>, status> all_reduce(Comm& c, Rank& tr, T c
       });
     }
     case algorithm::rank_order:
-      return detail::cpu_ring_run(c, tr, coll_kind::all_reduce, op, o, count,
-                                  [&](auto& p, elem_range r) { return rank_order_all_reduce(p, pos, send, recv, r); });
+      return detail::cpu_ring_run(c, tr, coll_kind::all_reduce, op, o, count, [&](auto& p, elem_range r, ring_position) {
+        return rank_order_all_reduce(p, pos, send, recv, r);
+      });
     default: break;
   }
-  return detail::cpu_ring_run(c, tr, coll_kind::all_reduce, op, o, count,
-                              [&](auto& p, elem_range r) { return ring_all_reduce(p, pos, send, recv, r); });
+  return detail::cpu_ring_run(c, tr, coll_kind::all_reduce, op, o, count, [&](auto& p, elem_range r, ring_position q) {
+    return ring_all_reduce(p, q, send, recv, r);
+  });
 }
 
 //! All-gather: `recv` (nranks * sendcount) gets every rank's `send` in rank order.
@@ -432,13 +468,12 @@ std::enable_if_t<is_host_comm_v<Comm>, status> all_gather(Comm& c, Rank& tr, T c
   if (status s = c.admit(tr, coll_kind::all_gather, o); s != status::success) return s;
   if (detail::bad_buffers(send, recv, sendcount) || detail::count_overflows<T>(sendcount, c.size()))
     return c.refuse(tr, coll_kind::all_gather, status::invalid_argument, "null buffer or element count too large");
-  ring_position const pos{tr.rank(), c.size()};
-  void* direct = nullptr;
+  // Each channel's next rank's output buffer is this rank's direct destination: exchange pointers.
+  std::vector<T*> outs(o.direct ? std::size_t(c.size()) : 0);
+  std::vector<void*> direct(outs.size());
   if (o.direct) {
-    // The next rank's output buffer is this rank's direct destination: exchange pointers.
-    std::vector<T*> outs(std::size_t(c.size()));
     if (status s = tr.all_gather_ptr(recv, outs.data()); s != status::success) return s;
-    direct = outs[std::size_t(mod(tr.rank() + 1, c.size()))];
+    for (std::size_t k = 0; k < outs.size(); ++k) direct[k] = outs[k];
   }
   op::sum<T> copy_op;
   if (o.algo == algorithm::hierarchical) {
@@ -448,11 +483,11 @@ std::enable_if_t<is_host_comm_v<Comm>, status> all_gather(Comm& c, Rank& tr, T c
       return hier_all_gather(net, shape, tr.rank(), send, recv, sendcount, r);
     });
   }
-  return detail::cpu_ring_run(c, tr, coll_kind::all_gather, copy_op, o, sendcount, [&](auto& p, elem_range r) {
+  return detail::cpu_ring_run(c, tr, coll_kind::all_gather, copy_op, o, sendcount, [&](auto& p, elem_range r, ring_position q) {
     if constexpr (std::decay_t<decltype(p)>::proto == protocol::simple)
-      if (o.direct) return ring_all_gather_direct(p, pos, send, recv, sendcount, r);
-    return ring_all_gather(p, pos, send, recv, sendcount, r);
-  }, direct);
+      if (o.direct) return ring_all_gather_direct(p, q, send, recv, sendcount, r);
+    return ring_all_gather(p, q, send, recv, sendcount, r);
+  }, o.direct ? direct.data() : nullptr);
 }
 
 //! Reduce-scatter: rank r's `recv` (recvcount) gets the reduction of block r of every rank's `send` (nranks * recvcount).
@@ -464,7 +499,6 @@ std::enable_if_t<is_host_comm_v<Comm>, status> reduce_scatter(Comm& c, Rank& tr,
   if (status s = c.admit(tr, coll_kind::reduce_scatter, o); s != status::success) return s;
   if (detail::bad_buffers(send, recv, recvcount) || detail::count_overflows<T>(recvcount, c.size()))
     return c.refuse(tr, coll_kind::reduce_scatter, status::invalid_argument, "null buffer or element count too large");
-  ring_position const pos{tr.rank(), c.size()};
   if (o.algo == algorithm::hierarchical && !o.deterministic) {
     hier_shape shape;
     WEFT_TRY(detail::hier_shape_for(c, tr, coll_kind::reduce_scatter, o, shape));
@@ -474,8 +508,8 @@ std::enable_if_t<is_host_comm_v<Comm>, status> reduce_scatter(Comm& c, Rank& tr,
       return hier_reduce_scatter(net, shape, tr.rank(), send, recv, scratch.data(), recvcount, r);
     });
   }
-  return detail::cpu_ring_run(c, tr, coll_kind::reduce_scatter, op, o, recvcount, [&](auto& p, elem_range r) {
-    return ring_reduce_scatter(p, pos, send, recv, recvcount, r);
+  return detail::cpu_ring_run(c, tr, coll_kind::reduce_scatter, op, o, recvcount, [&](auto& p, elem_range r, ring_position q) {
+    return ring_reduce_scatter(p, q, send, recv, recvcount, r);
   });
 }
 
@@ -487,10 +521,9 @@ std::enable_if_t<is_host_comm_v<Comm>, status> broadcast(Comm& c, Rank& tr, T co
   if ((tr.rank() == root && detail::bad_buffers(send, recv, count)) || (count > 0 && !recv) ||
       detail::count_overflows<T>(count, 1))
     return c.refuse(tr, coll_kind::broadcast, status::invalid_argument, "null buffer or element count too large");
-  ring_position const pos{tr.rank(), c.size()};
   op::sum<T> copy_op;
-  return detail::cpu_ring_run(c, tr, coll_kind::broadcast, copy_op, o, count, [&](auto& p, elem_range r) {
-    return chain_broadcast(p, pos, root, send, recv, r);
+  return detail::cpu_ring_run(c, tr, coll_kind::broadcast, copy_op, o, count, [&](auto& p, elem_range r, ring_position q) {
+    return chain_broadcast(p, q, root, send, recv, r);
   });
 }
 
@@ -503,9 +536,8 @@ std::enable_if_t<is_host_comm_v<Comm>, status> reduce(Comm& c, Rank& tr, T const
   if (status s = c.admit(tr, coll_kind::reduce, o, root); s != status::success) return s;
   if ((count > 0 && !send) || (tr.rank() == root && count > 0 && !recv) || detail::count_overflows<T>(count, 1))
     return c.refuse(tr, coll_kind::reduce, status::invalid_argument, "null buffer or element count too large");
-  ring_position const pos{tr.rank(), c.size()};
-  return detail::cpu_ring_run(c, tr, coll_kind::reduce, op, o, count, [&](auto& p, elem_range r) {
-    return chain_reduce(p, pos, root, send, recv, r);
+  return detail::cpu_ring_run(c, tr, coll_kind::reduce, op, o, count, [&](auto& p, elem_range r, ring_position q) {
+    return chain_reduce(p, q, root, send, recv, r);
   });
 }
 

@@ -341,6 +341,10 @@ public:
       return refuse(status::unsupported, "this algorithm needs pair connections (pair_connections = false)");
     if (o.direct)
       return refuse(status::unsupported, "direct transfers need one address space; ranks here are processes");
+    if (char const* why = ring_local_problem(o.ring_local, layout_.n)) return refuse(status::invalid_argument, why);
+    // The rail-rotated ring's edges that are not rank -> rank + 1 are pair connections.
+    if (detail::ring_order_for(o, 1).rotated(layout_.n) && !layout_.pairs)
+      return refuse(status::unsupported, "the rail-rotated ring needs pair connections (pair_connections = false)");
     if (root < 0 || root >= layout_.n) return refuse(status::invalid_argument, "root outside 0..nranks-1");
     call_error_.clear();
     for (int ch = 0; ch < layout_.nch; ++ch) *error_at(me_, ch) = wait_error{};

@@ -123,8 +123,20 @@ inline sim::traced_algorithm const* find_algorithm(sim::collective c, std::strin
 //! schedules need every rank in one NVLink domain, multicast ones switches that reduce.
 inline std::string unsupported_reason(sim::topology const& t, int nranks, sim::traced_algorithm const& a,
                                       std::vector<int> const& gpu_of_rank = {}) {
-  if (!a.symmetric) return {};
   auto gpu = [&](int r) { return gpu_of_rank.empty() ? r : gpu_of_rank[std::size_t(r)]; };
+  if (a.rail) { // ranks fill the nodes in order (rank r on the GPU of local index r mod gpus_per_node)
+    // Inside an NVLink domain every hop is NVLink: the rotation moves no NIC traffic.
+    bool several_domains = false;
+    for (int r = 1; r < nranks; ++r) several_domains = several_domains || t.domain_of(gpu(r)) != t.domain_of(gpu(0));
+    if (t.gpus_per_node < 2 || !several_domains)
+      return std::string(a.name) + " differs from the plain ring only across NVLink domains (through NICs); " +
+             std::to_string(nranks) + " ranks on " + t.name + " are in one";
+    if (nranks % t.gpus_per_node != 0)
+      return std::string(a.name) + " needs whole nodes: " + std::to_string(nranks) + " ranks is not a multiple of " +
+             std::to_string(t.gpus_per_node) + " GPUs per node";
+    return {};
+  }
+  if (!a.symmetric) return {};
   for (int r = 1; r < nranks; ++r)
     if (t.domain_of(gpu(r)) != t.domain_of(gpu(0)))
       return std::string(a.name) + " needs every rank in one NVLink domain (symmetric memory); " +
@@ -184,16 +196,20 @@ inline int busy_channels(std::size_t count, int nchannels) {
   return int(std::min<std::size_t>(std::size_t(nchannels), div_up(count, per)));
 }
 
-//! Trace `algo` with one channel of `busy` channels' steps and simulate it as `busy` channels.
+//! Trace `algo` with one channel of `busy` channels' steps and simulate it as
+//! `busy` channels. The rail-rotated ring (`rail_orbit` > 1, `ring_local` its
+//! ranks per node): `count` is ring 0's share, and the channel stands for
+//! `busy` channels of each of the `rail_orbit` rings (sim_options::rail_orbit).
 inline bool trace_and_simulate(sim::topology const& t, request const& rq, std::string const& algo, int n,
                                std::size_t count, protocol proto, std::size_t step_elems, int busy,
-                               tune_options const& o, sim::sim_result& out) {
+                               tune_options const& o, sim::sim_result& out, int rail_orbit = 1, int ring_local = 0) {
   sim::trace_options to;
   to.proto = proto;
   to.nslots = o.slots.nslots;
   to.elem_bytes = rq.elem_bytes;
   to.step_elems = step_elems;
   to.root = rq.root;
+  to.ring_local = ring_local;
   std::string why;
   sim::schedule s = sim::trace(rq.coll, algo, n, 1, count, to, &why);
   if (s.steps.empty() && !why.empty()) {
@@ -205,6 +221,7 @@ inline bool trace_and_simulate(sim::topology const& t, request const& rq, std::s
   so.use_schedule_protocol = false;
   so.proto = proto;
   so.channel_multiplicity = busy;
+  so.rail_orbit = rail_orbit;
   so.gpu_of_rank = o.gpu_of_rank;
   out = sim::simulate(s, t, so);
   return out.ok;
@@ -298,7 +315,22 @@ inline prediction predict(sim::topology const& t, request const& rq, std::string
   if (est > double(o.max_steps))
     return fail("not simulated: about " + std::to_string((long long)est) + " steps (more than max_steps " +
                 std::to_string(o.max_steps) + ")");
-  if (!detail::trace_and_simulate(t, rq, algo, n, pr.count, proto, step * std::size_t(busy), busy, o, pr.sim))
+  // One traced channel stands for all of them. On the rail-rotated ring the
+  // channels are gpus_per_node different rings (channel c and c + gpus_per_node
+  // share one), each a rotation of channel 0's: the traced channel is ring 0
+  // with its share of the data and channels, and the simulator loads the other
+  // rings' ports as its images (sim_options::rail_orbit). Where the rings do
+  // not divide the channels, every ring is modelled with ring 0's channels.
+  int orbit = 1, per = busy;
+  std::size_t count = pr.count;
+  if (entry && entry->rail) {
+    orbit = std::min(busy, t.gpus_per_node);
+    per = (busy + orbit - 1) / orbit; // channels 0, orbit, 2 orbit, ...
+    count = 0;
+    for (int ch = 0; ch < busy; ch += orbit) count += partition(pr.count, busy, ch).size();
+  }
+  if (!detail::trace_and_simulate(t, rq, algo, n, count, proto, step * std::size_t(per), per, o, pr.sim, orbit,
+                                  entry && entry->rail ? t.gpus_per_node : 0))
     return fail(pr.sim.error);
   pr.time_us = pr.sim.time_us;
   pr.ok = true;
@@ -351,6 +383,8 @@ inline choice choose(sim::topology const& t, request const& rq, overrides const&
     if (std::string const why = unsupported_reason(t, n, entry, o.gpu_of_rank); !why.empty()) {
       prediction pr;
       pr.algo = a;
+      if (ov.proto >= 0) pr.proto = protocol(ov.proto); // the candidate as asked for
+      if (ov.nchannels > 0) pr.nchannels = ov.nchannels;
       pr.error = "not on this system: " + why;
       ch.considered.push_back(std::move(pr));
       continue;
