@@ -217,11 +217,126 @@ std::string describe(call_spec const& s, int n, bool in_place, std::size_t i) {
          (in_place ? " in-place" : " out-of-place");
 }
 
+// The checks of run_calls' results: every rank's status, output, padding and
+// (out of place) input. "" or the first error.
+template <class T, class SendOff, class RecvOff>
+std::string check_results(world const& w, std::vector<call_spec> const& calls, bool in_place, unsigned seed,
+                          std::vector<weft_test::dvec<T>> const& mem, weft_test::dvec<weft::status> const& dresults,
+                          std::vector<std::size_t> const& base, std::vector<std::size_t> const& body,
+                          SendOff const& send_off, RecvOff const& recv_off) {
+  int const n = w.n;
+  std::size_t const N = std::size_t(n), ncalls = calls.size();
+  cudaError_t const e = cudaDeviceSynchronize();
+  if (e != cudaSuccess) return std::string("cudaDeviceSynchronize: ") + cudaGetErrorString(e);
+
+  std::vector<weft::status> const results = weft_test::to_host(dresults);
+  for (std::size_t i = 0; i < ncalls; ++i)
+    for (int r = 0; r < n; ++r)
+      if (results[i * N + std::size_t(r)] != weft::status::success)
+        return describe(calls[i], n, in_place, i) + ": rank " + std::to_string(r) + " returned " +
+               weft::to_string(results[i * N + std::size_t(r)]) + w.failure_of(r);
+
+  T poisoned;
+  std::memset(static_cast<void*>(&poisoned), poison, sizeof(T));
+  for (int r = 0; r < n; ++r) {
+    std::vector<T> const h = weft_test::to_host(mem[std::size_t(r)]);
+    for (std::size_t i = 0; i < ncalls; ++i) {
+      call_spec const& s = calls[i];
+      std::string const where = describe(s, n, in_place, i) + ", rank " + std::to_string(r);
+      // Padding before and after the call's buffers.
+      for (std::size_t k = base[i]; k < base[i] + guard; ++k)
+        if (!same_bits(h[k], poisoned)) return where + ": guard before the buffer overwritten at " + std::to_string(k - base[i]);
+      for (std::size_t k = base[i] + guard + body[i]; k < base[i + 1]; ++k)
+        if (!same_bits(h[k], poisoned))
+          return where + ": guard past the end overwritten at end+" + std::to_string(k - (base[i] + guard + body[i]));
+      // Output.
+      T const* out = h.data() + recv_off(i, r);
+      for (std::size_t j = 0, no = out_elems(s, n); j < no; ++j) {
+        T want;
+        if (s.c == coll::nvls_all_gather) want = input<T>(seed, int(j / s.count), i, j % s.count);
+        else if (s.c == coll::nvls_reduce_scatter)
+          want = ref_sum<T>(n, [&](int q) { return input<T>(seed, q, i, std::size_t(r) * s.count + j); });
+        else want = ref_sum<T>(n, [&](int q) { return input<T>(seed, q, i, j); });
+        if (!same_bits(out[j], want))
+          return where + ": element " + std::to_string(j) + " is " + std::to_string(as_double(out[j])) +
+                 ", expected " + std::to_string(as_double(want));
+      }
+      // An out-of-place input stays intact.
+      if (!in_place)
+        for (std::size_t j = 0, ni = in_elems(s, n); j < ni; ++j)
+          if (!same_bits(h[send_off(i, r) + j], input<T>(seed, r, i, j)))
+            return where + ": input changed at " + std::to_string(j);
+    }
+  }
+  return {};
+}
+
+// Graph capture and replay of run_calls' launches: one graph restores every
+// rank's image (inputs, poisoned outputs and guards) from a pristine copy and
+// then runs every call of every rank, captured from the ranks' streams (forked
+// from and joined into rank 0's). It is replayed `replays` times back to back
+// on one stream, checked after every `check_every` replays and after the last.
+// Status words are not reset by the graph: a failure in any replay stays.
+template <class T, class Launch, class Check>
+std::string replay_all(world& w, std::vector<weft_test::dvec<T>>& mem, std::size_t total, int replays, int check_every,
+                       Launch const& launch_all, Check const& check_all) {
+  int const n = w.n;
+  std::vector<weft_test::dvec<T>> const pristine(mem.begin(), mem.end());
+  struct graph_parts {
+    std::vector<cudaEvent_t> ev;
+    cudaGraph_t graph = nullptr;
+    cudaGraphExec_t exec = nullptr;
+    ~graph_parts() {
+      cudaDeviceSynchronize();
+      if (exec) cudaGraphExecDestroy(exec);
+      if (graph) cudaGraphDestroy(graph);
+      for (cudaEvent_t e : ev)
+        if (e) cudaEventDestroy(e);
+    }
+  } g;
+  g.ev.assign(std::size_t(n) + 1, nullptr);
+  for (auto& e : g.ev) WEFT_TEST_CUDA(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+  cudaStream_t const s0 = w.streams[0];
+  WEFT_TEST_CUDA(cudaDeviceSynchronize());
+  WEFT_TEST_CUDA(cudaStreamBeginCapture(s0, cudaStreamCaptureModeThreadLocal));
+  std::string err;
+  auto capture = [&]() -> std::string {
+    if (cudaEventRecord(g.ev[0], s0) != cudaSuccess) return "fork: cudaEventRecord failed";
+    for (int r = 1; r < n; ++r)
+      if (cudaStreamWaitEvent(w.streams[std::size_t(r)], g.ev[0], 0) != cudaSuccess) return "fork: cudaStreamWaitEvent failed";
+    for (int r = 0; r < n; ++r)
+      if (cudaMemcpyAsync(weft_test::raw(mem[std::size_t(r)]), weft_test::raw(pristine[std::size_t(r)]), total * sizeof(T),
+                          cudaMemcpyDeviceToDevice, w.streams[std::size_t(r)]) != cudaSuccess)
+        return "restoring an image: cudaMemcpyAsync failed";
+    if (std::string e = launch_all(); !e.empty()) return e;
+    for (int r = 1; r < n; ++r)
+      if (cudaEventRecord(g.ev[std::size_t(r)], w.streams[std::size_t(r)]) != cudaSuccess ||
+          cudaStreamWaitEvent(s0, g.ev[std::size_t(r)], 0) != cudaSuccess)
+        return "join: event record or wait failed";
+    return {};
+  };
+  err = capture();
+  cudaError_t const ec = cudaStreamEndCapture(s0, &g.graph); // ends the capture whatever happened
+  if (!err.empty()) return "while capturing: " + err;
+  if (ec != cudaSuccess) return std::string("cudaStreamEndCapture: ") + cudaGetErrorString(ec);
+  WEFT_TEST_CUDA(cudaGraphInstantiate(&g.exec, g.graph, 0));
+  for (int k = 1; k <= replays; ++k) {
+    cudaError_t const e = cudaGraphLaunch(g.exec, s0);
+    if (e != cudaSuccess) return "replay " + std::to_string(k) + ": cudaGraphLaunch: " + cudaGetErrorString(e);
+    if (k % check_every == 0 || k == replays)
+      if (std::string c = check_all(); !c.empty()) return "after replay " + std::to_string(k) + ": " + c;
+  }
+  return {};
+}
+
 // Run `calls` back to back on every rank of `w` (all launched, call by call and
 // rank by rank, before one device synchronisation), then check every rank's
 // status, output, padding and (out of place) input. Returns "" or the first error.
+// With `replays` > 0 the launches are captured in a CUDA graph and replayed
+// (replay_all) instead of launched once.
 template <class T>
-std::string run_calls(world& w, std::vector<call_spec> const& calls, bool in_place, unsigned seed) {
+std::string run_calls(world& w, std::vector<call_spec> const& calls, bool in_place, unsigned seed, int replays = 0,
+                      int check_every = 1) {
   int const n = w.n;
   std::size_t const N = std::size_t(n), ncalls = calls.size();
   for (call_spec const& s : calls) {
@@ -274,56 +389,24 @@ std::string run_calls(world& w, std::vector<call_spec> const& calls, bool in_pla
   // Launch everything; nothing waits until every call of every rank is queued.
   // Call-major order: a kernel never sits in a hardware queue ahead of a kernel
   // of an earlier call it depends on, even if several streams share a queue.
-  for (std::size_t i = 0; i < ncalls; ++i)
-    for (int r = 0; r < n; ++r) {
-      T* const m = weft_test::raw(mem[std::size_t(r)]);
-      launch<T>(w, r, calls[i], m + send_off(i, r), m + recv_off(i, r), weft_test::raw(dresults) + i * N + std::size_t(r));
-      cudaError_t const e = cudaGetLastError();
-      if (e != cudaSuccess) return describe(calls[i], n, in_place, i) + ": launch failed: " + cudaGetErrorString(e);
-    }
-  cudaError_t const e = cudaDeviceSynchronize();
-  if (e != cudaSuccess) return std::string("cudaDeviceSynchronize: ") + cudaGetErrorString(e);
-
-  std::vector<weft::status> const results = weft_test::to_host(dresults);
-  for (std::size_t i = 0; i < ncalls; ++i)
-    for (int r = 0; r < n; ++r)
-      if (results[i * N + std::size_t(r)] != weft::status::success)
-        return describe(calls[i], n, in_place, i) + ": rank " + std::to_string(r) + " returned " +
-               weft::to_string(results[i * N + std::size_t(r)]) + w.failure_of(r);
-
-  T poisoned;
-  std::memset(static_cast<void*>(&poisoned), poison, sizeof(T));
-  for (int r = 0; r < n; ++r) {
-    std::vector<T> const h = weft_test::to_host(mem[std::size_t(r)]);
-    for (std::size_t i = 0; i < ncalls; ++i) {
-      call_spec const& s = calls[i];
-      std::string const where = describe(s, n, in_place, i) + ", rank " + std::to_string(r);
-      // Padding before and after the call's buffers.
-      for (std::size_t k = base[i]; k < base[i] + guard; ++k)
-        if (!same_bits(h[k], poisoned)) return where + ": guard before the buffer overwritten at " + std::to_string(k - base[i]);
-      for (std::size_t k = base[i] + guard + body[i]; k < base[i + 1]; ++k)
-        if (!same_bits(h[k], poisoned))
-          return where + ": guard past the end overwritten at end+" + std::to_string(k - (base[i] + guard + body[i]));
-      // Output.
-      T const* out = h.data() + recv_off(i, r);
-      for (std::size_t j = 0, no = out_elems(s, n); j < no; ++j) {
-        T want;
-        if (s.c == coll::nvls_all_gather) want = input<T>(seed, int(j / s.count), i, j % s.count);
-        else if (s.c == coll::nvls_reduce_scatter)
-          want = ref_sum<T>(n, [&](int q) { return input<T>(seed, q, i, std::size_t(r) * s.count + j); });
-        else want = ref_sum<T>(n, [&](int q) { return input<T>(seed, q, i, j); });
-        if (!same_bits(out[j], want))
-          return where + ": element " + std::to_string(j) + " is " + std::to_string(as_double(out[j])) +
-                 ", expected " + std::to_string(as_double(want));
+  auto launch_all = [&]() -> std::string {
+    for (std::size_t i = 0; i < ncalls; ++i)
+      for (int r = 0; r < n; ++r) {
+        T* const m = weft_test::raw(mem[std::size_t(r)]);
+        launch<T>(w, r, calls[i], m + send_off(i, r), m + recv_off(i, r), weft_test::raw(dresults) + i * N + std::size_t(r));
+        cudaError_t const e = cudaGetLastError();
+        if (e != cudaSuccess) return describe(calls[i], n, in_place, i) + ": launch failed: " + cudaGetErrorString(e);
       }
-      // An out-of-place input stays intact.
-      if (!in_place)
-        for (std::size_t j = 0, ni = in_elems(s, n); j < ni; ++j)
-          if (!same_bits(h[send_off(i, r) + j], input<T>(seed, r, i, j)))
-            return where + ": input changed at " + std::to_string(j);
-    }
+    return {};
+  };
+  auto check_all = [&] {
+    return check_results<T>(w, calls, in_place, seed, mem, dresults, base, body, send_off, recv_off);
+  };
+  if (replays <= 0) {
+    if (std::string e = launch_all(); !e.empty()) return e;
+    return check_all();
   }
-  return {};
+  return replay_all(w, mem, total, replays, check_every, launch_all, check_all);
 }
 
 constexpr std::size_t sweep_counts[] = {0, 1, 7, 4099, 20000}; // 20000: many rounds of one area
@@ -399,6 +482,28 @@ TEST_CASE("gpu direct/nvls: 50 back-to-back calls mixing every collective, count
       INFO("n=" << n << (ip ? " in-place" : " out-of-place"));
       REQUIRE(e == "");
     }
+  }
+}
+
+// The per-block flags live in the window and advance on every call: a graph that
+// replays the same calls must find them where the previous replay left them.
+TEST_CASE("gpu direct/nvls: calls captured in a CUDA graph and replayed 100 times", "[gpu][direct][nvls][graph]") {
+  load_kernels();
+  unsigned seed = 8000;
+  for (int n : {2, 4}) {
+    world w;
+    w.init(n);
+    for (bool ip : {false, true}) {
+      std::vector<call_spec> calls;
+      for (int i = 0; i < 12; ++i)
+        calls.push_back(call_spec{all_colls[i % 6], std::size_t(1 + i * 977 % 6000), 1 << (i % 3)});
+      std::string const e = run_calls<float>(w, calls, ip, ++seed, 100, 10);
+      INFO("n=" << n << (ip ? " in-place" : " out-of-place"));
+      REQUIRE(e == "");
+    }
+    // Plain launches on the same views after the replays still agree with every rank.
+    std::string const e = run_calls<float>(w, {call_spec{coll::one_shot, 4099, 2}, call_spec{coll::ll, 77, 1}}, false, ++seed);
+    REQUIRE(e == "");
   }
 }
 
