@@ -15,7 +15,36 @@
 #include <string>
 #include <vector>
 
+// 1 in a weft-bench built with its MPI backend (bench_mpi_backend.cpp; CMake defines it where MPI is found).
+#ifndef WEFT_BENCH_HAVE_MPI
+#  define WEFT_BENCH_HAVE_MPI 0
+#endif
+
 namespace weft_bench {
+
+namespace detail {
+inline int env_int(char const* const* names, int fallback) {
+  for (; *names; ++names)
+    if (char const* v = std::getenv(*names); v && *v) {
+      char* end = nullptr;
+      long const x = std::strtol(v, &end, 10);
+      if (end != v && *end == '\0' && x >= 0 && x <= 1 << 20) return int(x);
+    }
+  return fallback;
+}
+} // namespace detail
+
+//! The job's process count when this process was started by mpirun (Open MPI's
+//! OMPI_COMM_WORLD_SIZE) or a PMI launcher (MPICH's and Slurm's PMI_SIZE); 0 otherwise.
+inline int launcher_size() {
+  static constexpr char const* names[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", nullptr};
+  return detail::env_int(names, 0);
+}
+//! This process's rank in that job, or -1.
+inline int launcher_rank() {
+  static constexpr char const* names[] = {"OMPI_COMM_WORLD_RANK", "PMI_RANK", nullptr};
+  return detail::env_int(names, -1);
+}
 
 //! The collectives weft-bench measures (the nccl-tests binaries all_reduce_perf, ...).
 enum class coll { all_reduce, all_gather, reduce_scatter, broadcast, reduce, all_to_all };
@@ -112,7 +141,8 @@ struct options {
   bool algos_all = false;
   std::vector<weft::protocol> protos{weft::protocol::simple};
   int nchannels = 1;
-  std::string backend = "cpu";
+  std::string backend = "cpu";         // "cpu" or "mpi"
+  bool backend_given = false;
   int nranks = 4;
   bool nranks_given = false;
   long timeout_ms = 10000;
@@ -121,6 +151,7 @@ struct options {
   int nslots = 0;                     // --nslots: staging slots per connection (0: the communicator's default)
   std::size_t slot_bytes = 0;         // --slot-bytes: bytes per slot of the protocols in --proto (0: default)
   bool inject_error = false;          // hidden: perturb one output element before the check
+  bool inject_failure = false;        // hidden: the last rank fails its first call
   bool help = false;
 };
 
@@ -228,8 +259,9 @@ inline void print_usage(std::FILE* f, char const* prog) {
       "                              hierarchical also for allgather and reducescatter)\n"
       "  --proto <p|all>             simple ll ll128, a comma list, or all (default simple)\n"
       "  --channels <n>              channels (independent rings) per collective (default 1)\n"
-      "  --backend <cpu|cuda>        cpu: ranks as threads in this process; cuda: GPUs (not in this build yet)\n"
-      "  --ranks <n>                 number of ranks (default 4)\n"
+      "  --backend <cpu|mpi|cuda>    cpu: ranks as threads in this process; mpi: one rank per process, under\n"
+      "                              mpirun (the default when started by mpirun); cuda: GPUs (not in this build)\n"
+      "  --ranks <n>                 number of ranks (default 4; with mpi: the process count)\n"
       "  --timeout-ms <ms>           bound of every wait of a collective (default 10000)\n"
       "  --nslots <n>                staging slots per connection (default: the communicator's, 8)\n"
       "  --slot-bytes <size>         bytes per slot for the protocols in --proto (default: simple 32K, ll 4K,\n"
@@ -277,6 +309,10 @@ inline std::string parse_args(int argc, char** argv, options& o) {
     }
     if (name == "--inject-error") {
       o.inject_error = true;
+      continue;
+    }
+    if (name == "--inject-failure") {
+      o.inject_failure = true;
       continue;
     }
 
@@ -441,16 +477,14 @@ inline std::string parse_args(int argc, char** argv, options& o) {
       if (!parse_int(v, 1, 64, n)) return bad("integer 1..64");
       o.nchannels = int(n);
     } else if (key == "--backend") {
-      if (value == "cpu") {
+      if (value == "cpu" || value == "mpi") {
         o.backend = value;
+        o.backend_given = true;
       } else if (value == "cuda" || value == "gpu") {
         return "backend '" + value + "': this weft-bench was not built with the CUDA backend (weft's GPU runtime "
                "is not available yet); use --backend cpu";
-      } else if (value == "mpi") {
-        return "backend 'mpi' (one rank per process under mpirun) is not available yet: this build of weft-bench "
-               "runs only --backend cpu; --peers mpi measures OpenMPI under mpirun";
       } else {
-        return bad("cpu");
+        return bad("cpu or mpi");
       }
     } else if (key == "--peers") {
       o.peers.clear();
@@ -483,6 +517,26 @@ inline std::string parse_args(int argc, char** argv, options& o) {
     return "minbytes (" + std::to_string(o.min_bytes) + ") is larger than maxbytes (" + std::to_string(o.max_bytes) +
            ")";
   if (step_given && !factor_given) o.step_factor = 1; // -i alone: linear steps, as nccl-tests' default factor 1 means
+  // Started by mpirun: one rank per process, unless --backend says otherwise.
+  if (!o.backend_given && WEFT_BENCH_HAVE_MPI && launcher_size() > 0) o.backend = "mpi";
+  if (o.backend == "mpi") {
+    if (!WEFT_BENCH_HAVE_MPI)
+      return "backend 'mpi' (one rank per process under mpirun): this weft-bench was built without MPI (CMake "
+             "found no MPI C++ library; Debian: libopenmpi-dev openmpi-bin); use --backend cpu";
+    int const np = launcher_size();
+    if (np <= 0)
+      return "backend 'mpi' runs one rank per process: start weft-bench under mpirun "
+             "(mpirun -np 4 weft-bench --backend mpi ...), or use --backend cpu for ranks as threads";
+    if (o.nranks_given && o.nranks != np)
+      return "--ranks " + std::to_string(o.nranks) + " but mpirun started " + std::to_string(np) +
+             " processes (under --backend mpi every process is one rank)";
+    if (o.nthreads > 1 || o.ngpus > 1)
+      return "-t/-g: under --backend mpi every process is one rank (one thread); use mpirun -np for more ranks";
+    if (!o.peers.empty())
+      return "--peers starts the peers from one weft-bench process: use it with --backend cpu, not under mpirun";
+    o.nranks = np;
+    o.nthreads = o.ngpus = 0;
+  }
   if (o.nthreads != 0 || o.ngpus != 0) {
     int const tg = (o.nthreads ? o.nthreads : 1) * (o.ngpus ? o.ngpus : 1);
     if (o.nranks_given && tg != o.nranks)

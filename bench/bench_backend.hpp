@@ -1,12 +1,16 @@
 #pragma once
 // The interface between weft-bench's driver (sizes, tables, JSON) and a
-// backend that runs collectives: the CPU team now; CUDA devices and MPI
-// processes later. A backend owns the ranks, their buffers and the
-// communicator; the driver asks it for one measurement at a time.
+// backend that runs collectives: the CPU team (ranks as threads) and MPI
+// (one rank per process under mpirun); CUDA devices later. A backend owns the
+// ranks, their buffers and the communicator; the driver asks it for one
+// measurement at a time. Where the ranks are processes, every process runs the
+// driver with the same flags and makes the same calls in the same order; every
+// process gets the whole measurement, and only rank 0's prints.
 #include "bench_args.hpp"
 
 #include <weft/algorithm/algorithm.hpp>
 #include <weft/core/ops.hpp>
+#include <weft/core/status.hpp>
 #include <weft/core/types.hpp>
 #include <weft/proto/protocol.hpp>
 
@@ -36,6 +40,7 @@ struct run_settings {
   bool blocking = false;     // barrier of all ranks after every call
   int check_runs = 1;        // 0: no check
   bool inject_error = false; // perturb one output element before each check
+  bool inject_failure = false; // the last rank fails its first call (tests that failures are reported)
   std::uint64_t seed = 1;    // input pattern of the first checked run
 };
 
@@ -64,8 +69,17 @@ public:
   virtual std::size_t scratch_bytes() const = 0;
   //! False when this build cannot run `s` (a type/op pair not compiled in, ...); `why` says so.
   virtual bool supports(coll_spec const& s, std::string& why) const = 0;
-  //! Warm up, time, and (when asked) check one collective.
+  //! "4 threads, weft::cpu_team": who the ranks are, for the side-by-side tables.
+  virtual std::string ranks_about() const = 0;
+  //! Warm up, time, and (when asked) check one collective. Every rank's time and
+  //! wrong count are in the result, on every process.
   virtual measurement run(coll_spec const& s, run_settings const& how) = 0;
+  //! Whether this process prints the results: false on every rank but 0 of a
+  //! backend whose ranks are processes.
+  virtual bool prints() const { return true; }
+  //! Every rank meets (a bounded wait); the driver calls it after work that only
+  //! the printing process does, so that the others do not run meanwhile.
+  virtual weft::status sync() { return weft::status::success; }
 };
 
 } // namespace weft_bench

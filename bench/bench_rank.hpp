@@ -191,6 +191,8 @@ weft::status measure_rank(coll_spec const& s, run_settings const& how, int r, in
     return st;
   };
 
+  if (how.inject_failure && r == n - 1) return weft::status::internal_error; // before any call or barrier
+
   // Inputs for the timed runs: the pattern, so that arithmetic runs on ordinary numbers.
   detail::fill_input<T>(s, l, r, n, send_ptr(0), how.seed ^ 0x7157ull);
   for (int i = 0; i < how.warmup; ++i)

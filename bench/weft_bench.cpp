@@ -4,11 +4,14 @@
 // -J -G -g -t), same table (size count type redop root, then time algbw busbw
 // #wrong out of place and in place), same bus-bandwidth factors, same footer.
 // The driver here is backend-neutral; bench_cpu_backend.hpp runs the ranks as
-// threads of this process. See docs/benchmarks.md.
+// threads of this process, bench_mpi_backend.cpp (where MPI is found) one rank
+// per process under mpirun, every process running this driver and rank 0
+// printing. See docs/benchmarks.md.
 #include "bench_args.hpp"
 #include "bench_backend.hpp"
 #include "bench_compare.hpp"
 #include "bench_cpu_backend.hpp"
+#include "bench_mpi_backend.hpp"
 #include "bench_report.hpp"
 
 #include <weft/version.hpp>
@@ -23,6 +26,8 @@
 #include <string>
 #include <utility>
 #include <vector>
+#include <fcntl.h>
+#include <unistd.h>
 
 namespace {
 
@@ -86,15 +91,27 @@ struct ratio_line {
   double ratio;
 };
 
+// Every process of an mpirun job but rank 0 runs the driver silently.
+void silence_stdout() {
+  std::fflush(stdout);
+  int const fd = ::open("/dev/null", O_WRONLY);
+  if (fd < 0) return;
+  ::dup2(fd, STDOUT_FILENO);
+  ::close(fd);
+}
+
 int run(int argc, char** argv) {
+  // Under mpirun every process parses the same flags: rank 0 speaks for them until
+  // the backend knows the ranks.
+  bool const speaks = launcher_rank() <= 0;
   options o;
   std::string const err = parse_args(argc, argv, o);
   if (!err.empty()) {
-    std::fprintf(stderr, "weft-bench: %s\nweft-bench: see weft-bench --help\n", err.c_str());
+    if (speaks) std::fprintf(stderr, "weft-bench: %s\nweft-bench: see weft-bench --help\n", err.c_str());
     return 2;
   }
   if (o.help) {
-    print_usage(stdout, "weft-bench");
+    if (speaks) print_usage(stdout, "weft-bench");
     return 0;
   }
   int const n = o.nranks;
@@ -110,7 +127,7 @@ int run(int argc, char** argv) {
   for (std::string const& name : o.peers) {
     peer_program p;
     if (std::string const why = find_peer(name, p); !why.empty()) {
-      std::fprintf(stderr, "weft-bench: %s\n", why.c_str());
+      if (speaks) std::fprintf(stderr, "weft-bench: %s\n", why.c_str());
       return 2;
     }
     bool any = false;
@@ -118,8 +135,9 @@ int run(int argc, char** argv) {
     if (!any) {
       std::string has;
       for (coll c : p.colls) has += std::string(has.empty() ? "" : ", ") + to_string(c);
-      std::fprintf(stderr, "weft-bench: --peers %s measures %s; none of them is in --coll\n", name.c_str(),
-                   has.c_str());
+      if (speaks)
+        std::fprintf(stderr, "weft-bench: --peers %s measures %s; none of them is in --coll\n", name.c_str(),
+                     has.c_str());
       return 2;
     }
     peer_progs.push_back(p);
@@ -128,20 +146,35 @@ int run(int argc, char** argv) {
   weft::cpu_comm_config const cfg = comm_config(o);
   for (int pi = 0; pi < weft::protocol_count; ++pi)
     if (!weft::valid_slot_bytes(weft::protocol(pi), cfg.slot_bytes(weft::protocol(pi)))) {
-      std::fprintf(stderr, "weft-bench: --slot-bytes %zu is not a whole number of %s lines\n", o.slot_bytes,
-                   weft::to_string(weft::protocol(pi)));
+      if (speaks)
+        std::fprintf(stderr, "weft-bench: --slot-bytes %zu is not a whole number of %s lines\n", o.slot_bytes,
+                     weft::to_string(weft::protocol(pi)));
       return 2;
     }
 
-  // Only "cpu" gets past parse_args today; a CUDA or MPI backend plugs in here.
+  // "cpu", or "mpi" in a build with MPI (parse_args refuses it elsewhere); a CUDA backend plugs in here.
   std::unique_ptr<backend> be;
-  try {
-    be = std::make_unique<cpu_backend>(n, cfg, o.timeout_ms, o.max_bytes);
-  } catch (std::bad_alloc const&) {
-    std::fprintf(stderr, "weft-bench: cannot allocate 2 x %zu bytes for each of %d ranks (reduce -e or --ranks)\n",
-                 o.max_bytes, n);
-    return 1;
+#if WEFT_BENCH_HAVE_MPI
+  if (o.backend == "mpi") {
+    std::string why;
+    be = make_mpi_backend(o, why);
+    if (!be) {
+      if (speaks) std::fprintf(stderr, "weft-bench: --backend mpi: %s\n", why.c_str());
+      return 1;
+    }
   }
+#endif
+  if (!be) {
+    try {
+      be = std::make_unique<cpu_backend>(n, cfg, o.timeout_ms, o.max_bytes);
+    } catch (std::bad_alloc const&) {
+      std::fprintf(stderr, "weft-bench: cannot allocate 2 x %zu bytes for each of %d ranks (reduce -e or --ranks)\n",
+                   o.max_bytes, n);
+      return 1;
+    }
+  }
+  bool const printer = be->prints();
+  if (!printer) silence_stdout();
 
   // A type/op pair that is not compiled in: an error when asked for by name,
   // skipped with a note when it comes from "all".
@@ -154,7 +187,7 @@ int run(int argc, char** argv) {
       std::string why;
       if (be->supports(s, why)) continue;
       if (!o.colls_all) {
-        std::fprintf(stderr, "weft-bench: %s\n", why.c_str());
+        if (printer) std::fprintf(stderr, "weft-bench: %s\n", why.c_str());
         return 2;
       }
       skipped_colls.push_back(to_string(c) + std::string(": ") + why);
@@ -170,7 +203,7 @@ int run(int argc, char** argv) {
         std::string why;
         if (be->supports(s, why)) continue;
         if (!o.types_all && !o.ops_all) {
-          std::fprintf(stderr, "weft-bench: %s\n", why.c_str());
+          if (printer) std::fprintf(stderr, "weft-bench: %s\n", why.c_str());
           return 2;
         }
         auto it = std::find_if(skipped.begin(), skipped.end(), [&](auto const& e) { return e.first == d; });
@@ -181,7 +214,14 @@ int run(int argc, char** argv) {
       }
   }
 
-  memcpy_reference const mref = measure_memcpy(size_list.back()); // the largest size of the sweep
+  // The largest size of the sweep, measured by the printing process alone (the others wait).
+  memcpy_reference mref;
+  if (printer) mref = measure_memcpy(size_list.back());
+  else mref.bytes = size_list.back();
+  if (be->sync() != weft::status::success) {
+    if (printer) std::fprintf(stderr, "weft-bench: the ranks did not meet after setup (a wait ran out)\n");
+    return 1;
+  }
   std::string const hw = hardware_string();
 
   // ---- header ----
@@ -189,7 +229,8 @@ int run(int argc, char** argv) {
   for (weft::algorithm a : o.algos) algos += std::string(algos.empty() ? "" : ",") + weft::to_string(a);
   for (weft::protocol p : o.protos) protos += std::string(protos.empty() ? "" : ",") + weft::to_string(p);
   for (coll c : o.colls) colls += std::string(colls.empty() ? "" : ",") + to_string(c);
-  int const nthreads = o.nthreads ? o.nthreads : (o.ngpus ? 1 : n);
+  bool const threads = o.backend == "cpu"; // else one rank per process
+  int const nthreads = o.nthreads ? o.nthreads : (o.ngpus || !threads ? 1 : n);
   int const ngpus = o.ngpus ? o.ngpus : 1;
   std::printf("# weft-bench %s: %s on the %s backend, %s\n", weft::version_string, colls.c_str(), be->name(),
               be->description().c_str());
@@ -199,7 +240,7 @@ int run(int argc, char** argv) {
               nthreads, ngpus, o.min_bytes, o.max_bytes, o.step_factor > 1 ? o.step_factor : o.step_bytes,
               o.step_factor > 1 ? "factor" : "bytes", o.warmup, o.iters, o.check);
   if (o.blocking) std::printf("# Blocking Enabled: wait for completion and barrier after each collective \n");
-  if (o.nthreads || o.ngpus)
+  if ((o.nthreads || o.ngpus) && threads)
     std::printf("# -t %d -g %d: %d ranks (nThread x nGpus); on the CPU backend every rank is a thread\n", nthreads,
                 ngpus, n);
   if (o.graph_iters > 0) std::printf("# -G %d: CUDA graphs are ignored on the CPU backend\n", o.graph_iters);
@@ -269,6 +310,7 @@ int run(int argc, char** argv) {
       how.blocking = o.blocking != 0;
       how.check_runs = o.check;
       how.inject_error = o.inject_error;
+      how.inject_failure = o.inject_failure;
       how.seed = seed;
       seed += std::uint64_t(o.check) + 1;
       measurement const m = be->run(s, how);
@@ -292,7 +334,7 @@ int run(int argc, char** argv) {
 
   // Side by side (--peers, --rounds): every round's busbw of every contender.
   comparison cmp;
-  std::string const ranks_about = std::to_string(n) + " threads, weft::cpu_team";
+  std::string const ranks_about = be->ranks_about();
 
   // Every type, op, root and size of one table; false when a collective failed.
   // Round 1 prints the table; later rounds only feed `cmp`.
@@ -416,7 +458,7 @@ int run(int argc, char** argv) {
 
   if (!fatal.empty()) { // in the log too, before the footer: the table stops here
     std::printf("# FAILED: %s\n", fatal.c_str());
-    std::fprintf(stderr, "weft-bench: %s\n", fatal.c_str());
+    if (printer) std::fprintf(stderr, "weft-bench: %s\n", fatal.c_str());
   }
   double const avg_bw = bw_count ? bw_sum / double(bw_count) : 0.0;
   std::printf("# Out of bounds values : %d %s\n", failed_tests, failed_tests ? "FAILED" : "OK");
@@ -425,7 +467,7 @@ int run(int argc, char** argv) {
   std::fflush(stdout);
 
   // ---- JSON ----
-  if (!o.json_path.empty()) {
+  if (!o.json_path.empty() && printer) {
     json_writer j;
     j.begin_object();
     j.field("benchmark", "weft-bench").field("weft_version", weft::version_string);

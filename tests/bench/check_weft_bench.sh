@@ -7,7 +7,16 @@
 #           #wrong is 0 everywhere, the header and the footer are there
 #   flags   bad command lines exit 2 with a message; --help exits 0
 #   inject  --inject-error: every row with elements reports exactly 1 wrong
-#           element per placement, the footer says FAILED, the exit code is 1
+#           element per placement, the footer says FAILED, the exit code is 1;
+#           --inject-failure: the table stops with a FAILED line naming the rank
+#   mpi <mpirun> <np>       --backend mpi under mpirun -np <np>: only rank 0 prints, the
+#           table parses with #wrong 0, one "Using devices" line per process, -J parses;
+#           started by mpirun without --backend, the mpi backend is chosen; --ranks
+#           that disagrees with -np exits 2; --backend cpu stays authoritative
+#   mpi_fail <mpirun> <np>  --backend mpi: --inject-error's wrong elements (on the last
+#           rank) reach rank 0's table and the exit code; --inject-failure (the last rank
+#           fails) reaches rank 0's FAILED line and the exit code, without waiting out
+#           the timeout
 #   json    -J writes one JSON object whose rows match the table
 #   alltoall --coll alltoall runs and checks clean where the library has all_to_all,
 #           and otherwise exits 2 saying so
@@ -191,6 +200,12 @@ inject)
   ntab=$(grep -cE '^# (allreduce|allgather|reducescatter|broadcast|reduce|alltoall), algo ' "$dir/inject.out")
   [ "$ntab" -ge 10 ] || fail "inject: $ntab tables, expected 10 at least"
   check_table "$dir/inject.out" 3 $((ntab * 7)) inject >/dev/null
+  # A failed call: the table stops, the FAILED line and stderr name the rank, exit 1.
+  run failure 1 --ranks 3 -b 1K -e 4K -n 2 -w 1 --inject-failure
+  want='allreduce float count 256 out-of-place algo ring proto simple failed on rank 2: internal error (failure injected by --inject-failure)'
+  grep -qxF "# FAILED: $want" "$dir/failure.out" || fail "failure: no FAILED line naming rank 2"
+  grep -qxF "weft-bench: $want" "$dir/failure.err" || fail "failure: stderr does not name rank 2"
+  grep -qE '^# Out of bounds values : 0 OK$' "$dir/failure.out" || fail "failure: footer missing"
   ;;
 json)
   run json 0 "${small[@]}" --coll allreduce,allgather -J "$dir/result.json"
@@ -301,6 +316,87 @@ plot)
   # A file that is none of the inputs it knows is refused.
   echo '{"benchmark": "other"}' >"$dir/other.json"
   "$py" "$script" --out "$dir/bad.png" "$dir/other.json" >/dev/null 2>&1 && fail "plot: accepted foreign JSON"
+  ;;
+mpi | mpi_fail)
+  mpirun=${4:?path of mpirun}
+  np=${5:?number of processes}
+  mpi=("$mpirun" --allow-run-as-root --oversubscribe --mca btl self,vader -np "$np")
+  # mpirun_bench <name> <expected exit code: 0 or nonzero> <args...>
+  mpirun_bench() {
+    local name=$1 want=$2
+    shift 2
+    "${mpi[@]}" "$bench" "$@" >"$dir/$name.out" 2>"$dir/$name.err"
+    local rc=$?
+    if { [ "$want" = 0 ] && [ "$rc" != 0 ]; } || { [ "$want" != 0 ] && [ "$rc" = 0 ]; }; then
+      fail "$name: exit code $rc, expected $want (mpirun -np $np $bench $*)"
+      cat "$dir/$name.err" >&2
+    fi
+  }
+  # only_rank0 <name>: one header, one footer: the other processes printed nothing.
+  only_rank0() {
+    local h f
+    h=$(grep -c '^# weft-bench ' "$dir/$1.out")
+    f=$(grep -c '^# Out of bounds values' "$dir/$1.out")
+    [ "$h" = 1 ] && [ "$f" = 1 ] || fail "$1: $h headers and $f footers, expected one each (rank 0 prints alone)"
+  }
+  if [ "$mode" = mpi ]; then
+    # All-reduce and all-gather, Simple and LL, 8 B .. 4 KiB: 4 tables of 4 sizes.
+    mpirun_bench mpi 0 --backend mpi -b 8 -e 4K -f 8 -n 2 -w 1 --coll allreduce,allgather --proto simple,ll \
+      -J "$dir/mpi.json"
+    only_rank0 mpi
+    check_table "$dir/mpi.out" "$np" 16 zero >/dev/null
+    grep -qE "^# weft-bench [^ ]+: allreduce,allgather on the mpi backend, $np ranks as processes under mpirun" \
+      "$dir/mpi.out" || fail "mpi: the header does not name the mpi backend and $np processes"
+    grep -qE "^# nThread 1 nGpus 1 " "$dir/mpi.out" || fail "mpi: header is not 'nThread 1 nGpus 1'"
+    devs=$(grep -cE '^#  Rank +[0-9]+ Group +0 Pid +[0-9]+ on .* device +[0-9]+ \[cpu\] host process, ' "$dir/mpi.out")
+    pids=$(sed -n 's/^#  Rank .* Pid *\([0-9]*\) on .*/\1/p' "$dir/mpi.out" | sort -u | grep -c .)
+    [ "$devs" = "$np" ] && [ "$pids" = "$np" ] || fail "mpi: $devs device lines with $pids pids, expected $np each"
+    if command -v python3 >/dev/null 2>&1; then
+      python3 - "$dir/mpi.json" "$np" <<'PY' || fail "mpi: JSON check failed"
+import json, sys
+d = json.load(open(sys.argv[1]))
+np = int(sys.argv[2])
+assert d["backend"] == "mpi" and d["ranks"] == np, (d["backend"], d["ranks"])
+assert d["params"]["colls"] == ["allreduce", "allgather"] and d["params"]["protos"] == ["simple", "ll"]
+assert len(d["rows"]) == 16, len(d["rows"])
+for r in d["rows"]:
+    for p in ("oop", "ip"):
+        assert r[p]["wrong"] == 0 and r[p]["time_us"] > 0, r
+assert d["out_of_bounds"] == 0 and d["error"] is None and d["scratch_bytes"] > 0
+PY
+    else
+      grep -q '"backend":"mpi"' "$dir/mpi.json" || fail "mpi: JSON does not name the mpi backend"
+    fi
+    # Started by mpirun, no --backend: one rank per process. Every root of broadcast,
+    # reduce-scatter with LL128: np + 1 rows.
+    mpirun_bench auto 0 -b 1K -e 1K -n 2 -w 1 --coll broadcast,reducescatter -r all --proto ll128
+    only_rank0 auto
+    grep -q "on the mpi backend, $np ranks as processes" "$dir/auto.out" || fail "auto: mpirun did not select the mpi backend"
+    check_table "$dir/auto.out" "$np" $((np + 1)) zero >/dev/null
+    # --ranks that disagrees with mpirun: a bad command line, said once.
+    mpirun_bench ranks 2 --backend mpi --ranks $((np + 1))
+    [ "$(grep -c 'but mpirun started' "$dir/ranks.err")" = 1 ] || fail "ranks: no single message about --ranks"
+    # An explicit --backend cpu under mpirun is obeyed: every process runs its own threads.
+    mpirun_bench cpu 0 --backend cpu --ranks 2 -b 64 -e 64 -n 1 -w 0
+    [ "$(grep -c '^# weft-bench .* on the cpu backend, 2 ranks as threads' "$dir/cpu.out")" = "$np" ] ||
+      fail "cpu: --backend cpu under mpirun did not run $np CPU-team benchmarks"
+  else
+    # Wrong elements on the last rank reach rank 0's table: exactly 1 per placement and row.
+    mpirun_bench inject 1 --backend mpi -b 8 -e 4K -f 8 -n 1 -w 0 --coll allreduce,allgather,reduce --inject-error
+    only_rank0 inject
+    check_table "$dir/inject.out" "$np" 12 inject >/dev/null
+    # A failed call on the last rank: rank 0 names it, every process stops at once
+    # (well before the 20 s timeout), the exit code says so.
+    t0=$(date +%s)
+    mpirun_bench failure 1 --backend mpi -b 1K -e 4K -n 2 -w 1 --timeout-ms 20000 --inject-failure
+    t1=$(date +%s)
+    only_rank0 failure
+    want="allreduce float count 256 out-of-place algo ring proto simple failed on rank $((np - 1)): internal error (failure injected by --inject-failure)"
+    grep -qxF "# FAILED: $want" "$dir/failure.out" || fail "failure: no FAILED line naming rank $((np - 1))"
+    [ "$(grep -cxF "weft-bench: $want" "$dir/failure.err")" = 1 ] || fail "failure: stderr does not name rank $((np - 1)) once"
+    grep -qE '^ +[0-9]+ ' "$dir/failure.out" && fail "failure: a row was printed after the failure"
+    [ $((t1 - t0)) -lt 15 ] || fail "failure: took $((t1 - t0)) s; the ranks waited out the timeout"
+  fi
   ;;
 *)
   echo "unknown mode $mode" >&2
