@@ -1,4 +1,4 @@
-// Double binary tree and rank-order (deterministic mode) all-reduce on one GPU
+// Double binary tree, hierarchical and rank-order (deterministic mode) all-reduce on one GPU
 // with virtual ranks (one cooperative launch, one CTA per rank and channel):
 // the same algorithm source as the CPU-team tests, checked against a host
 // reference; rank order gives the same bits on every rank and for every
@@ -68,6 +68,60 @@ TEST_CASE("gpu tree and rank-order all-reduce", "[gpu][tree]") {
           check_all_reduce<weft::algorithm::rank_order>(comm, n, count, o, ip, ++seed);
         }
   }
+}
+
+// Hierarchical all-reduce with virtual ranks: two and three levels, every outer
+// algorithm, inner levels by ring (reduce-scatter in, all-gather out) or by a
+// whole-range all-reduce (within = tree).
+TEST_CASE("gpu hierarchical all-reduce", "[gpu][hier]") {
+  struct shape {
+    int n, inner, middle;
+    weft::algorithm outer, within;
+  };
+  using A = weft::algorithm;
+  shape const shapes[] = {{4, 2, 1, A::ring, A::ring},         {6, 3, 1, A::tree, A::ring},
+                          {6, 2, 1, A::rabenseifner, A::ring}, {8, 2, 2, A::ring, A::ring},
+                          {8, 4, 1, A::recursive_doubling, A::tree}, {12, 2, 3, A::tree, A::ring}};
+  unsigned seed = 1300;
+  for (shape const& sh : shapes) {
+    weft::vrank_comm comm;
+    REQUIRE(comm.init(sh.n) == weft::status::success);
+    for (weft::protocol p : protos)
+      for (std::size_t count : {std::size_t(1), std::size_t(4099), std::size_t(100003)})
+        for (bool ip : {false, true}) {
+          weft::vrank_options o;
+          o.proto = p;
+          o.nchannels = 2;
+          o.hier.inner = sh.inner;
+          o.hier.middle = sh.middle;
+          o.hier.outer = sh.outer;
+          o.hier.within = sh.within;
+          INFO("inner " << sh.inner << " middle " << sh.middle << " outer " << weft::to_string(sh.outer) << " within "
+                        << weft::to_string(sh.within));
+          check_all_reduce<weft::algorithm::hierarchical>(comm, sh.n, count, o, ip, ++seed);
+        }
+  }
+}
+
+TEST_CASE("gpu hierarchical all-reduce: a layout that does not fit is refused", "[gpu][hier]") {
+  weft::vrank_comm comm;
+  REQUIRE(comm.init(8) == weft::status::success);
+  auto out = weft_test::filled_buffers(8, 64, 3.0f);
+  std::vector<float*> dout = weft_test::raw_ptrs(out);
+  std::vector<float const*> const din = weft_test::const_ptrs(dout);
+  weft::vrank_options o;
+  o.hier.inner = 3; // 8 ranks are not a multiple of 3
+  CHECK(comm.all_reduce_with<weft::algorithm::hierarchical>(din, dout, 64, weft::op::sum<float>{}, o) ==
+        weft::status::unsupported);
+  WEFT_TEST_CUDA(cudaDeviceSynchronize());
+  for (auto const& v : out) CHECK(weft_test::count_not(v.begin(), 64, 3.0f) == 0); // nothing ran
+  // The communicator still works.
+  o.hier.inner = 4;
+  CHECK(comm.all_reduce_with<weft::algorithm::hierarchical>(din, dout, 64, weft::op::sum<float>{}, o) ==
+        weft::status::success);
+  WEFT_TEST_CUDA(cudaDeviceSynchronize());
+  CHECK(comm.last_status() == weft::status::success);
+  for (auto const& v : out) CHECK(weft_test::count_not(v.begin(), 64, 24.0f) == 0);
 }
 
 TEST_CASE("gpu rank-order all-reduce: the same bits on every rank, protocol and channel count", "[gpu][tree]") {

@@ -15,6 +15,7 @@
 
 #include <weft/algorithm/algorithm.hpp>
 #include <weft/algorithm/deterministic.hpp>
+#include <weft/algorithm/hierarchical.hpp>
 #include <weft/algorithm/recursive.hpp>
 #include <weft/algorithm/ring.hpp>
 #include <weft/algorithm/tree.hpp>
@@ -52,6 +53,9 @@ struct vrank_options {
   int nchannels = 1;
   bool direct = false;
   int ring_local = 0; //!< the ring family: ranks per node of the rail-rotated ring (`ring_order`); 0: plain
+  //! all_reduce_with<algorithm::hierarchical>: team sizes and the outermost level's
+  //! algorithm (inner 0: hier_layout::automatic); nranks must be a multiple of inner * middle.
+  hier_layout hier{};
 };
 
 namespace detail {
@@ -66,6 +70,8 @@ struct vrank_args {
   int root;
   bool direct;
   int ring_local;       //!< ring_order::local of the ring kernels
+  hier_shape hier;      //!< the levels of a hierarchical all-reduce
+  algorithm hier_outer, hier_within;
   connection* conns;    //!< [nchannels_max][nranks]: sender r's ring connection (to its next rank), this protocol
   connection* pairs;    //!< [nchannels_max][nranks][nranks]: sender -> receiver, this protocol (or null)
   int max_channels;
@@ -119,6 +125,8 @@ __global__ void __launch_bounds__(512) vrank_recursive_kernel(Op op, vrank_args<
     (void)rabenseifner_all_reduce(net, pos, a.send[rank], a.recv[rank], r);
   else if constexpr (Algo == algorithm::tree)
     (void)tree_all_reduce(net, pos, a.send[rank], a.recv[rank], r);
+  else if constexpr (Algo == algorithm::hierarchical)
+    (void)hier_all_reduce(net, a.hier, a.hier_outer, rank, a.send[rank], a.recv[rank], r, a.hier_within);
   else { // rank order (the deterministic mode) around the ring, over point-to-point connections
     static_assert(Algo == algorithm::rank_order, "no virtual-rank kernel for this algorithm");
     int const n = a.nranks;
@@ -229,17 +237,19 @@ public:
     }
     return launch<coll_kind::all_reduce>(op, send, recv, count, 0, o, stream);
   }
-  //! All-reduce with an algorithm fixed at compile time: `algorithm::tree` or
-  //! `algorithm::rank_order` (the deterministic mode), which `all_reduce` does not
-  //! compile in (each is a kernel per protocol and type); the others as `all_reduce`.
+  //! All-reduce with an algorithm fixed at compile time: `algorithm::tree`,
+  //! `algorithm::rank_order` (the deterministic mode) or `algorithm::hierarchical`
+  //! (levels from `o.hier`; a layout that does not fit returns `unsupported`),
+  //! which `all_reduce` does not compile in (each is a kernel per protocol and
+  //! type); the others as `all_reduce`.
   template <algorithm Algo, class T, class Op>
   status all_reduce_with(std::vector<T const*> const& send, std::vector<T*> const& recv, std::size_t count,
                          Op const& op, vrank_options o = {}, cudaStream_t stream = 0) {
     static_assert(Algo == algorithm::ring || Algo == algorithm::recursive_doubling || Algo == algorithm::rabenseifner ||
-                      Algo == algorithm::tree || Algo == algorithm::rank_order,
+                      Algo == algorithm::tree || Algo == algorithm::rank_order || Algo == algorithm::hierarchical,
                   "no virtual-rank kernel for this algorithm");
     o.algo = Algo;
-    if constexpr (Algo == algorithm::tree || Algo == algorithm::rank_order) {
+    if constexpr (Algo == algorithm::tree || Algo == algorithm::rank_order || Algo == algorithm::hierarchical) {
       if (status s = make_pairs(); s != status::success) return s;
       return launch<coll_kind::all_reduce>(op, send, recv, count, 0, o, stream,
                                            reinterpret_cast<void const*>(&detail::vrank_recursive_kernel<Algo, protocol::simple, Op>),
@@ -380,9 +390,15 @@ private:
         cudaSuccess)
       return status::cuda_error;
     detail::vrank_args<T> a{reinterpret_cast<T const* const*>(ptrs_), reinterpret_cast<T* const*>(ptrs_ + n_), count, n_,
-                            o.nchannels, root, o.direct, o.algo == algorithm::ring ? o.ring_local : 0, nullptr,
-                            nullptr, cfg_.max_channels, errors_,
+                            o.nchannels, root, o.direct, o.algo == algorithm::ring ? o.ring_local : 0, hier_shape{},
+                            o.hier.outer, o.hier.within, nullptr, nullptr, cfg_.max_channels, errors_,
                             wait_bound{cfg_.timeout_ns, nullptr}};
+    if (o.algo == algorithm::hierarchical) {
+      hier_layout const l = o.hier.resolved(n_);
+      if (!hier_shape::of(l, n_, a.hier)) return status::unsupported; // the layout does not fit n ranks
+      a.hier_outer = l.outer;
+      a.hier_within = l.within;
+    }
     dim3 const grid(unsigned(n_ * o.nchannels)), block(unsigned(cfg_.threads));
     cudaError_t e = cudaSuccess;
     auto go = [&](auto proto_tag) {
