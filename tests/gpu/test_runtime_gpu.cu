@@ -152,13 +152,13 @@ TEST_CASE("runtime gpu: every collective x protocol x channels, ranks sharing on
   }
 }
 
-TEST_CASE("runtime gpu: recursive all-reduce and direct all-gather", "[gpu][runtime]") {
+TEST_CASE("runtime gpu: recursive and tree all-reduce and direct all-gather", "[gpu][runtime]") {
   weft::comm_config cfg;
   cfg.recursive_connections = true;
   cfg.max_channels = 2;
-  for (int n : {2, 3, 4}) {
+  for (int n : {2, 3, 4, 5}) {
     group g(n, cfg);
-    for (weft::algorithm a : {weft::algorithm::recursive_doubling, weft::algorithm::rabenseifner})
+    for (weft::algorithm a : {weft::algorithm::recursive_doubling, weft::algorithm::rabenseifner, weft::algorithm::tree})
       for (weft::protocol p : {weft::protocol::simple, weft::protocol::ll})
         for (std::size_t count : {std::size_t(7), std::size_t(70001)}) {
           weft::call_options o;

@@ -244,7 +244,7 @@ TEST_CASE("runtime call: options", "[runtime]") {
     outcome const o = run(f, c);
     INFO(weft::to_string(al));
     bool const served = al == weft::algorithm::ring || al == weft::algorithm::recursive_doubling ||
-                        al == weft::algorithm::rabenseifner;
+                        al == weft::algorithm::rabenseifner || al == weft::algorithm::tree;
     CHECK(o.r.st == (served ? status::success : status::unsupported));
     if (served) CHECK(o.r.plan.algo == al);
   }

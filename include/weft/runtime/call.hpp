@@ -92,11 +92,13 @@ constexpr bool reduces(coll_kind c) noexcept {
 }
 
 //! Whether the GPU runtime runs algorithm `a` for collective `c`: the ring (and
-//! chains) for every collective, recursive doubling and Rabenseifner for
-//! all-reduce. Other algorithms of `weft::algorithm` are not offered here yet.
+//! chains) for every collective; recursive doubling, Rabenseifner and the double
+//! binary tree for all-reduce (over the point-to-point connections of
+//! comm_config::recursive_connections). Other algorithms of `weft::algorithm`
+//! are not offered here yet.
 constexpr bool runtime_serves(algorithm a, coll_kind c) noexcept {
-  return a == algorithm::ring ||
-         (c == coll_kind::all_reduce && (a == algorithm::recursive_doubling || a == algorithm::rabenseifner));
+  return a == algorithm::ring || (c == coll_kind::all_reduce && (a == algorithm::recursive_doubling ||
+                                                                  a == algorithm::rabenseifner || a == algorithm::tree));
 }
 
 //! Input and output bytes of `c` on this rank; false when they overflow.
@@ -230,7 +232,7 @@ inline call_result plan_call(comm_facts const& f, coll_call const& c, plan_selec
   if (c.opt.direct) p.direct = *c.opt.direct;
   out.plan = p;
   if (p.algo != algorithm::ring && !f.recursive_ready)
-    return {status::unsupported, "recursive all-reduce needs comm_config::recursive_connections", false, p};
+    return {status::unsupported, "recursive and tree all-reduce need comm_config::recursive_connections", false, p};
   if (p.direct) {
     if (c.coll != coll_kind::all_gather || p.proto != protocol::simple)
       return {status::unsupported, "direct transfers serve all-gather on the Simple protocol only", false, p};

@@ -30,6 +30,7 @@
 #include <weft/algorithm/partition.hpp>
 #include <weft/algorithm/recursive.hpp>
 #include <weft/algorithm/ring.hpp>
+#include <weft/algorithm/tree.hpp>
 #include <weft/core/ops.hpp>
 #include <weft/core/types.hpp>
 #include <weft/group/cuda_groups.cuh>
@@ -45,9 +46,9 @@
 #  define WEFT_RUNTIME_DTYPES                                                                                  \
     ((1u << unsigned(::weft::dtype::f32)) | (1u << unsigned(::weft::dtype::f16)) | (1u << unsigned(::weft::dtype::bf16)))
 #endif
-//! 0: compile no recursive all-reduce kernels (a third of an all-reduce's
-//! instantiations); calls then run the ring, and asking for a recursive
-//! algorithm returns `unsupported`.
+//! 0: compile no point-to-point all-reduce kernels (recursive doubling,
+//! Rabenseifner, tree: three quarters of an all-reduce's instantiations); calls
+//! then run the ring, and asking for one of them returns `unsupported`.
 #ifndef WEFT_RUNTIME_RECURSIVE
 #  define WEFT_RUNTIME_RECURSIVE 1
 #endif
@@ -163,6 +164,8 @@ __global__ void __launch_bounds__(512) comm_recursive_kernel(Op op, comm_args<ty
   elem_range const r = partition(a.count, a.nchannels, ch);
   if constexpr (Algo == algorithm::recursive_doubling)
     (void)recursive_doubling_all_reduce(net, pos, a.send, a.recv, r);
+  else if constexpr (Algo == algorithm::tree)
+    (void)tree_all_reduce(net, pos, a.send, a.recv, r);
   else
     (void)rabenseifner_all_reduce(net, pos, a.send, a.recv, r);
 }
@@ -189,6 +192,8 @@ status launch(comm const& c, launch_plan const& plan, Op const& op, void const* 
         fn = reinterpret_cast<void const*>(&comm_recursive_kernel<algorithm::recursive_doubling, P, Op>);
       else if (plan.algo == algorithm::rabenseifner)
         fn = reinterpret_cast<void const*>(&comm_recursive_kernel<algorithm::rabenseifner, P, Op>);
+      else if (plan.algo == algorithm::tree)
+        fn = reinterpret_cast<void const*>(&comm_recursive_kernel<algorithm::tree, P, Op>);
     }
   };
   switch (plan.proto) {
