@@ -19,6 +19,10 @@
 #ifndef WEFT_BENCH_HAVE_MPI
 #  define WEFT_BENCH_HAVE_MPI 0
 #endif
+// 1 in a weft-bench built with its CUDA backend (bench_cuda_backend.cu; CMake defines it with WEFT_ENABLE_CUDA).
+#ifndef WEFT_BENCH_HAVE_CUDA
+#  define WEFT_BENCH_HAVE_CUDA 0
+#endif
 
 namespace weft_bench {
 
@@ -260,7 +264,8 @@ inline void print_usage(std::FILE* f, char const* prog) {
       "  --proto <p|all>             simple ll ll128, a comma list, or all (default simple)\n"
       "  --channels <n>              channels (independent rings) per collective (default 1)\n"
       "  --backend <cpu|mpi|cuda>    cpu: ranks as threads in this process; mpi: one rank per process, under\n"
-      "                              mpirun (the default when started by mpirun); cuda: GPUs (not in this build)\n"
+      "                              mpirun (the default when started by mpirun); cuda: virtual ranks as\n"
+      "                              partitions of one GPU (builds with WEFT_ENABLE_CUDA)\n"
       "  --ranks <n>                 number of ranks (default 4; with mpi: the process count)\n"
       "  --timeout-ms <ms>           bound of every wait of a collective (default 10000)\n"
       "  --nslots <n>                staging slots per connection (default: the communicator's, 8)\n"
@@ -477,7 +482,7 @@ inline std::string parse_args(int argc, char** argv, options& o) {
       if (!parse_int(v, 1, 64, n)) return bad("integer 1..64");
       o.nchannels = int(n);
     } else if (key == "--backend") {
-      if (value == "cpu" || value == "mpi") {
+      if (value == "cpu" || value == "mpi" || (WEFT_BENCH_HAVE_CUDA && value == "cuda")) {
         o.backend = value;
         o.backend_given = true;
       } else if (value == "cuda" || value == "gpu") {

@@ -1,7 +1,8 @@
 #pragma once
 // The interface between weft-bench's driver (sizes, tables, JSON) and a
 // backend that runs collectives: the CPU team (ranks as threads) and MPI
-// (one rank per process under mpirun); CUDA devices later. A backend owns the
+// (one rank per process under mpirun) and CUDA
+// (virtual ranks as partitions of one GPU, bench_cuda_backend.cu). A backend owns the
 // ranks, their buffers and the communicator; the driver asks it for one
 // measurement at a time. Where the ranks are processes, every process runs the
 // driver with the same flags and makes the same calls in the same order; every
@@ -19,6 +20,29 @@
 #include <vector>
 
 namespace weft_bench {
+
+namespace detail {
+//! The element type copies (all-gather, broadcast, all-to-all) run on for an
+//! element of `Size` bytes: every backend compiles them once per size, not per type.
+template <std::size_t Size>
+struct copy_type;
+template <>
+struct copy_type<1> {
+  using type = std::uint8_t;
+};
+template <>
+struct copy_type<2> {
+  using type = weft::half_t; // weft has no 16-bit integer element type
+};
+template <>
+struct copy_type<4> {
+  using type = std::uint32_t;
+};
+template <>
+struct copy_type<8> {
+  using type = std::uint64_t;
+};
+} // namespace detail
 
 //! One collective call, as every rank makes it.
 struct coll_spec {

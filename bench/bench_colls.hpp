@@ -57,25 +57,6 @@ weft::status dispatch_compiled_op(weft::redop_desc const& d, F&& f) {
   }
 }
 
-template <std::size_t Size>
-struct copy_type;
-template <>
-struct copy_type<1> {
-  using type = std::uint8_t;
-};
-template <>
-struct copy_type<2> {
-  using type = weft::half_t; // weft has no 16-bit integer element type
-};
-template <>
-struct copy_type<4> {
-  using type = std::uint32_t;
-};
-template <>
-struct copy_type<8> {
-  using type = std::uint64_t;
-};
-
 //! Whether weft has `all_to_all(comm, rank, send, recv, count_per_peer, options)` for
 //! these types. The call is unqualified, so it is looked up (by argument-dependent
 //! lookup in namespace weft) only when this is instantiated: it compiles whether or

@@ -11,6 +11,7 @@
 #include "bench_backend.hpp"
 #include "bench_compare.hpp"
 #include "bench_cpu_backend.hpp"
+#include "bench_cuda_backend.hpp"
 #include "bench_mpi_backend.hpp"
 #include "bench_report.hpp"
 
@@ -164,6 +165,16 @@ int run(int argc, char** argv) {
     }
   }
 #endif
+#if WEFT_BENCH_HAVE_CUDA
+  if (o.backend == "cuda") {
+    std::string why;
+    be = make_cuda_backend(o, why);
+    if (!be) {
+      std::fprintf(stderr, "weft-bench: --backend cuda: %s\n", why.c_str());
+      return 2;
+    }
+  }
+#endif
   if (!be) {
     try {
       be = std::make_unique<cpu_backend>(n, cfg, o.timeout_ms, o.max_bytes);
@@ -243,9 +254,15 @@ int run(int argc, char** argv) {
   if ((o.nthreads || o.ngpus) && threads)
     std::printf("# -t %d -g %d: %d ranks (nThread x nGpus); on the CPU backend every rank is a thread\n", nthreads,
                 ngpus, n);
-  if (o.graph_iters > 0) std::printf("# -G %d: CUDA graphs are ignored on the CPU backend\n", o.graph_iters);
-  std::printf("# time: %s mean wall-clock time per iteration, after a barrier (-a %d)\n", average_name(o.average),
-              o.average);
+  if (o.graph_iters > 0 && threads)
+    std::printf("# -G %d: CUDA graphs are ignored on the CPU backend\n", o.graph_iters);
+  if (o.backend == "cuda")
+    std::printf("# time: CUDA events around the timed iterations on one stream; the ranks are partitions of one GPU "
+                "in one cooperative launch, so every rank has the same time (-a %d)\n",
+                o.average);
+  else
+    std::printf("# time: %s mean wall-clock time per iteration, after a barrier (-a %d)\n", average_name(o.average),
+                o.average);
   std::printf("# hardware: %s\n", hw.c_str());
   std::printf("# communicator scratch memory: %zu bytes\n", be->scratch_bytes());
   if (o.check > 0 && std::find(o.ops.begin(), o.ops.end(), weft::redop::premul_sum) != o.ops.end())

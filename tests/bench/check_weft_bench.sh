@@ -22,6 +22,9 @@
 #           and otherwise exits 2 saying so
 #   peers   --peers mpi,gloo --rounds 2: the side-by-side tables and JSON; a peer
 #           that was not built gives exit 2 and a message naming it (then skipped, 77)
+#   cuda    --backend cuda --ranks 2 -b 8 -e 1K: without a CUDA device, the one-line
+#           error and exit 2 (prints "PATH no-gpu"); with one, the tables parse with
+#           #wrong 0 and the header names virtual ranks of one GPU ("PATH gpu")
 #   plot    tools/plot_bench.py draws a PNG from weft-bench JSON and a weft-sim CSV
 #           (skipped, 77, without python3-matplotlib)
 set -u
@@ -174,7 +177,7 @@ stray
 --algo nvls
 --algo spiral
 --proto ll64
---backend cuda
+--backend cuda -G 1
 --backend mpi
 --backend tpu
 --ranks 0
@@ -191,9 +194,11 @@ stray
 EOF
   "$bench" --help >"$dir/help.out" 2>&1 || fail "--help did not exit 0"
   grep -q -- '--inject-error' "$dir/help.out" && fail "--help shows the hidden --inject-error"
-  "$bench" --backend cuda >"$dir/cuda.out" 2>"$dir/cuda.err"
-  [ $? = 2 ] || fail "--backend cuda did not exit 2"
-  grep -q 'not built with the CUDA backend' "$dir/cuda.err" || fail "--backend cuda: message does not say 'not built with the CUDA backend'"
+  # Exit 2 in every build: not built with CUDA; built, no device; built, a device (-G is refused).
+  "$bench" --backend cuda -G 1 >"$dir/cuda.out" 2>"$dir/cuda.err"
+  [ $? = 2 ] || fail "--backend cuda -G 1 did not exit 2"
+  grep -qE 'not built with the CUDA backend|--backend cuda: no CUDA device|--backend cuda: -G: CUDA graphs are not supported' \
+    "$dir/cuda.err" || fail "--backend cuda -G 1: message says neither 'not built with the CUDA backend', 'no CUDA device' nor the -G refusal"
   ;;
 inject)
   run inject 1 "${small[@]}" --coll all --proto simple,ll --inject-error
@@ -396,6 +401,36 @@ PY
     [ "$(grep -cxF "weft-bench: $want" "$dir/failure.err")" = 1 ] || fail "failure: stderr does not name rank $((np - 1)) once"
     grep -qE '^ +[0-9]+ ' "$dir/failure.out" && fail "failure: a row was printed after the failure"
     [ $((t1 - t0)) -lt 15 ] || fail "failure: took $((t1 - t0)) s; the ranks waited out the timeout"
+  fi
+  ;;
+cuda)
+  # --backend cuda (a weft-bench built with WEFT_ENABLE_CUDA): virtual ranks on one GPU.
+  # Without a CUDA device: one clear line on stderr, nothing on stdout, exit 2.
+  # With one: every row parses in nccl-tests' layout with #wrong 0, the header
+  # says the ranks are partitions of one GPU, and -G is refused with exit 2.
+  "$bench" --backend cuda --ranks 2 -b 8 -e 1K >"$dir/cuda.out" 2>"$dir/cuda.err"
+  rc=$?
+  if grep -q -- '--backend cuda: no CUDA device' "$dir/cuda.err"; then
+    echo "cuda: PATH no-gpu (no CUDA device here: checked the one-line error and exit 2)"
+    [ "$rc" = 2 ] || fail "no CUDA device: exit code $rc, expected 2"
+    [ "$(wc -l <"$dir/cuda.err")" = 1 ] || fail "no CUDA device: stderr is not one line"
+    [ -s "$dir/cuda.out" ] && fail "no CUDA device: something was printed on stdout"
+  else
+    echo "cuda: PATH gpu (a CUDA device: checked the table and #wrong 0)"
+    [ "$rc" = 0 ] || { fail "--backend cuda --ranks 2: exit code $rc, expected 0"; cat "$dir/cuda.err" >&2; }
+    grep -q '^# weft-bench .* on the cuda backend, 2 virtual ranks as partitions of one GPU' "$dir/cuda.out" ||
+      fail "cuda: the description does not say the ranks are partitions of one GPU"
+    [ "$(grep -cE '^#  Rank  [01] Group  0 Pid .* device  0 \[cuda\] .*, virtual rank [01] of 2$' "$dir/cuda.out")" = 2 ] ||
+      fail "cuda: not two 'device 0 [cuda] ..., virtual rank k of 2' rank lines"
+    # 8 B .. 1 KiB, factor 2 (the default -f): 8 sizes of allreduce.
+    check_table "$dir/cuda.out" 2 8 zero >/dev/null
+    run cuda_all 0 --backend cuda --ranks 3 -b 8 -e 4K -f 4 -n 2 -w 1 --coll all --proto all -d float
+    check_table "$dir/cuda_all.out" 3 - zero >/dev/null
+    run cuda_algos 0 --backend cuda --ranks 4 -b 8 -e 4K -f 4 -n 2 -w 1 --algo all --proto all -d half
+    check_table "$dir/cuda_algos.out" 4 - zero >/dev/null
+    run cuda_inject 1 --backend cuda --ranks 2 -b 8 -e 64 -f 2 -n 1 -w 1 --inject-error
+    check_table "$dir/cuda_inject.out" 2 - inject >/dev/null
+    run cuda_graph 2 --backend cuda --ranks 2 -G 1
   fi
   ;;
 *)

@@ -1,0 +1,31 @@
+#pragma once
+// weft-bench's CUDA backend: virtual ranks on one GPU.
+//
+//   weft-bench --backend cuda --ranks 4 -b 8 -e 64M -f 2
+//
+// The N ranks are partitions of device 0, not N GPUs: weft::vrank_comm runs
+// every rank's part of a collective in one cooperative launch (CTAs per rank
+// and channel), so every rank gets the same time (CUDA events around the timed
+// iterations on one stream). Buffers are device memory; the check fills the
+// inputs with the CPU backend's pattern (bench_check.hpp), copies the outputs
+// back and counts #wrong with the same host reference.
+//
+// Implemented in bench_cuda_backend.cu, which CMake compiles into weft-bench
+// (with WEFT_BENCH_HAVE_CUDA=1) only when WEFT_ENABLE_CUDA is ON; this header
+// needs no CUDA. Compiled in: float, half and bfloat16 sum for the reductions;
+// copies (all-gather, broadcast) on one unsigned type per element size.
+#include "bench_args.hpp"
+#include "bench_backend.hpp"
+
+#include <memory>
+#include <string>
+
+namespace weft_bench {
+
+#if WEFT_BENCH_HAVE_CUDA
+//! A CUDA backend of `o.nranks` virtual ranks on device 0, or null with `why`
+//! (no CUDA device, an allocation or communicator that failed).
+std::unique_ptr<backend> make_cuda_backend(options const& o, std::string& why);
+#endif
+
+} // namespace weft_bench
