@@ -145,7 +145,7 @@ struct options {
   bool algos_all = false;
   std::vector<weft::protocol> protos{weft::protocol::simple};
   int nchannels = 1;
-  std::string backend = "cpu";         // "cpu" or "mpi"
+  std::string backend = "cpu";         // "cpu", "mpi" or "cuda"
   bool backend_given = false;
   int nranks = 4;
   bool nranks_given = false;
@@ -250,9 +250,12 @@ inline void print_usage(std::FILE* f, char const* prog) {
       "  -z,--blocking <0/1>         1: barrier of all ranks after every collective (default 0)\n"
       "  -a,--average <0/1/2/3>      time reported: 0 rank 0, 1 mean, 2 min, 3 max over ranks (default 3)\n"
       "  -J,--json <file>            also write the results as JSON\n"
-      "  -G,--cudagraph <n>          CUDA graph launches: ignored on the CPU backend\n"
+      "  -G,--cudagraph <n>          CUDA graph launches of the timed iterations (--backend cuda -g); ignored on\n"
+      "                              the CPU backend, refused by the cuda backend's virtual ranks (no -g)\n"
       "  -t,--nthreads <n>           threads per process; with -g gives the rank count (t*g) if --ranks is not given\n"
-      "  -g,--ngpus <n>              GPUs per thread; on the CPU backend each of them is one more rank thread\n"
+      "  -g,--ngpus <n>              GPUs per thread; on the CPU backend each of them is one more rank thread;\n"
+      "                              with --backend cuda: N GPUs driven by this process (weft::comm ranks,\n"
+      "                              --ranks of them, a multiple of N, default t*N; rank r on GPU r/(ranks/N))\n"
       "  -T,--timeout <s>            same as --timeout-ms, in seconds\n"
       "weft flags:\n"
       "  --coll <c|all>              allreduce allgather reducescatter broadcast reduce alltoall, a comma list,\n"
@@ -265,7 +268,8 @@ inline void print_usage(std::FILE* f, char const* prog) {
       "  --channels <n>              channels (independent rings) per collective (default 1)\n"
       "  --backend <cpu|mpi|cuda>    cpu: ranks as threads in this process; mpi: one rank per process, under\n"
       "                              mpirun (the default when started by mpirun); cuda: virtual ranks as\n"
-      "                              partitions of one GPU (builds with WEFT_ENABLE_CUDA)\n"
+      "                              partitions of one GPU, or with -g N weft::comm ranks on N GPUs of this\n"
+      "                              process (builds with WEFT_ENABLE_CUDA)\n"
       "  --ranks <n>                 number of ranks (default 4; with mpi: the process count)\n"
       "  --timeout-ms <ms>           bound of every wait of a collective (default 10000)\n"
       "  --nslots <n>                staging slots per connection (default: the communicator's, 8)\n"
@@ -542,7 +546,13 @@ inline std::string parse_args(int argc, char** argv, options& o) {
     o.nranks = np;
     o.nthreads = o.ngpus = 0;
   }
-  if (o.nthreads != 0 || o.ngpus != 0) {
+  if (o.backend == "cuda" && o.ngpus != 0) {
+    // -g N GPUs of this process: --ranks of them (several ranks may share a GPU), else t * N.
+    if (!o.nranks_given) o.nranks = (o.nthreads ? o.nthreads : 1) * o.ngpus;
+    if (o.nranks % o.ngpus != 0)
+      return "--ranks " + std::to_string(o.nranks) + " is not a multiple of -g " + std::to_string(o.ngpus) +
+             " (under --backend cuda -g every GPU gets the same number of ranks)";
+  } else if (o.nthreads != 0 || o.ngpus != 0) {
     int const tg = (o.nthreads ? o.nthreads : 1) * (o.ngpus ? o.ngpus : 1);
     if (o.nranks_given && tg != o.nranks)
       return "-t/-g give " + std::to_string(tg) + " ranks but --ranks says " + std::to_string(o.nranks);

@@ -1,8 +1,9 @@
 #pragma once
 // The interface between weft-bench's driver (sizes, tables, JSON) and a
-// backend that runs collectives: the CPU team (ranks as threads) and MPI
-// (one rank per process under mpirun) and CUDA
-// (virtual ranks as partitions of one GPU, bench_cuda_backend.cu). A backend owns the
+// backend that runs collectives: the CPU team (ranks as threads), MPI
+// (one rank per process under mpirun) and CUDA (virtual ranks as partitions of
+// one GPU, bench_cuda_backend.cu; with -g, weft::comm ranks on one or more GPUs
+// of this process, bench_comm_backend.cu). A backend owns the
 // ranks, their buffers and the communicator; the driver asks it for one
 // measurement at a time. Where the ranks are processes, every process runs the
 // driver with the same flags and makes the same calls in the same order; every
@@ -66,6 +67,7 @@ struct run_settings {
   bool inject_error = false; // perturb one output element before each check
   bool inject_failure = false; // the last rank fails its first call (tests that failures are reported)
   std::uint64_t seed = 1;    // input pattern of the first checked run
+  int graph_iters = 0;       // -G: launches of a CUDA graph of the timed iterations (backends with runs_graphs())
 };
 
 //! What a measurement found.
@@ -104,6 +106,46 @@ public:
   //! Every rank meets (a bounded wait); the driver calls it after work that only
   //! the printing process does, so that the others do not run meanwhile.
   virtual weft::status sync() { return weft::status::success; }
+  //! How a rank's time is taken, for the header's "# time:" line; `average` names
+  //! what -a reports ("the maximum over ranks of each rank's"). Empty: the mean
+  //! wall-clock time per iteration after a barrier (the host backends).
+  virtual std::string time_note(char const* average) const {
+    (void)average;
+    return {};
+  }
+  //! Whether -G (run_settings::graph_iters) is honoured: the timed iterations run as CUDA graph launches.
+  virtual bool runs_graphs() const { return false; }
 };
+
+//! The start of every backend's run(): `m` gets a zero time for each of `b`'s
+//! ranks. False when there is nothing to measure: `b` does not support `s`
+//! (`m.error` says why), or `s` is an in-place all-to-all (weft's all-to-all is
+//! out of place only: `m.ok`, not measured, printed N/A).
+inline bool start_measurement(backend const& b, coll_spec const& s, measurement& m) {
+  m.rank_seconds.assign(std::size_t(b.nranks()), 0.0);
+  if (!b.supports(s, m.error)) return false;
+  if (s.kind == coll::all_to_all && s.in_place) {
+    m.ok = true;
+    m.measured = false;
+    return false;
+  }
+  return true;
+}
+
+//! "allreduce float count 2 out-of-place algo ring proto simple failed on rank 1: timeout (the failed wait)".
+//! `who` < 0: no rank is named; `detail` (the communicator's last error) is left out when empty;
+//! `injected` (--inject-failure) says so where the communicator saw no error.
+inline std::string failure_message(coll_spec const& s, int who, weft::status st, std::string detail,
+                                   bool injected = false) {
+  if (injected && (detail.empty() || detail == "no error")) detail = "failure injected by --inject-failure";
+  std::string msg = std::string(to_string(s.kind)) + " " + weft::to_string(s.type) + " count " +
+                    std::to_string(s.count) + (s.in_place ? " in-place" : " out-of-place") + " algo " +
+                    weft::to_string(s.algo) + " proto " + weft::to_string(s.proto) + " failed";
+  if (who >= 0) {
+    msg += " on rank " + std::to_string(who) + ": " + weft::to_string(st);
+    if (!detail.empty() && detail != "no error") msg += " (" + detail + ")";
+  }
+  return msg;
+}
 
 } // namespace weft_bench

@@ -227,20 +227,4 @@ inline int first_failed_rank(std::vector<weft::status> const& per_rank) {
   return -1;
 }
 
-//! "allreduce float count 2 out-of-place algo ring proto simple failed on rank 1: timeout (the failed wait)".
-//! `who` < 0: no rank is named; `detail` (the communicator's last error) is left out when empty;
-//! `injected` (--inject-failure) says so where the communicator saw no error.
-inline std::string failure_message(coll_spec const& s, int who, weft::status st, std::string detail,
-                                   bool injected = false) {
-  if (injected && (detail.empty() || detail == "no error")) detail = "failure injected by --inject-failure";
-  std::string msg = std::string(to_string(s.kind)) + " " + weft::to_string(s.type) + " count " +
-                    std::to_string(s.count) + (s.in_place ? " in-place" : " out-of-place") + " algo " +
-                    weft::to_string(s.algo) + " proto " + weft::to_string(s.proto) + " failed";
-  if (who >= 0) {
-    msg += " on rank " + std::to_string(who) + ": " + weft::to_string(st);
-    if (!detail.empty() && detail != "no error") msg += " (" + detail + ")";
-  }
-  return msg;
-}
-
 } // namespace weft_bench

@@ -54,17 +54,7 @@ public:
 
   measurement run(coll_spec const& s, run_settings const& how) override {
     measurement m;
-    m.rank_seconds.assign(std::size_t(n_), 0.0);
-    std::string why;
-    if (!supports(s, why)) {
-      m.error = why;
-      return m;
-    }
-    if (s.kind == coll::all_to_all && s.in_place) { // weft's all-to-all is out of place only
-      m.ok = true;
-      m.measured = false;
-      return m;
-    }
+    if (!start_measurement(*this, s, m)) return m;
     if (!comm_->healthy()) comm_ = std::make_unique<weft::cpu_comm>(n_, cfg_); // a failed call broke it
     std::atomic<long long> wrong{0};
     std::vector<weft::status> per_rank;

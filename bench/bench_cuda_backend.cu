@@ -1,11 +1,10 @@
 // weft-bench's CUDA backend: N virtual ranks as partitions of device 0 through
-// weft::vrank_comm (see bench_cuda_backend.hpp). The only CUDA translation unit
-// of weft-bench; its device instantiations are kept few (compile time): float,
-// half and bfloat16 sum for the reductions, one unsigned type per element size
-// for the copies.
+// weft::vrank_comm (see bench_cuda_backend.hpp). One of weft-bench's two CUDA
+// translation units (the other, bench_comm_backend.cu, runs -g); its device
+// instantiations are kept few (compile time): float, half and bfloat16 sum for
+// the reductions, one unsigned type per element size for the copies.
 #include "bench_cuda_backend.hpp"
-#include "bench_check.hpp"
-#include "bench_rank.hpp"
+#include "bench_cuda_util.hpp"
 #include "dev_buffers.cuh" // Thrust device buffers
 
 #include <weft/runtime/vrank_comm.cuh>
@@ -20,16 +19,7 @@
 namespace weft_bench {
 namespace {
 
-//! "allreduce float count 2 out-of-place algo ring proto simple failed" (bench_colls.hpp's wording).
-std::string call_text(coll_spec const& s) {
-  return std::string(to_string(s.kind)) + " " + weft::to_string(s.type) + " count " + std::to_string(s.count) +
-         (s.in_place ? " in-place" : " out-of-place") + " algo " + weft::to_string(s.algo) + " proto " +
-         weft::to_string(s.proto) + " failed";
-}
-
-bool reduction_compiled(weft::dtype d, weft::redop r) {
-  return r == weft::redop::sum && (d == weft::dtype::f32 || d == weft::dtype::f16 || d == weft::dtype::bf16);
-}
+using cuda_detail::reduction_compiled;
 
 class cuda_backend final : public backend {
 public:
@@ -88,8 +78,7 @@ public:
       return false;
     }
     if (reduces(s.kind) && !reduction_compiled(s.type, s.op.op)) {
-      why = std::string(weft::to_string(s.type)) + " " + weft::to_string(s.op.op) +
-            " is not compiled into the cuda backend (float, half and bfloat16 sum are)";
+      why = cuda_detail::not_compiled_why(s);
       return false;
     }
     if (s.kind == coll::all_reduce && s.algo != weft::algorithm::ring && s.algo != weft::algorithm::recursive_doubling &&
@@ -110,32 +99,13 @@ public:
     return true;
   }
 
+  std::string time_note(char const*) const override {
+    return "CUDA events around the timed iterations on one stream; the ranks are partitions of one GPU in one "
+           "cooperative launch, so every rank has the same time";
+  }
+
   measurement run(coll_spec const& s, run_settings const& how) override {
-    measurement m;
-    m.rank_seconds.assign(std::size_t(n_), 0.0);
-    std::string why;
-    if (!supports(s, why)) {
-      m.error = why;
-      return m;
-    }
-    if (how.inject_failure) {
-      m.error = call_text(s) + " on rank " + std::to_string(n_ - 1) + ": " +
-                weft::to_string(weft::status::internal_error) + " (failure injected by --inject-failure)";
-      return m;
-    }
-    if (!reduces(s.kind)) {
-      switch (weft::dtype_size(s.type)) {
-        case 1: return run_typed<detail::copy_type<1>::type>(s, how);
-        case 2: return run_typed<detail::copy_type<2>::type>(s, how);
-        case 4: return run_typed<detail::copy_type<4>::type>(s, how);
-        default: return run_typed<detail::copy_type<8>::type>(s, how);
-      }
-    }
-    switch (s.type) {
-      case weft::dtype::f16: return run_typed<weft::half_t>(s, how);
-      case weft::dtype::bf16: return run_typed<weft::bfloat16_t>(s, how);
-      default: return run_typed<float>(s, how);
-    }
+    return cuda_detail::measure(*this, s, how, [&](auto tag) { return run_typed<typename decltype(tag)::type>(s, how); });
   }
 
 private:
@@ -145,8 +115,7 @@ private:
     o.proto = s.proto;
     o.nchannels = s.nchannels;
     o.algo = s.algo;
-    if constexpr (std::is_same<T, float>::value || std::is_same<T, weft::half_t>::value ||
-                  std::is_same<T, weft::bfloat16_t>::value) {
+    if constexpr (cuda_detail::reduced_type_v<T>) {
       if (reduces(s.kind)) {
         weft::op::sum<T> const op{};
         switch (s.kind) {
@@ -165,7 +134,7 @@ private:
         }
       }
     }
-    if constexpr (std::is_unsigned<T>::value || std::is_same<T, weft::half_t>::value) {
+    if constexpr (cuda_detail::copied_type_v<T>) {
       if (s.kind == coll::all_gather) return comm_.all_gather(in, out, s.count, o, stream_);
       if (s.kind == coll::broadcast) return comm_.broadcast(in, out, s.count, s.root, o, stream_);
     }
@@ -176,27 +145,21 @@ private:
   measurement run_typed(coll_spec const& s, run_settings const& how) {
     measurement m;
     m.rank_seconds.assign(std::size_t(n_), 0.0);
-    std::vector<layout> ls;
-    std::vector<T const*> in;
-    std::vector<T*> out;
+    std::vector<void*> sends, recvs;
     for (int r = 0; r < n_; ++r) {
-      layout const l = make_layout(s, r, n_);
-      if (std::max(l.span_elems, l.in_elems) * sizeof(T) > max_bytes_) {
-        m.error = "count " + std::to_string(s.count) + " does not fit the buffers (-e)";
-        return m;
-      }
-      T* sb = reinterpret_cast<T*>(weft_test::raw(send_[std::size_t(r)]));
-      T* rb = reinterpret_cast<T*>(weft_test::raw(recv_[std::size_t(r)]));
-      in.push_back(s.in_place ? rb + l.send_off : sb);
-      out.push_back(s.in_place ? rb + l.recv_off : rb);
-      ls.push_back(l);
+      sends.push_back(weft_test::raw(send_[std::size_t(r)]));
+      recvs.push_back(weft_test::raw(recv_[std::size_t(r)]));
     }
+    cuda_detail::rank_views<T> v;
+    if (!cuda_detail::make_views(s, n_, sends, recvs, max_bytes_, v, m.error)) return m;
+    std::vector<T const*> const& in = v.in;
+    std::vector<T*> const& out = v.out;
     auto fail = [&](weft::status st) {
       cudaStreamSynchronize(stream_);
       std::string detail;
       weft::status const dev = comm_.last_status(&detail);
       if (st == weft::status::success) st = dev;
-      m.error = call_text(s);
+      m.error = failure_message(s, -1, st, {});
       if (st == weft::status::unsupported)
         m.error += ": unsupported here (" + std::to_string(n_) + " ranks x " + std::to_string(s.nchannels) +
                    " channels may not fit one cooperative launch on " + std::to_string(sms_) + " SMs)";
@@ -226,38 +189,12 @@ private:
     // Checked runs: the CPU backend's inputs, outputs prefilled with poison,
     // copied back and compared with the host reference.
     long long wrong = 0;
-    for (int c = 0; c < how.check_runs; ++c) {
-      std::uint64_t const seed = how.seed + std::uint64_t(c);
-      std::vector<T> host;
-      for (int r = 0; r < n_; ++r) {
-        layout const& l = ls[std::size_t(r)];
-        T* rb = reinterpret_cast<T*>(weft_test::raw(recv_[std::size_t(r)]));
-        std::size_t const region = s.in_place ? l.span_elems : l.out_elems;
-        host.resize(std::max(region, l.in_elems));
-        for (std::size_t i = 0; i < region; ++i) host[i] = poison_value<T>(seed, i);
-        if (cudaMemcpy(rb, host.data(), region * sizeof(T), cudaMemcpyHostToDevice) != cudaSuccess)
-          return fail(weft::status::cuda_error);
-        detail::fill_input(s, l, r, n_, host.data(), seed);
-        if (cudaMemcpy(const_cast<T*>(in[std::size_t(r)]), host.data(), l.in_elems * sizeof(T),
-                       cudaMemcpyHostToDevice) != cudaSuccess)
-          return fail(weft::status::cuda_error);
-      }
-      if (weft::status st = call<T>(s, in, out); st != weft::status::success) return fail(st);
-      if (cudaStreamSynchronize(stream_) != cudaSuccess) return fail(weft::status::cuda_error);
-      if (comm_.last_status() != weft::status::success) return fail(weft::status::success);
-      for (int r = 0; r < n_; ++r) {
-        if (s.kind == coll::reduce && r != s.root) continue; // reduce: only root's output is defined
-        layout const& l = ls[std::size_t(r)];
-        host.resize(l.out_elems);
-        if (cudaMemcpy(host.data(), out[std::size_t(r)], l.out_elems * sizeof(T), cudaMemcpyDeviceToHost) !=
-            cudaSuccess)
-          return fail(weft::status::cuda_error);
-        int const inject_rank = s.kind == coll::reduce ? s.root : n_ - 1;
-        if (how.inject_error && r == inject_rank && l.out_elems > 0)
-          host[l.out_elems / 2] = corrupt(host[l.out_elems / 2]);
-        wrong += detail::count_wrong_output(s, l, r, n_, host.data(), seed);
-      }
-    }
+    weft::status const cst = cuda_detail::check_runs<T>(s, how, n_, v, [&] {
+      if (weft::status st = call<T>(s, in, out); st != weft::status::success) return st;
+      if (cudaStreamSynchronize(stream_) != cudaSuccess) return weft::status::cuda_error;
+      return comm_.last_status() != weft::status::success ? comm_.last_status() : weft::status::success;
+    }, wrong);
+    if (cst != weft::status::success) return fail(cst);
     m.ok = true;
     m.checked = how.check_runs > 0;
     m.wrong = wrong;
@@ -284,16 +221,11 @@ private:
 } // namespace
 
 std::unique_ptr<backend> make_cuda_backend(options const& o, std::string& why) {
-  int ndev = 0;
-  cudaError_t const e = cudaGetDeviceCount(&ndev);
-  if (e != cudaSuccess || ndev == 0) {
-    why = std::string("no CUDA device (") + (e != cudaSuccess ? cudaGetErrorString(e) : "0 devices") +
-          "): the cuda backend runs virtual ranks on device 0; use --backend cpu";
-    return nullptr;
-  }
+  if (cuda_detail::device_count("the cuda backend runs virtual ranks on device 0", why) == 0) return nullptr;
   if (o.graph_iters > 0) {
-    why = "-G: CUDA graphs are not supported by the cuda backend (weft::vrank_comm copies its pointer arrays from "
-          "pageable host memory with cudaMemcpyAsync on every call, which a stream capture cannot hold)";
+    why = "-G: CUDA graphs are not supported by the cuda backend's virtual ranks (weft::vrank_comm copies its "
+          "pointer arrays from pageable host memory with cudaMemcpyAsync on every call, which a stream capture "
+          "cannot hold); with -g the weft::comm ranks run -G";
     return nullptr;
   }
   cudaDeviceProp prop{};

@@ -1,5 +1,6 @@
 #pragma once
-// weft-bench's CUDA backend: virtual ranks on one GPU.
+// weft-bench's CUDA backends: virtual ranks on one GPU (--backend cuda), and
+// weft::comm ranks on one or more GPUs of this process (--backend cuda -g N).
 //
 //   weft-bench --backend cuda --ranks 4 -b 8 -e 64M -f 2
 //
@@ -26,6 +27,17 @@ namespace weft_bench {
 //! A CUDA backend of `o.nranks` virtual ranks on device 0, or null with `why`
 //! (no CUDA device, an allocation or communicator that failed).
 std::unique_ptr<backend> make_cuda_backend(options const& o, std::string& why);
+
+//! --backend cuda -g N (nccl-tests' single-process multi-GPU mode), in
+//! bench_comm_backend.cu: `o.nranks` ranks of weft::comm made by
+//! weft::comm_init_all in this process, on `o.ngpus` GPUs (devices 0 .. N-1),
+//! rank r on device r / (nranks / N): contiguous, nranks / N ranks per GPU (they
+//! share it as partitions when more than one). Each rank has its own stream;
+//! the stream-ordered collectives (weft/runtime/collectives.cuh) run one kernel
+//! per rank and call; CUDA events time each rank on its stream; -G captures each
+//! rank's timed iterations in a CUDA graph. Null with `why`: no CUDA device,
+//! fewer devices than N, an allocation or communicator that failed.
+std::unique_ptr<backend> make_comm_backend(options const& o, std::string& why);
 #endif
 
 } // namespace weft_bench

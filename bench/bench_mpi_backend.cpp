@@ -114,13 +114,7 @@ public:
 
   measurement run(coll_spec const& s, run_settings const& how) override {
     measurement m;
-    m.rank_seconds.assign(std::size_t(n_), 0.0);
-    if (!supports(s, m.error)) return m; // the same answer on every rank
-    if (s.kind == coll::all_to_all && s.in_place) { // weft's all-to-all is out of place only
-      m.ok = true;
-      m.measured = false;
-      return m;
-    }
+    if (!start_measurement(*this, s, m)) return m; // the same answer on every rank
     if (mpi_broken_) {
       m.error = "the ranks cannot meet any more: " + boot_->last_error();
       return m;

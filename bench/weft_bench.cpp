@@ -6,7 +6,9 @@
 // The driver here is backend-neutral; bench_cpu_backend.hpp runs the ranks as
 // threads of this process, bench_mpi_backend.cpp (where MPI is found) one rank
 // per process under mpirun, every process running this driver and rank 0
-// printing. See docs/benchmarks.md.
+// printing; with WEFT_ENABLE_CUDA, bench_cuda_backend.cu runs virtual ranks on
+// one GPU and bench_comm_backend.cu (-g) weft::comm ranks on the GPUs of this
+// process. See docs/benchmarks.md.
 #include "bench_args.hpp"
 #include "bench_backend.hpp"
 #include "bench_compare.hpp"
@@ -153,7 +155,7 @@ int run(int argc, char** argv) {
       return 2;
     }
 
-  // "cpu", or "mpi" in a build with MPI (parse_args refuses it elsewhere); a CUDA backend plugs in here.
+  // "cpu", or "mpi" in a build with MPI, or "cuda" in a build with CUDA (parse_args refuses them elsewhere).
   std::unique_ptr<backend> be;
 #if WEFT_BENCH_HAVE_MPI
   if (o.backend == "mpi") {
@@ -168,7 +170,8 @@ int run(int argc, char** argv) {
 #if WEFT_BENCH_HAVE_CUDA
   if (o.backend == "cuda") {
     std::string why;
-    be = make_cuda_backend(o, why);
+    // -g: weft::comm ranks on the GPUs of this process; else virtual ranks on device 0.
+    be = o.ngpus > 0 ? make_comm_backend(o, why) : make_cuda_backend(o, why);
     if (!be) {
       std::fprintf(stderr, "weft-bench: --backend cuda: %s\n", why.c_str());
       return 2;
@@ -225,6 +228,52 @@ int run(int argc, char** argv) {
       }
   }
 
+  // One table per (collective, algorithm, protocol), in that order. A table the
+  // backend refuses for every compiled type (an algorithm it does not run) is an
+  // error when named, and skipped with a header line under --algo all.
+  struct table_key {
+    coll c;
+    weft::algorithm a;
+    weft::protocol p;
+  };
+  std::vector<table_key> tables;
+  std::vector<std::string> skipped_tables;
+  for (coll c : o.colls)
+    for (weft::algorithm a : o.algos) {
+      if (!has_algorithm(c, a)) continue; // "--algo all": only the collectives that have it
+      for (weft::protocol p : o.protos) {
+        coll_spec s;
+        s.kind = c;
+        s.algo = a;
+        s.proto = p;
+        s.nchannels = o.nchannels;
+        std::string why, first_why;
+        bool any = false, any_type = false;
+        for (weft::dtype d : o.types)
+          for (weft::redop r : o.ops) {
+            s.type = d;
+            s.op.op = r;
+            coll_spec ring = s;
+            ring.algo = weft::algorithm::ring;
+            if (!be->supports(ring, why)) continue; // a type/op pair: listed above
+            any_type = true;
+            if (be->supports(s, why)) any = true;
+            else if (first_why.empty()) first_why = why;
+          }
+        if (any || !any_type) {
+          tables.push_back({c, a, p});
+          continue;
+        }
+        if (!o.algos_all) {
+          if (printer) std::fprintf(stderr, "weft-bench: %s\n", first_why.c_str());
+          return 2;
+        }
+        std::string const line = to_string(c) + std::string(" algo ") + weft::to_string(a) + ": " + first_why;
+        if (std::find(skipped_tables.begin(), skipped_tables.end(), line) == skipped_tables.end())
+          skipped_tables.push_back(line);
+      }
+    }
+
   // The largest size of the sweep, measured by the printing process alone (the others wait).
   memcpy_reference mref;
   if (printer) mref = measure_memcpy(size_list.back());
@@ -246,20 +295,23 @@ int run(int argc, char** argv) {
   std::printf("# weft-bench %s: %s on the %s backend, %s\n", weft::version_string, colls.c_str(), be->name(),
               be->description().c_str());
   std::printf("# algo %s  protocol %s  channels %d  ranks %d\n", algos.c_str(), protos.c_str(), o.nchannels, n);
+  int const graph_iters = be->runs_graphs() ? o.graph_iters : 0;
   std::printf("# nThread %d nGpus %d minBytes %zu maxBytes %zu step: %zu(%s) warmup iters: %d iters: %d agg iters: 1 "
-              "validation: %d graph: 0\n",
+              "validation: %d graph: %d\n",
               nthreads, ngpus, o.min_bytes, o.max_bytes, o.step_factor > 1 ? o.step_factor : o.step_bytes,
-              o.step_factor > 1 ? "factor" : "bytes", o.warmup, o.iters, o.check);
+              o.step_factor > 1 ? "factor" : "bytes", o.warmup, o.iters, o.check, graph_iters);
   if (o.blocking) std::printf("# Blocking Enabled: wait for completion and barrier after each collective \n");
   if ((o.nthreads || o.ngpus) && threads)
     std::printf("# -t %d -g %d: %d ranks (nThread x nGpus); on the CPU backend every rank is a thread\n", nthreads,
                 ngpus, n);
   if (o.graph_iters > 0 && threads)
     std::printf("# -G %d: CUDA graphs are ignored on the CPU backend\n", o.graph_iters);
-  if (o.backend == "cuda")
-    std::printf("# time: CUDA events around the timed iterations on one stream; the ranks are partitions of one GPU "
-                "in one cooperative launch, so every rank has the same time (-a %d)\n",
-                o.average);
+  if (graph_iters > 0)
+    std::printf("# -G %d: each rank's %d timed iterations captured in one CUDA graph on its stream, every rank's "
+                "graph launched %d times\n",
+                graph_iters, o.iters, graph_iters);
+  if (std::string const tn = be->time_note(average_name(o.average)); !tn.empty())
+    std::printf("# time: %s (-a %d)\n", tn.c_str(), o.average);
   else
     std::printf("# time: %s mean wall-clock time per iteration, after a barrier (-a %d)\n", average_name(o.average),
                 o.average);
@@ -268,6 +320,7 @@ int run(int argc, char** argv) {
   if (o.check > 0 && std::find(o.ops.begin(), o.ops.end(), weft::redop::premul_sum) != o.ops.end())
     std::printf("# mulsum scalar: 0.5 (floating types), 3 (integer types)\n");
   for (std::string const& c : skipped_colls) std::printf("# skipped %s\n", c.c_str());
+  for (std::string const& t : skipped_tables) std::printf("# skipped %s\n", t.c_str());
   if (o.nslots > 0 || o.slot_bytes > 0)
     std::printf("# communicator: %d slots per connection; slot bytes simple %zu, ll %zu, ll128 %zu\n", cfg.nslots,
                 cfg.simple_slot_bytes, cfg.ll_slot_bytes, cfg.ll128_slot_bytes);
@@ -305,18 +358,6 @@ int run(int argc, char** argv) {
   std::string fatal;
   std::uint64_t seed = 1;
 
-  // One table per (collective, algorithm, protocol), in that order.
-  struct table_key {
-    coll c;
-    weft::algorithm a;
-    weft::protocol p;
-  };
-  std::vector<table_key> tables;
-  for (coll c : o.colls)
-    for (weft::algorithm a : o.algos)
-      if (has_algorithm(c, a)) // "--algo all": only the collectives that have it
-        for (weft::protocol p : o.protos) tables.push_back({c, a, p});
-
   // Both placements of one size; false when a collective failed (`fatal` says why).
   auto measure_row = [&](coll_spec& s, row& rw, int round) -> bool {
     for (int ip = 0; ip < 2; ++ip) {
@@ -329,6 +370,7 @@ int run(int argc, char** argv) {
       how.inject_error = o.inject_error;
       how.inject_failure = o.inject_failure;
       how.seed = seed;
+      how.graph_iters = graph_iters;
       seed += std::uint64_t(o.check) + 1;
       measurement const m = be->run(s, how);
       if (!m.ok) {
@@ -495,7 +537,8 @@ int run(int argc, char** argv) {
     json_hardware(j);
     j.key("params").begin_object();
     json_sweep_params(j, o);
-    j.field("blocking", o.blocking).field("graph_iters_ignored", o.graph_iters);
+    j.field("blocking", o.blocking).field("graph_iters_ignored", o.graph_iters - graph_iters);
+    j.field("graph_iters", graph_iters);
     j.field("channels", o.nchannels).field("timeout_ms", o.timeout_ms);
     j.list("algos", o.algos, [](weft::algorithm a) { return weft::to_string(a); });
     j.list("protos", o.protos, [](weft::protocol p) { return weft::to_string(p); });

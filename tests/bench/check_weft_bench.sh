@@ -25,6 +25,13 @@
 #   cuda    --backend cuda --ranks 2 -b 8 -e 1K: without a CUDA device, the one-line
 #           error and exit 2 (prints "PATH no-gpu"); with one, the tables parse with
 #           #wrong 0 and the header names virtual ranks of one GPU ("PATH gpu")
+#   cuda_g  --backend cuda -g 1 --ranks 2 (weft::comm ranks on the GPUs of this process):
+#           refusals checked before any device (--ranks not a multiple of -g) exit 2 with
+#           their message; without a CUDA device, the one-line error of the -g backend and
+#           exit 2 (prints "PATH no-gpu"); with one, the tables parse with #wrong 0 (every
+#           collective and protocol, every all-reduce algorithm it runs, -G, -z), refused
+#           algorithms are skipped up front, injected errors and failures are reported,
+#           -g above the device count exits 2 naming the count ("PATH gpu")
 #   plot    tools/plot_bench.py draws a PNG from weft-bench JSON and a weft-sim CSV
 #           (skipped, 77, without python3-matplotlib)
 set -u
@@ -431,6 +438,82 @@ cuda)
     run cuda_inject 1 --backend cuda --ranks 2 -b 8 -e 64 -f 2 -n 1 -w 1 --inject-error
     check_table "$dir/cuda_inject.out" 2 - inject >/dev/null
     run cuda_graph 2 --backend cuda --ranks 2 -G 1
+  fi
+  ;;
+cuda_g)
+  # --backend cuda -g N: N GPUs driven by this process, --ranks weft::comm ranks on them.
+  # Refused by the command line, before any device is looked at (every CUDA build):
+  run g_multiple 2 --backend cuda -g 2 --ranks 3
+  grep -qxF 'weft-bench: --ranks 3 is not a multiple of -g 2 (under --backend cuda -g every GPU gets the same number of ranks)' \
+    "$dir/g_multiple.err" || fail "--ranks 3 -g 2: no 'not a multiple of -g' message"
+  [ -s "$dir/g_multiple.out" ] && fail "--ranks 3 -g 2: something was printed on stdout"
+  run g_tg 2 --backend cuda -t 2 -g 2 --ranks 5
+  grep -qF -- '--ranks 5 is not a multiple of -g 2' "$dir/g_tg.err" || fail "-t 2 -g 2 --ranks 5: not refused as not a multiple"
+  # On the CPU backend -t/-g still give the rank count (t*g), so --ranks 4 with -g 1 is refused there:
+  run g_cpu 2 -g 1 --ranks 4
+  grep -qF -- '-t/-g give 1 ranks but --ranks says 4' "$dir/g_cpu.err" || fail "--backend cpu -g 1 --ranks 4: not refused"
+
+  "$bench" --backend cuda -g 1 --ranks 2 -b 8 -e 1K >"$dir/cuda_g.out" 2>"$dir/cuda_g.err"
+  rc=$?
+  if grep -q -- '--backend cuda: no CUDA device' "$dir/cuda_g.err"; then
+    echo "cuda_g: PATH no-gpu (no CUDA device here: checked the refusals, the one-line error and exit 2)"
+    [ "$rc" = 2 ] || fail "no CUDA device: exit code $rc, expected 2"
+    [ "$(wc -l <"$dir/cuda_g.err")" = 1 ] || fail "no CUDA device: stderr is not one line"
+    grep -qF -- '-g runs weft::comm ranks on CUDA devices' "$dir/cuda_g.err" ||
+      fail "no CUDA device: the message is not the -g backend's (was -g ignored?)"
+    [ -s "$dir/cuda_g.out" ] && fail "no CUDA device: something was printed on stdout"
+    run g_many_nodev 2 --backend cuda -g 4096 --ranks 4096
+    grep -q -- '--backend cuda: no CUDA device' "$dir/g_many_nodev.err" || fail "-g 4096 without a device: no 'no CUDA device' line"
+  else
+    echo "cuda_g: PATH gpu (a CUDA device: checked the tables, #wrong 0, -G, -z and the refusals)"
+    [ "$rc" = 0 ] || { fail "--backend cuda -g 1 --ranks 2: exit code $rc, expected 0"; cat "$dir/cuda_g.err" >&2; }
+    grep -qF 'on the cuda backend, 2 ranks on 1 GPU(s) in one process, weft::comm stream-ordered API (ranks share a GPU: partitions of one device' \
+      "$dir/cuda_g.out" || fail "cuda_g: the description does not say 2 weft::comm ranks share 1 GPU"
+    [ "$(grep -cE '^#  Rank  [01] Group  0 Pid .* device  0 \[0x[0-9a-f]+\] .*, weft::comm rank [01] of 2, 2 ranks share this GPU$' "$dir/cuda_g.out")" = 2 ] ||
+      fail "cuda_g: not two 'device 0 [0x..] ..., weft::comm rank k of 2' rank lines"
+    grep -q '^# nThread 1 nGpus 1 .* graph: 0$' "$dir/cuda_g.out" || fail "cuda_g: nccl-tests' nThread/nGpus line"
+    grep -q "^# time: .*CUDA events on the rank's own stream" "$dir/cuda_g.out" || fail "cuda_g: the time line does not say CUDA events per rank"
+    check_table "$dir/cuda_g.out" 2 8 zero >/dev/null
+    # Every collective (all-to-all included) with every protocol, 3 ranks on one GPU.
+    run g_all 0 --backend cuda -g 1 --ranks 3 -b 8 -e 4K -f 4 -n 2 -w 1 --coll all --proto all -d float
+    ntab=$(grep -cE '^# (allreduce|allgather|reducescatter|broadcast|reduce|alltoall), algo ' "$dir/g_all.out")
+    [ "$ntab" = 18 ] || fail "g_all: $ntab tables, expected 18 (6 collectives x 3 protocols)"
+    check_table "$dir/g_all.out" 3 $((ntab * 5)) zero >/dev/null
+    # Every all-reduce algorithm weft::comm runs (ring, recursive_doubling, rabenseifner, tree); the others
+    # are skipped up front with a header line, never a FAILED line.
+    run g_algos 0 --backend cuda -g 1 --ranks 4 -b 8 -e 4K -f 4 -n 2 -w 1 --algo all --proto all -d half
+    ntab=$(grep -cE '^# allreduce, algo (ring|recursive_doubling|rabenseifner|tree), ' "$dir/g_algos.out")
+    [ "$ntab" = 12 ] || fail "g_algos: $ntab allreduce tables of ring/rd/rhd/tree, expected 12 (4 algorithms x 3 protocols)"
+    check_table "$dir/g_algos.out" 4 - zero >/dev/null
+    grep -q '^# skipped allreduce algo rank_order: ' "$dir/g_algos.out" || fail "g_algos: rank_order is not skipped with a line"
+    run g_coll_algo 0 --backend cuda -g 1 --ranks 2 -b 8 -e 256 -f 4 -n 1 -w 1 --coll all --algo all
+    grep -q '^# FAILED' "$dir/g_coll_algo.out" && fail "g_coll_algo: --coll all --algo all has a FAILED line"
+    grep -q '^# skipped allgather algo hierarchical: ' "$dir/g_coll_algo.out" || fail "g_coll_algo: hierarchical allgather not skipped with a line"
+    check_table "$dir/g_coll_algo.out" 2 - zero >/dev/null
+    # An algorithm named on the command line that weft::comm does not run: exit 2 before the table.
+    run g_refused 2 --backend cuda -g 1 --ranks 2 --algo rank_order
+    grep -qF 'rank_order allreduce is not in weft::comm' "$dir/g_refused.err" || fail "--algo rank_order: no refusal message"
+    grep -q 'size         count' "$dir/g_refused.out" && fail "--algo rank_order: printed a table"
+    # -G: each rank's timed iterations as a CUDA graph, launched twice; -z: every stream synchronised after each.
+    run g_graph 0 --backend cuda -g 1 --ranks 2 -b 8 -e 64K -f 8 -n 3 -w 1 -G 2 --coll allreduce,allgather,alltoall --algo ring
+    grep -q '^# nThread 1 nGpus 1 .* graph: 2$' "$dir/g_graph.out" || fail "g_graph: the header does not say graph: 2"
+    grep -q '^# -G 2: each rank' "$dir/g_graph.out" || fail "g_graph: no -G line"
+    check_table "$dir/g_graph.out" 2 - zero >/dev/null
+    run g_graph_algos 0 --backend cuda -g 1 --ranks 4 -b 8 -e 4K -f 8 -n 2 -w 1 -G 1 --algo all --proto ll,simple -d bfloat16
+    check_table "$dir/g_graph_algos.out" 4 - zero >/dev/null
+    run g_block 0 --backend cuda -g 1 --ranks 2 -b 8 -e 4K -f 8 -n 2 -w 1 -z 1 --coll reducescatter,broadcast,reduce -r all
+    check_table "$dir/g_block.out" 2 - zero >/dev/null
+    # An injected wrong element is counted; an injected failure stops the table naming the rank.
+    run g_inject 1 --backend cuda -g 1 --ranks 2 -b 8 -e 64 -f 2 -n 1 -w 1 --coll allreduce,allgather --inject-error
+    check_table "$dir/g_inject.out" 2 - inject >/dev/null
+    run g_fail 1 --backend cuda -g 1 --ranks 3 -b 1K -e 4K -n 2 -w 1 --inject-failure
+    grep -qxF '# FAILED: allreduce float count 256 out-of-place algo ring proto simple failed on rank 2: internal error (failure injected by --inject-failure)' \
+      "$dir/g_fail.out" || fail "g_fail: no FAILED line naming rank 2"
+    # More GPUs than this machine has: one line naming how many it has, exit 2.
+    run g_many 2 --backend cuda -g 4096 --ranks 4096
+    grep -qE -- '^weft-bench: --backend cuda: -g 4096: this machine has [0-9]+ CUDA devices? ' "$dir/g_many.err" ||
+      fail "-g 4096: no line naming the device count"
+    [ "$(wc -l <"$dir/g_many.err")" = 1 ] || fail "-g 4096: stderr is not one line"
   fi
   ;;
 *)

@@ -1,0 +1,426 @@
+// weft-bench --backend cuda -g N: nccl-tests' single-process multi-GPU mode on
+// weft's stream-ordered GPU communicator (see make_comm_backend in
+// bench_cuda_backend.hpp). weft::comm_init_all makes every rank in this
+// process; rank r runs on device r / (ranks / N) with its own non-blocking
+// stream; each call is one kernel launch on the rank's stream.
+//
+// Device instantiations are kept few (compile time): the typed collectives with
+// float, half and bfloat16 sum for the reductions, and one unsigned type per
+// element size for the copies (which weft::comm moves as bytes: one set of
+// kernels for all of them). The recursive all-reduce kernels (recursive
+// doubling, Rabenseifner, tree) are compiled unless WEFT_RUNTIME_RECURSIVE is 0
+// (CMake: WEFT_BENCH_CUDA_RECURSIVE=OFF), which also drops all-to-all.
+#include "bench_cuda_backend.hpp"
+#include "bench_cuda_util.hpp"
+#include "bench_report.hpp"
+
+#include <weft/runtime/collectives.cuh>
+#include <weft/runtime/comm.cuh>
+
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+#include <unistd.h>
+
+namespace weft_bench {
+namespace {
+
+using cuda_detail::reduction_compiled;
+
+//! Whether weft::comm runs algorithm `a` for collective `c` (weft::runtime_serves, by bench's names).
+bool comm_serves(coll c, weft::algorithm a) {
+  return a == weft::algorithm::ring ||
+         (c == coll::all_reduce && (a == weft::algorithm::recursive_doubling || a == weft::algorithm::rabenseifner ||
+                                    a == weft::algorithm::tree));
+}
+
+//! Whether the calls the command line asks for need the point-to-point connections.
+bool needs_pairs(options const& o) {
+  bool all_reduce = false, all_to_all = false, other_algo = false;
+  for (coll c : o.colls) {
+    all_reduce |= c == coll::all_reduce;
+    all_to_all |= c == coll::all_to_all;
+  }
+  for (weft::algorithm a : o.algos) other_algo |= a != weft::algorithm::ring && comm_serves(coll::all_reduce, a);
+  return all_to_all || (all_reduce && other_algo);
+}
+
+//! One rank's CUDA objects and buffers, on its device.
+struct rank_slot {
+  int dev = 0;
+  cudaStream_t stream = nullptr;
+  cudaEvent_t start = nullptr, stop = nullptr;
+  void* send = nullptr;
+  void* recv = nullptr;
+  cudaGraphExec_t graph = nullptr; // -G: this measurement's captured iterations
+
+  void drop_graph() {
+    if (graph) cudaGraphExecDestroy(graph);
+    graph = nullptr;
+  }
+  void release() {
+    cudaSetDevice(dev);
+    drop_graph();
+    if (start) cudaEventDestroy(start);
+    if (stop) cudaEventDestroy(stop);
+    if (stream) cudaStreamDestroy(stream);
+    if (send) cudaFree(send);
+    if (recv) cudaFree(recv);
+    start = stop = nullptr;
+    stream = nullptr;
+    send = recv = nullptr;
+  }
+};
+
+struct gpu_info {
+  std::string name;
+  int pci_bus = 0;
+};
+
+class comm_backend final : public backend {
+public:
+  comm_backend(int ngpus, std::vector<int> devices, weft::comm_config cfg, std::size_t max_bytes,
+               std::vector<gpu_info> gpus)
+      : n_(int(devices.size())), ngpus_(ngpus), devices_(std::move(devices)), cfg_(cfg), max_bytes_(max_bytes),
+        gpus_(std::move(gpus)), host_(host_name()) {}
+
+  std::string init() {
+    std::size_t const bytes = std::max<std::size_t>(max_bytes_, 256);
+    for (int r = 0; r < n_; ++r) {
+      rank_slot& k = slots_.emplace_back();
+      k.dev = devices_[std::size_t(r)];
+      if (cudaSetDevice(k.dev) != cudaSuccess) return "cannot open CUDA device " + std::to_string(k.dev);
+      if (cudaMalloc(&k.send, bytes) != cudaSuccess || cudaMalloc(&k.recv, bytes) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return "cannot allocate 2 x " + std::to_string(bytes) + " bytes on device " + std::to_string(k.dev) +
+               " for rank " + std::to_string(r) + " of " + std::to_string(n_) + " (reduce -e or --ranks)";
+      }
+      if (cudaStreamCreateWithFlags(&k.stream, cudaStreamNonBlocking) != cudaSuccess ||
+          cudaEventCreate(&k.start) != cudaSuccess || cudaEventCreate(&k.stop) != cudaSuccess)
+        return "cannot create a CUDA stream and events on device " + std::to_string(k.dev);
+    }
+    if (weft::status const s = weft::comm_init_all(devices_, comms_, cfg_); s != weft::status::success)
+      return "weft::comm_init_all for " + std::to_string(n_) + " ranks on " + std::to_string(ngpus_) +
+             " GPU(s) failed: " + weft::to_string(s);
+    return {};
+  }
+  ~comm_backend() override {
+    comms_.clear();
+    for (rank_slot& k : slots_) k.release();
+  }
+
+  char const* name() const override { return "cuda"; }
+  std::string description() const override {
+    std::string d = std::to_string(n_) + " ranks on " + std::to_string(ngpus_) +
+                    " GPU(s) in one process, weft::comm stream-ordered API";
+    if (n_ > ngpus_)
+      d += " (ranks share a GPU: partitions of one device; " + std::to_string(n_ / ngpus_) + " per GPU)";
+    else
+      d += " (one rank per GPU)";
+    return d + ", device memory";
+  }
+  int nranks() const override { return n_; }
+  std::vector<std::string> rank_lines() const override {
+    std::vector<std::string> v;
+    char buf[512];
+    int const per = n_ / ngpus_;
+    for (int r = 0; r < n_; ++r) {
+      int const d = devices_[std::size_t(r)];
+      gpu_info const& g = gpus_[std::size_t(d)];
+      std::string about = "weft::comm rank " + std::to_string(r) + " of " + std::to_string(n_);
+      if (per > 1) about += ", " + std::to_string(per) + " ranks share this GPU";
+      std::snprintf(buf, sizeof buf, "#  Rank %2d Group %2d Pid %6d on %10s device %2d [0x%02x] %s, %s", r, 0,
+                    int(getpid()), host_.c_str(), d, g.pci_bus, g.name.c_str(), about.c_str());
+      v.push_back(buf);
+    }
+    return v;
+  }
+  std::size_t scratch_bytes() const override {
+    std::size_t b = 0;
+    for (auto const& c : comms_) b += c->scratch_bytes();
+    return b;
+  }
+  std::string ranks_about() const override {
+    return std::to_string(n_) + " ranks on " + std::to_string(ngpus_) + " GPU(s), weft::comm";
+  }
+  std::string time_note(char const* average) const override {
+    return std::string(average) +
+           " mean time per iteration: CUDA events on the rank's own stream around its timed iterations, "
+           "after every rank's stream was synchronised (-G n: the iterations captured in one CUDA graph per "
+           "rank, launched n times)";
+  }
+  bool runs_graphs() const override { return true; }
+
+  bool supports(coll_spec const& s, std::string& why) const override {
+    if (reduces(s.kind) && !reduction_compiled(s.type, s.op.op)) {
+      why = cuda_detail::not_compiled_why(s);
+      return false;
+    }
+    if (!comm_serves(s.kind, s.algo)) {
+      why = std::string(weft::to_string(s.algo)) + " " + to_string(s.kind) +
+            " is not in weft::comm's stream-ordered collectives (the cuda backend with -g runs the ring for every "
+            "collective, and recursive_doubling, rabenseifner and tree for allreduce)";
+      return false;
+    }
+    bool const pairs = s.kind == coll::all_to_all || s.algo != weft::algorithm::ring;
+    if (pairs && !WEFT_RUNTIME_RECURSIVE) {
+      why = std::string(s.kind == coll::all_to_all ? "alltoall" : weft::to_string(s.algo)) +
+            " is not compiled into this weft-bench (configured with WEFT_BENCH_CUDA_RECURSIVE=OFF)";
+      return false;
+    }
+    if (pairs && !cfg_.recursive_connections) {
+      why = "the point-to-point connections (alltoall, non-ring allreduce) were not made for this command line";
+      return false;
+    }
+    if (s.nchannels > cfg_.max_channels) {
+      why = "more channels than the communicator was built for";
+      return false;
+    }
+    return true;
+  }
+
+  measurement run(coll_spec const& s, run_settings const& how) override {
+    return cuda_detail::measure(*this, s, how, [&](auto tag) { return run_typed<typename decltype(tag)::type>(s, how); });
+  }
+
+private:
+  //! Rank r's call of `s`, launched on its stream.
+  template <class T>
+  weft::status call(int r, coll_spec const& s, T const* in, T* out) {
+    weft::comm& c = *comms_[std::size_t(r)];
+    cudaStream_t const st = slots_[std::size_t(r)].stream;
+    weft::call_options o;
+    o.algo = s.algo;
+    o.proto = s.proto;
+    o.nchannels = s.nchannels;
+    if constexpr (cuda_detail::reduced_type_v<T>) {
+      weft::op::sum<T> const op{};
+      switch (s.kind) {
+        case coll::all_reduce: return weft::all_reduce(c, in, out, s.count, op, st, o);
+        case coll::reduce_scatter: return weft::reduce_scatter(c, in, out, s.count, op, st, o);
+        case coll::reduce: return weft::reduce(c, in, out, s.count, op, s.root, st, o);
+        default: break;
+      }
+    }
+    if constexpr (cuda_detail::copied_type_v<T>) {
+      switch (s.kind) {
+        case coll::all_gather: return weft::all_gather(c, in, out, s.count, st, o);
+        case coll::broadcast: return weft::broadcast(c, in, out, s.count, s.root, st, o);
+        case coll::all_to_all: return weft::all_to_all(c, in, out, s.count, st, o);
+        default: break;
+      }
+    }
+    return weft::status::unsupported;
+  }
+
+  //! A failed step: which rank, its status and why.
+  struct failure {
+    int rank = -1;
+    weft::status st = weft::status::success;
+    std::string detail;
+    explicit operator bool() const { return st != weft::status::success; }
+  };
+
+  //! Every rank's call, in rank order; the first refusal.
+  template <class T>
+  failure issue_all(coll_spec const& s, cuda_detail::rank_views<T> const& v) {
+    for (int r = 0; r < n_; ++r)
+      if (weft::status const st = call<T>(r, s, v.in[std::size_t(r)], v.out[std::size_t(r)]);
+          st != weft::status::success)
+        return {r, st, comms_[std::size_t(r)]->last_error()};
+    return {};
+  }
+
+  //! Waits for every rank's stream: the first whose stream failed.
+  failure drain() {
+    failure f;
+    for (int r = 0; r < n_; ++r)
+      if (cudaError_t const e = cudaStreamSynchronize(slots_[std::size_t(r)].stream); e != cudaSuccess && !f)
+        f = {r, weft::status::cuda_error, cudaGetErrorString(e)};
+    return f;
+  }
+
+  //! drain(), then every rank's error records read: the first rank whose stream
+  //! or device-side wait failed.
+  failure sync_all() {
+    failure f = drain();
+    for (int r = 0; r < n_; ++r) {
+      std::string text;
+      if (weft::status const st = comms_[std::size_t(r)]->check_errors(&text); st != weft::status::success && !f)
+        f = {r, st, text};
+    }
+    return f;
+  }
+
+  //! -G: each rank's `iters` calls captured into a graph on its stream (nothing
+  //! is launched meanwhile; the collectives neither allocate nor copy).
+  template <class T>
+  failure capture(coll_spec const& s, cuda_detail::rank_views<T> const& v, int iters) {
+    for (int r = 0; r < n_; ++r) {
+      rank_slot& k = slots_[std::size_t(r)];
+      if (cudaSetDevice(k.dev) != cudaSuccess ||
+          cudaStreamBeginCapture(k.stream, cudaStreamCaptureModeThreadLocal) != cudaSuccess)
+        return {r, weft::status::cuda_error, "cannot begin a stream capture"};
+      weft::status st = weft::status::success;
+      for (int i = 0; i < iters && st == weft::status::success; ++i)
+        st = call<T>(r, s, v.in[std::size_t(r)], v.out[std::size_t(r)]);
+      cudaGraph_t g = nullptr;
+      cudaError_t const e = cudaStreamEndCapture(k.stream, &g);
+      if (st == weft::status::success && e == cudaSuccess && g &&
+          cudaGraphInstantiate(&k.graph, g, 0) != cudaSuccess)
+        st = weft::status::cuda_error;
+      if (g) cudaGraphDestroy(g);
+      if (st != weft::status::success || e != cudaSuccess) {
+        (void)cudaGetLastError();
+        return {r, st != weft::status::success ? st : weft::status::cuda_error,
+                st != weft::status::success ? comms_[std::size_t(r)]->last_error()
+                                            : std::string("stream capture failed: ") + cudaGetErrorString(e)};
+      }
+    }
+    return {};
+  }
+
+  template <class T>
+  measurement run_typed(coll_spec const& s, run_settings const& how) {
+    measurement m;
+    m.rank_seconds.assign(std::size_t(n_), 0.0);
+    if (!broken_.empty()) {
+      m.error = broken_;
+      return m;
+    }
+    std::vector<void*> sends, recvs;
+    for (rank_slot const& k : slots_) {
+      sends.push_back(k.send);
+      recvs.push_back(k.recv);
+    }
+    cuda_detail::rank_views<T> v;
+    if (!cuda_detail::make_views(s, n_, sends, recvs, max_bytes_, v, m.error)) return m;
+
+    // A failure: every stream drained (the device-side waits are bounded), the
+    // failing rank and its reason named, and the communicators rebuilt if a
+    // rank's are no longer healthy.
+    auto fail = [&](failure f) {
+      failure const dev = sync_all();
+      if (!f) f = dev;
+      for (rank_slot& k : slots_) k.drop_graph();
+      m.error = failure_message(s, f.rank, f.st, f.detail);
+      bool healthy = true;
+      for (auto const& c : comms_) healthy = healthy && c->healthy();
+      if (!healthy || dev) rebuild();
+      return m;
+    };
+    auto issue = [&](int iters, bool graphs) -> failure {
+      for (int i = 0; i < iters; ++i) {
+        if (graphs) {
+          for (int r = 0; r < n_; ++r)
+            if (cudaGraphLaunch(slots_[std::size_t(r)].graph, slots_[std::size_t(r)].stream) != cudaSuccess)
+              return {r, weft::status::cuda_error, "cudaGraphLaunch failed"};
+        } else if (failure f = issue_all<T>(s, v)) {
+          return f;
+        }
+        if (how.blocking) // -z: every stream drained (the error records are read after the loop)
+          if (failure f = drain()) return f;
+      }
+      return {};
+    };
+
+    // Warm-up (never in a graph), then every stream drained: the ranks start together.
+    if (failure f = issue(how.warmup, false)) return fail(f);
+    if (failure f = sync_all()) return fail(f);
+    bool const graphs = how.graph_iters > 0;
+    if (graphs)
+      if (failure f = capture<T>(s, v, how.iters)) return fail(f);
+    for (rank_slot& k : slots_) cudaEventRecord(k.start, k.stream);
+    if (failure f = issue(graphs ? how.graph_iters : how.iters, graphs)) return fail(f);
+    for (rank_slot& k : slots_) cudaEventRecord(k.stop, k.stream);
+    if (failure f = sync_all()) return fail(f);
+    for (rank_slot& k : slots_) k.drop_graph();
+    double const calls = double(how.iters) * (graphs ? double(how.graph_iters) : 1.0);
+    for (int r = 0; r < n_; ++r) {
+      float ms = 0;
+      if (cudaEventElapsedTime(&ms, slots_[std::size_t(r)].start, slots_[std::size_t(r)].stop) != cudaSuccess)
+        return fail({r, weft::status::cuda_error, "cannot read the CUDA events"});
+      m.rank_seconds[std::size_t(r)] = calls > 0 ? double(ms) * 1e-3 / calls : 0.0;
+    }
+
+    // Checked runs: every rank's call, then every stream drained and the error records read.
+    long long wrong = 0;
+    failure cf;
+    weft::status const cst = cuda_detail::check_runs<T>(s, how, n_, v, [&] {
+      if (!(cf = issue_all<T>(s, v))) cf = sync_all();
+      return cf.st;
+    }, wrong);
+    if (cst != weft::status::success)
+      return fail(cf ? cf : failure{-1, cst, "a copy between host and device failed"});
+    m.ok = true;
+    m.checked = how.check_runs > 0;
+    m.wrong = wrong;
+    return m;
+  }
+
+  //! After a failure the communicators are unhealthy: make new ones.
+  void rebuild() {
+    comms_.clear();
+    if (weft::status const s = weft::comm_init_all(devices_, comms_, cfg_); s != weft::status::success)
+      broken_ = "the communicators could not be rebuilt after a failed collective: weft::comm_init_all: " +
+                std::string(weft::to_string(s));
+  }
+
+  int n_, ngpus_;
+  std::vector<int> devices_;
+  weft::comm_config cfg_;
+  std::size_t max_bytes_;
+  std::vector<gpu_info> gpus_;
+  std::string host_;
+  std::vector<rank_slot> slots_;
+  std::vector<std::unique_ptr<weft::comm>> comms_;
+  std::string broken_;
+};
+
+} // namespace
+
+std::unique_ptr<backend> make_comm_backend(options const& o, std::string& why) {
+  int const ndev = cuda_detail::device_count("-g runs weft::comm ranks on CUDA devices", why);
+  if (ndev == 0) return nullptr;
+  if (o.ngpus > ndev) {
+    why = "-g " + std::to_string(o.ngpus) + ": this machine has " + std::to_string(ndev) + " CUDA device" +
+          (ndev == 1 ? "" : "s") + " (give -g " + std::to_string(ndev) + " or fewer; --ranks puts several ranks on a GPU)";
+    return nullptr;
+  }
+  std::vector<gpu_info> gpus;
+  for (int d = 0; d < o.ngpus; ++d) {
+    cudaDeviceProp prop{};
+    if (cudaGetDeviceProperties(&prop, d) != cudaSuccess) {
+      why = "cannot open CUDA device " + std::to_string(d);
+      return nullptr;
+    }
+    gpus.push_back({prop.name, prop.pciBusID});
+  }
+  int const per = o.nranks / o.ngpus; // parse_args: a whole number
+  std::vector<int> devices;
+  for (int r = 0; r < o.nranks; ++r) devices.push_back(r / per);
+
+  weft::comm_config cfg;
+  cfg.max_channels = std::max(1, o.nchannels);
+  if (o.nslots > 0) cfg.slots.nslots = o.nslots;
+  cfg.timeout_ns = std::uint64_t(o.timeout_ms) * 1000000ull;
+  if (o.slot_bytes > 0)
+    for (weft::protocol p : o.protos) {
+      if (p == weft::protocol::simple) cfg.slots.simple_slot_bytes = o.slot_bytes;
+      if (p == weft::protocol::ll) cfg.slots.ll_slot_bytes = o.slot_bytes;
+      if (p == weft::protocol::ll128) cfg.slots.ll128_slot_bytes = o.slot_bytes;
+    }
+  cfg.recursive_connections = WEFT_RUNTIME_RECURSIVE && needs_pairs(o);
+  // The connections this command line needs, whatever the default budget (which guards library users).
+  cfg.max_scratch_bytes = std::max(cfg.max_scratch_bytes, weft::comm::planned_scratch_bytes(o.nranks, cfg));
+  auto be = std::make_unique<comm_backend>(o.ngpus, devices, cfg, o.max_bytes, gpus);
+  why = be->init();
+  if (!why.empty()) return nullptr;
+  return be;
+}
+
+} // namespace weft_bench
