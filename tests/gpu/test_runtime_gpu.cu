@@ -1,6 +1,7 @@
 // The GPU communicator end to end on one device: several ranks of one process
 // on the same GPU (each rank its own stream), every collective x protocol x
-// channels against a host reference; recursive all-reduce; CUDA-graph capture
+// channels against a host reference; recursive and tree all-reduce; direct
+// all-reduce over the communicator's window; CUDA-graph capture
 // replayed 100 times; and ranks as separate processes that exchange memory
 // handles (CUDA IPC and VMM file descriptors) and write into each other's
 // buffers. Reductions are compiled for fp32 sum only (WEFT_RUNTIME_DTYPES/REDOPS).
@@ -75,6 +76,7 @@ void check(group& g, coll c, std::size_t count, weft::call_options o, bool in_pl
     else WEFT_TEST_CUDA(cudaMalloc(&in[std::size_t(r)], in_count * sizeof(float)));
     WEFT_TEST_CUDA(cudaMemcpy(in[std::size_t(r)], h.data(), in_count * sizeof(float), cudaMemcpyHostToDevice));
   }
+  WEFT_TEST_CUDA(cudaDeviceSynchronize()); // pageable copies may land after cudaMemcpy returns; the ranks' streams do not wait
   for (int r = 0; r < n; ++r) {
     weft::comm& cm = *g.comms[std::size_t(r)];
     cudaStream_t s = g.streams[std::size_t(r)];
@@ -128,6 +130,30 @@ void check(group& g, coll c, std::size_t count, weft::call_options o, bool in_pl
   }
 }
 
+// Every rank's device input (`count` elements of input(r, i)) and output
+// (`out_count` elements, uninitialised), freed at the end of the scope.
+struct rank_io {
+  std::vector<float*> in, out;
+  rank_io(int n, std::size_t count, std::size_t out_count) : in(std::size_t(n)), out(std::size_t(n)) {
+    for (std::size_t r = 0; r < in.size(); ++r) {
+      std::vector<float> h(count);
+      for (std::size_t i = 0; i < count; ++i) h[i] = input(int(r), i);
+      WEFT_TEST_CUDA(cudaMalloc(&in[r], count * sizeof(float)));
+      WEFT_TEST_CUDA(cudaMalloc(&out[r], out_count * sizeof(float)));
+      WEFT_TEST_CUDA(cudaMemcpy(in[r], h.data(), count * sizeof(float), cudaMemcpyHostToDevice));
+    }
+    WEFT_TEST_CUDA(cudaDeviceSynchronize()); // see check()
+  }
+  rank_io(rank_io const&) = delete;
+  rank_io& operator=(rank_io const&) = delete;
+  ~rank_io() {
+    for (std::size_t r = 0; r < in.size(); ++r) {
+      cudaFree(in[r]);
+      cudaFree(out[r]);
+    }
+  }
+};
+
 } // namespace
 
 TEST_CASE("runtime gpu: every collective x protocol x channels, ranks sharing one GPU", "[gpu][runtime]") {
@@ -171,16 +197,10 @@ TEST_CASE("runtime gpu: recursive and tree all-reduce and direct all-gather", "[
   // Direct all-gather writes into the next rank's registered output.
   group g(3);
   std::size_t const count = 4099;
-  std::vector<float*> in(3), out(3);
-  std::vector<void*> outs;
-  for (int r = 0; r < 3; ++r) {
-    std::vector<float> h(count);
-    for (std::size_t i = 0; i < count; ++i) h[i] = input(r, i);
-    WEFT_TEST_CUDA(cudaMalloc(&in[std::size_t(r)], count * sizeof(float)));
-    WEFT_TEST_CUDA(cudaMalloc(&out[std::size_t(r)], 3 * count * sizeof(float)));
-    WEFT_TEST_CUDA(cudaMemcpy(in[std::size_t(r)], h.data(), count * sizeof(float), cudaMemcpyHostToDevice));
-    outs.push_back(out[std::size_t(r)]);
-  }
+  rank_io io(3, count, 3 * count);
+  std::vector<float*> const& in = io.in;
+  std::vector<float*> const& out = io.out;
+  std::vector<void*> outs(out.begin(), out.end());
   std::vector<weft::registered_buffer> regs;
   REQUIRE(weft::register_buffers_all(weft::pointers(g.comms), outs, 3 * count * sizeof(float), regs) == status::success);
   weft::call_options o;
@@ -200,10 +220,68 @@ TEST_CASE("runtime gpu: recursive and tree all-reduce and direct all-gather", "[
   // Deregistered: the direct call is refused, nothing launched.
   for (int r = 0; r < 3; ++r) REQUIRE(g.comms[std::size_t(r)]->deregister_buffer(regs[std::size_t(r)]) == status::success);
   CHECK(weft::all_gather(*g.comms[0], in[0], out[0], count, g.streams[0], o) == status::invalid_argument);
-  for (int r = 0; r < 3; ++r) {
-    cudaFree(in[std::size_t(r)]);
-    cudaFree(out[std::size_t(r)]);
+}
+
+TEST_CASE("runtime gpu: direct all-reduce over the communicator's window", "[gpu][runtime]") {
+  using weft::direct_flavour;
+  for (int n : {1, 2, 3, 4, 5}) {
+    group g(n);
+    REQUIRE(g.comms[0]->direct_ready());
+    int k = 0;
+    for (direct_flavour fl : {direct_flavour::one_shot, direct_flavour::two_shot, direct_flavour::ll})
+      for (int nch : {0, 1, 4})
+        // 70001 floats: more than one 64 KiB area per block, so several rounds (both parities).
+        for (std::size_t count : {std::size_t(1), std::size_t(7), std::size_t(4099), std::size_t(70001)}) {
+          weft::call_options o;
+          o.flavour = fl;
+          o.nchannels = nch;
+          ++k;
+          INFO("flavour " << weft::to_string(fl));
+          check(g, coll::all_reduce, count, o, k % 2 == 0, 0, k % 3 != 0);
+        }
   }
+  // 300 calls back to back, flavours mixed, no synchronisation in between: the
+  // epochs keep every block's barriers and LL lines apart from call to call.
+  int const n = 4;
+  group g(n);
+  std::size_t const count = 20000;
+  rank_io io(n, count, count);
+  std::vector<float*> const& in = io.in;
+  std::vector<float*> const& out = io.out;
+  for (int call = 0; call < 300; ++call) {
+    weft::call_options o;
+    o.flavour = direct_flavour(call % 3);
+    o.nchannels = 1 + call % 4;
+    for (int r = 0; r < n; ++r)
+      REQUIRE(weft::all_reduce(*g.comms[std::size_t(r)], in[std::size_t(r)], out[std::size_t(r)], count,
+                               weft::op::sum<float>{}, g.streams[std::size_t(r)], o) == status::success);
+  }
+  g.sync_and_check();
+  for (int r = 0; r < n; ++r) {
+    std::vector<float> h(count);
+    WEFT_TEST_CUDA(cudaMemcpy(h.data(), out[std::size_t(r)], count * sizeof(float), cudaMemcpyDeviceToHost));
+    std::size_t wrong = 0;
+    for (std::size_t i = 0; i < count; ++i) {
+      float want = 0;
+      for (int q = 0; q < n; ++q) want += input(q, i);
+      wrong += h[i] != want;
+    }
+    CHECK(wrong == 0);
+  }
+  // A rank that never arrives: the others time out (bounded), say where, and the communicator refuses further calls.
+  weft::comm_config quick;
+  quick.timeout_ns = 50'000'000; // 50 ms
+  group lone(2, quick);
+  weft::call_options o;
+  o.flavour = direct_flavour::one_shot;
+  REQUIRE(weft::all_reduce(*lone.comms[0], in[0], out[0], count, weft::op::sum<float>{}, lone.streams[0], o) == status::success);
+  WEFT_TEST_CUDA(cudaStreamSynchronize(lone.streams[0]));
+  std::string why;
+  CHECK(lone.comms[0]->check_errors(&why) == status::timeout);
+  INFO(why);
+  CHECK(why.find("direct all-reduce") != std::string::npos);
+  CHECK(why.find("rank 1") != std::string::npos);
+  CHECK(weft::all_reduce(*lone.comms[0], in[0], out[0], count, weft::op::sum<float>{}, lone.streams[0], o) == status::aborted);
 }
 
 TEST_CASE("runtime gpu: all_to_all over point-to-point connections", "[gpu][runtime]") {
@@ -226,6 +304,7 @@ TEST_CASE("runtime gpu: all_to_all over point-to-point connections", "[gpu][runt
             WEFT_TEST_CUDA(cudaMemset(out[std::size_t(r)], 0x7f, (total + 1) * sizeof(float)));
             WEFT_TEST_CUDA(cudaMemcpy(in[std::size_t(r)], h.data(), total * sizeof(float), cudaMemcpyHostToDevice));
           }
+          WEFT_TEST_CUDA(cudaDeviceSynchronize()); // see check()
           weft::call_options o;
           o.proto = p;
           o.nchannels = nch;
@@ -279,19 +358,21 @@ TEST_CASE("runtime gpu: collectives captured in CUDA graphs replay 100 times", "
   int const n = 4;
   group g(n);
   std::size_t const count = 100003;
-  std::vector<float*> in(n), out(n);
-  for (int r = 0; r < n; ++r) {
-    std::vector<float> h(count);
-    for (std::size_t i = 0; i < count; ++i) h[i] = input(r, i);
-    WEFT_TEST_CUDA(cudaMalloc(&in[std::size_t(r)], count * sizeof(float)));
-    WEFT_TEST_CUDA(cudaMalloc(&out[std::size_t(r)], count * sizeof(float)));
-    WEFT_TEST_CUDA(cudaMemcpy(in[std::size_t(r)], h.data(), count * sizeof(float), cudaMemcpyHostToDevice));
-  }
-  for (weft::protocol p : {weft::protocol::simple, weft::protocol::ll}) {
-    INFO("proto " << weft::to_string(p));
-    weft::call_options o;
-    o.proto = p;
+  rank_io io(n, count, count);
+  std::vector<float*> const& in = io.in;
+  std::vector<float*> const& out = io.out;
+  // Ring on Simple and LL, then the three direct flavours (their block cursors live
+  // in device memory, so a replayed launch moves on to the next epochs by itself).
+  std::vector<weft::call_options> cases(5);
+  cases[0].proto = weft::protocol::simple;
+  cases[1].proto = weft::protocol::ll;
+  cases[2].flavour = weft::direct_flavour::one_shot;
+  cases[3].flavour = weft::direct_flavour::two_shot;
+  cases[4].flavour = weft::direct_flavour::ll;
+  for (std::size_t ci = 0; ci < cases.size(); ++ci) {
+    weft::call_options o = cases[ci];
     o.nchannels = 2;
+    INFO("case " << ci << ": " << (o.flavour ? weft::to_string(*o.flavour) : weft::to_string(*o.proto)));
     // Each rank's stream is captured into its own graph: bump the input, then all-reduce it.
     std::vector<cudaGraphExec_t> exec(n);
     // Load add_one before capturing (as a framework's kernels are): this test is
@@ -332,7 +413,7 @@ TEST_CASE("runtime gpu: collectives captured in CUDA graphs replay 100 times", "
       g.sync_and_check();
       std::vector<float> h(count);
       WEFT_TEST_CUDA(cudaMemcpy(h.data(), out[std::size_t(rep % n)], count * sizeof(float), cudaMemcpyDeviceToHost));
-      int const bumps = rep + (p == weft::protocol::ll ? 100 : 0);
+      int const bumps = rep + 100 * int(ci);
       std::size_t wrong = 0;
       for (std::size_t i = 0; i < count; ++i) {
         float want = 0;
@@ -344,10 +425,6 @@ TEST_CASE("runtime gpu: collectives captured in CUDA graphs replay 100 times", "
     }
     g.sync_and_check();
     for (auto e : exec) cudaGraphExecDestroy(e);
-  }
-  for (int r = 0; r < n; ++r) {
-    cudaFree(in[std::size_t(r)]);
-    cudaFree(out[std::size_t(r)]);
   }
 }
 
@@ -464,6 +541,21 @@ TEST_CASE("runtime gpu: child process rank", "[.child]") {
   WEFT_TEST_CUDA(cudaMemcpy(hin.data(), d, count * sizeof(float), cudaMemcpyDeviceToHost));
   wrong = 0;
   for (std::size_t i = 0; i < count; ++i) wrong += hin[i] != input(0, i) + input(1, i);
+  CHECK(wrong == 0);
+  // The direct all-reduce over the window both processes mapped at creation.
+  REQUIRE(c.direct_ready());
+  for (std::size_t i = 0; i < count; ++i) hin[i] = input(rank, i);
+  WEFT_TEST_CUDA(cudaMemcpy(d, hin.data(), count * sizeof(float), cudaMemcpyHostToDevice));
+  weft::call_options od;
+  od.flavour = weft::direct_flavour::one_shot;
+  REQUIRE(weft::all_reduce(c, d, d, count, weft::op::sum<float>{}, nullptr, od) == status::success);
+  od.flavour = weft::direct_flavour::ll; // then an LL call, in place again: twice the sum
+  REQUIRE(weft::all_reduce(c, d, d, count, weft::op::sum<float>{}, nullptr, od) == status::success);
+  WEFT_TEST_CUDA(cudaDeviceSynchronize());
+  CHECK(c.check_errors(&why) == status::success);
+  WEFT_TEST_CUDA(cudaMemcpy(hin.data(), d, count * sizeof(float), cudaMemcpyDeviceToHost));
+  wrong = 0;
+  for (std::size_t i = 0; i < count; ++i) wrong += hin[i] != 2 * (input(0, i) + input(1, i));
   CHECK(wrong == 0);
   REQUIRE(b.barrier() == status::success);
   cudaFree(d);

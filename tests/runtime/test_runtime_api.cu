@@ -32,6 +32,21 @@ TEST_CASE("runtime api: creation refusals need no device", "[runtime]") {
   bad = {};
   bad.slots.ll128_slot_bytes = 100; // not whole 128-byte lines
   CHECK(weft::comm_init_all({0}, cs, bad) == status::invalid_argument);
+  // The direct window: at most 64 blocks, areas and LL payloads positive multiples of 64.
+  bad = {};
+  bad.direct_blocks = 65;
+  CHECK(weft::comm_init_all({0}, cs, bad) == status::invalid_argument);
+  bad.direct_blocks = -1;
+  CHECK(weft::comm_init_all({0}, cs, bad) == status::invalid_argument);
+  bad = {};
+  bad.direct_area_bytes = 100;
+  CHECK(weft::comm_init_all({0}, cs, bad) == status::invalid_argument);
+  bad = {};
+  bad.direct_ll_bytes = 0;
+  CHECK(weft::comm_init_all({0}, cs, bad) == status::invalid_argument);
+  bad.direct_blocks = 0; // no window: its sizes are not looked at
+  CHECK(weft::comm_init_all({0}, cs, bad) != status::invalid_argument);
+  cs.clear();
   // Over the scratch budget: refused before any CUDA call, with the numbers in last_error.
   weft::comm_config big;
   big.max_channels = 32;
@@ -52,12 +67,26 @@ TEST_CASE("runtime api: the default configuration stays within 64 MiB", "[runtim
   weft::comm_config cfg;
   CHECK(cfg.max_scratch_bytes == std::size_t(64) << 20);
   for (int n : {1, 2, 8, 72}) CHECK(weft::comm::planned_scratch_bytes(n, cfg) <= cfg.max_scratch_bytes);
-  // 4 channels x (1 MiB Simple + 128 KiB LL + 512 KiB LL128) plus counters and descriptors.
-  std::size_t const ring = weft::comm::planned_scratch_bytes(2, cfg);
+  // Without the direct window: 4 channels x (1 MiB Simple + 128 KiB LL + 512 KiB LL128)
+  // plus counters and descriptors.
+  weft::comm_config no_window = cfg;
+  no_window.direct_blocks = 0;
+  std::size_t const ring = weft::comm::planned_scratch_bytes(2, no_window);
   CHECK(ring > std::size_t(4) * (1664u << 10));
   CHECK(ring < std::size_t(4) * (1664u << 10) + (64u << 10));
+  // The default window: 4 blocks x (4 areas of 64 KiB + 2 parities x 2 senders x 2 x 1 KiB of LL lines),
+  // then flags, cursors, the private LL staging (4 blocks x 2 ranks x 1 KiB) and pointer tables.
+  std::size_t const window = weft::comm::planned_scratch_bytes(2, cfg) - ring;
+  std::size_t const region = std::size_t(4) * (4 * (64u << 10) + 2 * 2 * 2 * (1u << 10));
+  CHECK(window > region + (8u << 10));
+  CHECK(window < region + (12u << 10));
+  // It grows with the rank count through the LL slots only.
+  weft::comm_config no_window72 = no_window;
+  CHECK(weft::comm::planned_scratch_bytes(72, cfg) - weft::comm::planned_scratch_bytes(72, no_window72) >
+        std::size_t(4) * (4 * (64u << 10) + 2 * 72 * 2 * (1u << 10)));
   cfg.recursive_connections = true;
-  CHECK(weft::comm::planned_scratch_bytes(4, cfg) > 4 * ring); // ring + 4 incoming per channel
+  no_window.recursive_connections = true;
+  CHECK(weft::comm::planned_scratch_bytes(4, no_window) > 4 * ring); // ring + 4 incoming per channel
 }
 
 TEST_CASE("runtime api: without a device, creation says so and holds nothing", "[runtime]") {
@@ -87,6 +116,7 @@ TEST_CASE("runtime api: calls on a communicator that was never made", "[runtime]
   CHECK(weft::broadcast(c, buf, buf, 64, weft::dtype::f32, 0, bogus) == status::invalid_argument);
   CHECK(weft::reduce(c, buf, buf, 64, weft::dtype::f32, {}, 0, bogus) == status::invalid_argument);
   CHECK(weft::all_gather(c, buf, buf, std::size_t(8), bogus) == status::invalid_argument); // typed
+  CHECK(std::string(c.last_call_error()) == "communicator not initialized");
   weft::registered_buffer rb;
   CHECK(c.register_buffer(buf, sizeof buf, &rb) == status::invalid_argument);
   CHECK_FALSE(rb);
@@ -110,6 +140,8 @@ TEST_CASE("runtime api: refusals on a live communicator", "[runtime]") {
   weft::comm& c = *cs[0];
   CHECK(c.scratch_bytes() > 0);
   CHECK(c.scratch_bytes() <= c.config().max_scratch_bytes);
+  CHECK(c.direct_ready()); // two ranks on one device address each other: the window is made
+  CHECK(c.scratch_bytes() >= weft::comm::planned_scratch_bytes(2, c.config()));
   float* d = nullptr;
   REQUIRE(cudaMalloc(&d, 1 << 20) == cudaSuccess);
   cudaStream_t s;
@@ -117,6 +149,7 @@ TEST_CASE("runtime api: refusals on a live communicator", "[runtime]") {
   // Reductions are compiled out here: a valid call says unsupported, and launches nothing.
   CHECK(weft::all_reduce(c, d, d, 64, weft::dtype::f32, {}, s) == status::unsupported);
   CHECK(weft::all_reduce(c, nullptr, d, 64, weft::dtype::f32, {}, s) == status::invalid_argument);
+  CHECK(std::string(c.last_call_error()) == "null buffer");
   CHECK(weft::all_gather(c, d, d, std::size_t(1) << 62, weft::dtype::f32, s) == status::invalid_argument);
   CHECK(weft::broadcast(c, d, d, 64, weft::dtype::f32, 2, s) == status::invalid_argument);
   weft::call_options o;

@@ -344,6 +344,114 @@ TEST_CASE("runtime plan: the built-in policy", "[runtime]") {
   CHECK(p.nchannels == 8);
 }
 
+TEST_CASE("runtime plan: the built-in policy picks direct all-reduce where a window exists", "[runtime]") {
+  using weft::direct_flavour;
+  comm_facts::window const w{4, std::size_t(64) << 10, std::size_t(1) << 10};
+  auto p = weft::default_plan(coll_kind::all_reduce, 4, 8, 4, true, w);
+  REQUIRE(p.flavour);
+  CHECK(*p.flavour == direct_flavour::ll);
+  CHECK(p.nchannels == 1);
+  p = weft::default_plan(coll_kind::all_reduce, 4, 4096, 4, true, w); // one LL round on each of 4 blocks
+  REQUIRE(p.flavour);
+  CHECK(*p.flavour == direct_flavour::ll);
+  CHECK(p.nchannels == 4);
+  p = weft::default_plan(coll_kind::all_reduce, 4, 4097, 4, true, w);
+  REQUIRE(p.flavour);
+  CHECK(*p.flavour == direct_flavour::one_shot);
+  CHECK(p.nchannels == 1);
+  p = weft::default_plan(coll_kind::all_reduce, 8, std::size_t(1) << 20, 4, true, w);
+  REQUIRE(p.flavour);
+  CHECK(*p.flavour == direct_flavour::one_shot);
+  CHECK(p.nchannels == 4);
+  // Above 1 MiB, above 8 ranks, other collectives, one rank, no window: not direct.
+  CHECK_FALSE(weft::default_plan(coll_kind::all_reduce, 8, (std::size_t(1) << 20) + 4, 4, true, w).flavour);
+  CHECK_FALSE(weft::default_plan(coll_kind::all_reduce, 9, 8, 4, true, w).flavour);
+  CHECK(weft::default_plan(coll_kind::all_reduce, 9, 8, 4, true, w).algo == weft::algorithm::recursive_doubling);
+  CHECK_FALSE(weft::default_plan(coll_kind::all_gather, 4, 8, 4, true, w).flavour);
+  CHECK_FALSE(weft::default_plan(coll_kind::all_reduce, 1, 8, 4, true, w).flavour);
+  CHECK_FALSE(weft::default_plan(coll_kind::all_reduce, 4, 8, 4, true).flavour);
+}
+
+TEST_CASE("runtime call: direct all-reduce flavours over the communicator's window", "[runtime]") {
+  using weft::direct_flavour;
+  buffers b;
+  comm_facts none = facts(); // no window
+  comm_facts win = facts();
+  win.max_channels = 8;
+  win.direct = {2, std::size_t(64) << 10, std::size_t(1) << 10};
+  for (direct_flavour fl : {direct_flavour::one_shot, direct_flavour::two_shot, direct_flavour::ll}) {
+    INFO(weft::to_string(fl));
+    coll_call c = call(b);
+    c.opt.flavour = fl;
+    // Without a window: refused with the reason, nothing launched.
+    outcome o = run(none, c);
+    CHECK(o.r.st == status::unsupported);
+    CHECK(std::string(o.r.why).find("direct_blocks") != std::string::npos);
+    CHECK(o.launches == 0);
+    // With one: served, on at most direct_blocks blocks, whatever the default would use.
+    o = run(win, c);
+    REQUIRE(o.r.st == status::success);
+    CHECK(o.launches == 1);
+    REQUIRE(o.r.plan.flavour);
+    CHECK(*o.r.plan.flavour == fl);
+    CHECK(o.r.plan.nchannels >= 1);
+    CHECK(o.r.plan.nchannels <= 2);
+    c.count = 4000000 / 4; // the default would use 3 channels: clamped to the window's 2
+    std::vector<float> big(c.count);
+    c.send = c.recv = big.data(); // in place
+    o = run(win, c);
+    REQUIRE(o.r.st == status::success);
+    CHECK(o.r.plan.nchannels == 2);
+    // Asking for more blocks than the window has is an error, not a silent clamp.
+    c.opt.nchannels = 3;
+    expect_refused(win, c, status::invalid_argument);
+    c.opt.nchannels = 2;
+    CHECK(run(win, c).r.st == status::success);
+  }
+  coll_call c = call(b);
+  c.opt.flavour = direct_flavour::two_shot;
+  // Conflicting options and other collectives.
+  c.opt.algo = weft::algorithm::tree;
+  expect_refused(win, c, status::invalid_argument);
+  c.opt.algo = weft::algorithm::ring; // the ring names no other algorithm: accepted
+  CHECK(run(win, c).r.st == status::success);
+  c.opt.algo.reset();
+  c.opt.direct = true;
+  expect_refused(win, c, status::invalid_argument);
+  c.opt.direct.reset();
+  c.opt.flavour = direct_flavour(7);
+  expect_refused(win, c, status::invalid_argument);
+  coll_call g = call(b, coll_kind::all_gather, 100);
+  g.opt.flavour = direct_flavour::one_shot;
+  expect_refused(win, g, status::unsupported);
+  // A selector's flavour is dropped where it cannot run, and an explicit algorithm wins over it.
+  weft::plan_selector sel = [](coll_kind, int, std::size_t, std::size_t, int, weft::launch_plan& p) {
+    p.flavour = direct_flavour::ll;
+    p.nchannels = 8;
+    return true;
+  };
+  outcome o = run(none, call(b), 0, &sel);
+  REQUIRE(o.r.st == status::success);
+  CHECK_FALSE(o.r.plan.flavour);
+  o = run(win, call(b), 0, &sel);
+  REQUIRE(o.r.st == status::success);
+  REQUIRE(o.r.plan.flavour);
+  CHECK(o.r.plan.nchannels == 2);
+  o = run(win, call(b, coll_kind::reduce_scatter, 64), 0, &sel);
+  REQUIRE(o.r.st == status::success);
+  CHECK_FALSE(o.r.plan.flavour);
+  c = call(b);
+  c.opt.algo = weft::algorithm::ring;
+  o = run(win, c, 0, &sel);
+  REQUIRE(o.r.st == status::success);
+  CHECK_FALSE(o.r.plan.flavour);
+  // The built-in policy on a window: a small all-reduce goes direct.
+  o = run(win, call(b, coll_kind::all_reduce, 2));
+  REQUIRE(o.r.st == status::success);
+  REQUIRE(o.r.plan.flavour);
+  CHECK(*o.r.plan.flavour == direct_flavour::ll);
+}
+
 TEST_CASE("runtime plan: a selector decides, overrides win, impossible choices fall back", "[runtime]") {
   buffers b;
   int asked = 0;

@@ -20,15 +20,18 @@ TEST_CASE("runtime tuned selector: the plan is the tuner's choice", "[runtime]")
   REQUIRE(weft::sim::load_topology("dgx-h100", t, &why));
   weft::plan_selector sel = weft::tuner_selector(t);
   weft::tune::tuner direct(t);
-  for (std::size_t bytes : {std::size_t(4096), std::size_t(1) << 20, std::size_t(64) << 20}) {
-    INFO("bytes " << bytes);
-    weft::launch_plan p;
-    REQUIRE(sel(coll_kind::all_reduce, 8, bytes, 4, 0, p));
+  auto tuner_choice = [&](std::size_t bytes) -> weft::tune::choice const& {
     weft::tune::request rq;
     rq.coll = weft::sim::collective::all_reduce;
     rq.nranks = 8;
     rq.bytes = bytes;
-    weft::tune::choice const& c = direct.choose(rq);
+    return direct.choose(rq);
+  };
+  for (std::size_t bytes : {std::size_t(4096), std::size_t(1) << 20, std::size_t(64) << 20}) {
+    INFO("bytes " << bytes);
+    weft::launch_plan p;
+    REQUIRE(sel(coll_kind::all_reduce, 8, bytes, 4, 0, p));
+    weft::tune::choice const& c = tuner_choice(bytes);
     REQUIRE(c.ok);
     CHECK(p.proto == c.best.proto);
     CHECK(p.nchannels == c.best.nchannels);
@@ -36,7 +39,24 @@ TEST_CASE("runtime tuned selector: the plan is the tuner's choice", "[runtime]")
     if (c.best.algo != "ring_direct") (void)weft::parse_algorithm(c.best.algo.c_str(), want);
     CHECK(p.algo == want);
     CHECK(p.direct == (c.best.algo == "ring_direct"));
+    CHECK(p.flavour.has_value() == (c.best.algo.rfind("direct_", 0) == 0));
   }
+  // Where the tuner picks a direct all-reduce, the plan carries its flavour (and the ring as algo).
+  int direct_picks = 0;
+  for (std::size_t bytes = 8; bytes <= (std::size_t(4) << 20); bytes *= 4) {
+    weft::tune::choice const& c = tuner_choice(bytes);
+    REQUIRE(c.ok);
+    weft::direct_flavour want{};
+    if (!weft::parse_direct_flavour(c.best.algo.c_str(), want)) continue;
+    INFO("bytes " << bytes << " tuner " << c.best.algo);
+    weft::launch_plan p;
+    REQUIRE(sel(coll_kind::all_reduce, 8, bytes, 4, 0, p));
+    REQUIRE(p.flavour);
+    CHECK(*p.flavour == want);
+    CHECK(p.algo == weft::algorithm::ring);
+    ++direct_picks;
+  }
+  CHECK(direct_picks > 0);
   // The runtime's call path uses it, clamps to the communicator and keeps overrides.
   std::vector<float> in(1 << 16, 1.0f), out(1 << 16);
   weft::comm_facts f;

@@ -45,4 +45,32 @@ inline bool parse_algorithm(char const* s, algorithm& out) noexcept {
   return false;
 }
 
+//! How a direct all-reduce over symmetric memory moves data (algorithm/direct.hpp):
+//! one_shot (every rank reads every peer's whole input), two_shot (reduce-scatter
+//! then all-gather through the peers' staging areas) or ll (data and flag in
+//! 8-byte lines, no barrier: tiny messages).
+enum class direct_flavour : cuda::std::uint8_t { one_shot, two_shot, ll };
+
+inline constexpr int direct_flavour_count = 3;
+
+WEFT_HOST_DEVICE constexpr char const* to_string(direct_flavour f) noexcept {
+  switch (f) {
+    case direct_flavour::one_shot: return "one_shot";
+    case direct_flavour::two_shot: return "two_shot";
+    case direct_flavour::ll: return "ll";
+  }
+  return "unknown";
+}
+
+//! Parse a direct flavour: "one_shot", "two_shot", "ll", or the tuner's names
+//! "direct_one_shot", "direct_two_shot", "direct_ll".
+inline bool parse_direct_flavour(char const* s, direct_flavour& out) noexcept {
+  if (!s) return false;
+  if (!std::strncmp(s, "direct_", 7)) s += 7;
+  if (!std::strcmp(s, "one_shot")) return out = direct_flavour::one_shot, true;
+  if (!std::strcmp(s, "two_shot")) return out = direct_flavour::two_shot, true;
+  if (!std::strcmp(s, "ll")) return out = direct_flavour::ll, true;
+  return false;
+}
+
 } // namespace weft

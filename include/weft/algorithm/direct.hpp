@@ -35,6 +35,7 @@
 //! Every rank reduces in rank order, so results are bit-identical on every
 //! rank and from run to run.
 
+#include <weft/algorithm/algorithm.hpp>
 #include <weft/algorithm/partition.hpp>
 #include <weft/algorithm/recursive.hpp>
 #include <weft/algorithm/ring.hpp>
@@ -49,17 +50,7 @@
 
 namespace weft {
 
-//! How a direct all-reduce moves data.
-enum class direct_flavour : cuda::std::uint8_t { one_shot, two_shot, ll };
-
-WEFT_HOST_DEVICE constexpr char const* to_string(direct_flavour f) noexcept {
-  switch (f) {
-    case direct_flavour::one_shot: return "one_shot";
-    case direct_flavour::two_shot: return "two_shot";
-    case direct_flavour::ll: return "ll";
-  }
-  return "unknown";
-}
+// direct_flavour (one_shot, two_shot, ll) is in algorithm/algorithm.hpp.
 
 //! Per-block progress, in the rank's own memory: the last epoch used and the rounds run.
 struct sym_cursor {
@@ -354,6 +345,18 @@ WEFT_HOST_DEVICE status direct_ll_all_reduce(Group& g, Sym const& s, int b, Op c
     s.reduce(g, op, n, [&](int q) { return s.template ll_staged<T>(b, rd.par, q); }, out + rd.base, rd.len, true);
     return status::success;
   });
+}
+
+//! The all-reduce of flavour `f` (one_shot for an unknown value) on block `b`.
+template <class Group, class Sym, class Op>
+WEFT_HOST_DEVICE status direct_all_reduce_flavour(direct_flavour f, Group& g, Sym const& s, int b, Op const& op,
+                                                  typename Op::value_type const* in, typename Op::value_type* out,
+                                                  elem_range r) {
+  switch (f) {
+    case direct_flavour::two_shot: return direct_two_shot_all_reduce(g, s, b, op, in, out, r);
+    case direct_flavour::ll: return direct_ll_all_reduce(g, s, b, op, in, out, r);
+    default: return direct_one_shot_all_reduce(g, s, b, op, in, out, r);
+  }
 }
 
 //! Direct all-gather of [r.lo, r.hi) of every rank's `count` elements into `out` (n * count).

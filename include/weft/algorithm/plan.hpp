@@ -20,6 +20,7 @@
 
 #include <cstddef>
 #include <functional>
+#include <optional>
 
 namespace weft {
 
@@ -33,6 +34,9 @@ struct launch_plan {
   //! The CPU communicators honour it per call; the GPU communicator's ring order
   //! is fixed at creation (`comm_config::ring_local`).
   int ring_local = 0;
+  //! All-reduce: run the direct algorithm of this flavour over the communicator's
+  //! symmetric window instead of `algo` (the GPU communicator, `comm_config::direct_blocks`).
+  std::optional<direct_flavour> flavour;
 };
 
 //! Chooses a plan for (collective, ranks, bytes, element size, root); returns

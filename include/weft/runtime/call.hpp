@@ -25,6 +25,7 @@
 #include <weft/prims/wait_error.hpp>
 #include <weft/proto/protocol.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -39,6 +40,11 @@ struct call_options {
   std::optional<protocol> proto;  //!< simple, ll, ll128
   int nchannels = 0;              //!< 0: choose; else 1 .. the communicator's max_channels
   std::optional<bool> direct;     //!< all-gather on Simple: write into the next rank's registered output
+  //! All-reduce: the direct algorithm of this flavour (one_shot, two_shot, ll) over
+  //! the communicator's symmetric window (`comm_config::direct_blocks`); user
+  //! buffers need no registration. Not together with a non-ring `algo` or `direct`;
+  //! `nchannels` (blocks) at most direct_blocks; `proto` is ignored.
+  std::optional<direct_flavour> flavour;
 };
 
 //! One collective call. `count` is in elements: the whole buffer for
@@ -66,6 +72,11 @@ struct comm_facts {
   bool recursive_ready = false;  //!< point-to-point connections were made at creation
   bool peer_access = true;       //!< every peer's memory is addressable (direct prims need it)
   bool ring_rotated = false;     //!< the ring is rail-rotated (comm_config::ring_local): no direct all-gather
+  //! The symmetric window of the direct all-reduce (blocks 0: none was made).
+  struct window {
+    int blocks = 0;
+    std::size_t area_bytes = 0, ll_bytes = 0;
+  } direct{};
   std::uint32_t dtype_mask = ~0u;  //!< reduction dtypes compiled into this launch path (bit = int(dtype))
   std::uint32_t redop_mask = ~0u;  //!< reduction operators compiled in (bit = int(redop))
   //! Whether [p, p + bytes) lies in one registered buffer of this rank (null: nothing is registered).
@@ -147,6 +158,13 @@ inline call_result check_call(comm_facts const& f, coll_call const& c) {
     return bad(status::invalid_argument, "invalid algorithm");
   if (c.opt.algo && !runtime_serves(*c.opt.algo, c.coll))
     return bad(status::unsupported, "algorithm not offered by the GPU runtime for this collective");
+  if (c.opt.flavour) {
+    if (unsigned(*c.opt.flavour) >= unsigned(direct_flavour_count)) return bad(status::invalid_argument, "invalid direct flavour");
+    if (c.coll != coll_kind::all_reduce)
+      return bad(status::unsupported, "direct flavours (one_shot, two_shot, ll) serve all-reduce only");
+    if ((c.opt.algo && *c.opt.algo != algorithm::ring) || (c.opt.direct && *c.opt.direct))
+      return bad(status::invalid_argument, "call_options: a direct flavour is its own algorithm; leave algo and direct unset");
+  }
   if (c.count == 0) return {};
   bool const uses_send = !(c.coll == coll_kind::broadcast && f.rank != c.root);
   bool const uses_recv = !(c.coll == coll_kind::reduce && f.rank != c.root);
@@ -186,14 +204,34 @@ inline call_result check_not_capturing(stream_facts const& s) {
 
 //! The built-in policy (used when no selector is set or it declines):
 //!  - one rank: Simple, one channel (a local copy or reduction);
+//!  - all-reduce on 2..8 ranks with a direct window (`w.blocks > 0`): direct LL
+//!    while one LL round per block holds the message (`blocks * ll_bytes`),
+//!    one-shot up to 1 MiB (one block per started area, up to `blocks`) -- on
+//!    the H100 runs with virtual ranks (docs/gpu-validation.md, algos_bench_gpu)
+//!    direct LL was the fastest all-reduce at 8 B and one-shot up to 1 MiB, at
+//!    2, 4 and 8 ranks; more ranks are not measured, so they keep the rest;
 //!  - up to 256 KiB per rank: LL (lowest latency measured), recursive doubling
 //!    for all-reduce when its connections exist and there are more than 2 ranks;
 //!  - above: Simple, one channel per MiB up to max_channels.
 //! LL128 is never picked by the policy: on the measured H100 runs it was the
 //! slowest protocol at every size; it stays available as an override.
-inline launch_plan default_plan(coll_kind c, int nranks, std::size_t bytes, int max_channels, bool recursive_ready) {
+inline launch_plan default_plan(coll_kind c, int nranks, std::size_t bytes, int max_channels, bool recursive_ready,
+                                comm_facts::window w = {}) {
   launch_plan p;
   if (nranks <= 1) return p;
+  if (c == coll_kind::all_reduce && w.blocks > 0 && nranks <= 8 && w.ll_bytes > 0 && w.area_bytes > 0) {
+    auto blocks_for = [&](std::size_t per) { return int(std::min<std::size_t>(std::size_t(w.blocks), (bytes + per - 1) / per)); };
+    if (bytes <= std::size_t(w.blocks) * w.ll_bytes) {
+      p.flavour = direct_flavour::ll;
+      p.nchannels = std::max(1, blocks_for(w.ll_bytes));
+      return p;
+    }
+    if (bytes <= (std::size_t(1) << 20)) {
+      p.flavour = direct_flavour::one_shot;
+      p.nchannels = std::max(1, blocks_for(w.area_bytes));
+      return p;
+    }
+  }
   auto clamp = [&](std::size_t v) { return int(v < 1 ? 1 : v > std::size_t(max_channels) ? std::size_t(max_channels) : v); };
   if (bytes <= (256u << 10)) {
     p.proto = protocol::ll;
@@ -215,9 +253,13 @@ inline call_result plan_call(comm_facts const& f, coll_call const& c, plan_selec
   std::size_t const size = c.coll == coll_kind::all_gather ? out_b : in_b; // nccl-tests' size
   launch_plan p;
   if (!(sel && *sel && (*sel)(c.coll, f.nranks, size, dtype_size(c.type), c.root, p)))
-    p = default_plan(c.coll, f.nranks, size, f.max_channels, f.recursive_ready);
+    p = default_plan(c.coll, f.nranks, size, f.max_channels, f.recursive_ready, f.direct);
+  // A direct flavour needs an all-reduce and the window; otherwise the plan's algorithm runs.
+  if (p.flavour && (c.coll != coll_kind::all_reduce || f.direct.blocks < 1 || unsigned(*p.flavour) >= unsigned(direct_flavour_count)))
+    p.flavour.reset();
+  int const max_ch = p.flavour ? std::min(f.max_channels, f.direct.blocks) : f.max_channels;
   if (p.nchannels < 1) p.nchannels = 1;
-  if (p.nchannels > f.max_channels) p.nchannels = f.max_channels;
+  if (p.nchannels > max_ch) p.nchannels = max_ch;
   // A selected plan the communicator cannot serve falls back to the ring
   // (for all_to_all, `ring` names its only schedule, the pairwise exchange).
   if (!runtime_serves(p.algo, c.coll) || (p.algo != algorithm::ring && !f.recursive_ready)) p.algo = algorithm::ring;
@@ -230,7 +272,24 @@ inline call_result plan_call(comm_facts const& f, coll_call const& c, plan_selec
   if (c.opt.proto) p.proto = *c.opt.proto;
   if (c.opt.nchannels > 0) p.nchannels = c.opt.nchannels;
   if (c.opt.direct) p.direct = *c.opt.direct;
+  if (c.opt.flavour) {
+    p.flavour = c.opt.flavour;
+    p.algo = algorithm::ring;
+    p.direct = false;
+    if (c.opt.nchannels <= 0 && p.nchannels > f.direct.blocks) p.nchannels = std::max(1, f.direct.blocks);
+  } else if (c.opt.algo || (c.opt.direct && *c.opt.direct)) {
+    p.flavour.reset(); // an explicit algorithm wins over a chosen flavour
+  }
   out.plan = p;
+  if (p.flavour) {
+    if (f.direct.blocks < 1)
+      return {status::unsupported,
+              "direct all-reduce needs the communicator's symmetric window (comm_config::direct_blocks > 0, peer access, WEFT_RUNTIME_DIRECT)",
+              false, p};
+    if (p.nchannels > f.direct.blocks)
+      return {status::invalid_argument, "nchannels above comm_config::direct_blocks for a direct all-reduce", false, p};
+    return out;
+  }
   if (p.algo != algorithm::ring && !f.recursive_ready)
     return {status::unsupported, "recursive and tree all-reduce need comm_config::recursive_connections", false, p};
   if (p.direct) {

@@ -10,8 +10,9 @@
 //! weft::all_reduce(comm, send, recv, count, weft::dtype::bf16, weft::redop_desc{weft::redop::sum}, stream);
 //! weft::all_reduce(comm, send_f, recv_f, count, weft::op::sum<float>{}, stream);   // typed
 //! ```
-//! Both take `call_options` last (algorithm, protocol, channels, direct): what
-//! it leaves unset the communicator's selector chooses (runtime/call.hpp).
+//! Both take `call_options` last (algorithm, protocol, channels, direct, and
+//! for all-reduce a direct flavour over the communicator's symmetric window):
+//! what it leaves unset the communicator's selector chooses (runtime/call.hpp).
 //!
 //! The untyped form instantiates kernels for the reduction dtypes in
 //! `WEFT_RUNTIME_DTYPES` and the operators in `WEFT_RUNTIME_REDOPS` (bit masks
@@ -51,6 +52,12 @@
 //! then run the ring, and asking for one of them returns `unsupported`.
 #ifndef WEFT_RUNTIME_RECURSIVE
 #  define WEFT_RUNTIME_RECURSIVE 1
+#endif
+//! 0: compile no direct all-reduce kernels (one per reduction, the flavour a
+//! run-time argument); the communicator's window then serves nothing, the
+//! policy never picks a direct flavour and asking for one returns `unsupported`.
+#ifndef WEFT_RUNTIME_DIRECT
+#  define WEFT_RUNTIME_DIRECT 1
 #endif
 #ifndef WEFT_RUNTIME_REDOPS
 #  define WEFT_RUNTIME_REDOPS                                                                                  \
@@ -170,11 +177,44 @@ __global__ void __launch_bounds__(512) comm_recursive_kernel(Op op, comm_args<ty
     (void)rabenseifner_all_reduce(net, pos, a.send, a.recv, r);
 }
 
+//! Direct all-reduce over the communicator's window (algorithm/direct.hpp): CTA b
+//! runs window block b on `partition(count, gridDim.x, b)`. A failed wait is in
+//! the window's failure record; a grid wider than the window records
+//! invalid_argument in `*result` and does nothing.
+template <class Op>
+__global__ void __launch_bounds__(512) comm_direct_kernel(Op op, sym_view v, direct_flavour f,
+                                                          typename Op::value_type const* in, typename Op::value_type* out,
+                                                          cuda::std::size_t count, status* result) {
+  if (int(gridDim.x) > v.nblocks) {
+    if (threadIdx.x == 0) *result = status::invalid_argument;
+    return;
+  }
+  cuda_cta g;
+  int const b = int(blockIdx.x);
+  status const s = direct_all_reduce_flavour(f, g, v, b, op, in, out, partition(count, int(gridDim.x), b));
+  if (s == status::invalid_argument && threadIdx.x == 0) *result = s; // the window holds no element (waits record their own)
+}
+
 //! Launch the kernel of (Coll, plan) for Op. Only after every check passed.
 template <coll_kind Coll, class Op>
 status launch(comm const& c, launch_plan const& plan, Op const& op, void const* send, void* recv, std::size_t count,
               int root, cudaStream_t stream) {
   using T = typename Op::value_type;
+  if constexpr (Coll == coll_kind::all_reduce && WEFT_RUNTIME_DIRECT) {
+    if (plan.flavour) {
+      Op op_copy = op;
+      sym_view v = c.direct_view();
+      direct_flavour fl = *plan.flavour;
+      T const* in = static_cast<T const*>(send);
+      T* out = static_cast<T*>(recv);
+      cuda::std::size_t n = count;
+      status* res = c.direct_status();
+      void* args[] = {&op_copy, &v, &fl, &in, &out, &n, &res};
+      cudaError_t const e = cudaLaunchKernel(reinterpret_cast<void const*>(&comm_direct_kernel<Op>), dim3(unsigned(plan.nchannels)),
+                                             dim3(unsigned(c.config().threads)), args, 0, stream);
+      return e == cudaSuccess ? status::success : status::cuda_error;
+    }
+  }
   comm_args<T> a{static_cast<T const*>(send), static_cast<T*>(recv), count, c.rank(), c.size(), root, plan.nchannels,
                  c.config().ring_local, c.ring_connections(plan.proto), c.pair_connections(plan.proto), c.error_records(), c.bound(), nullptr};
   if (plan.direct) a.direct_buf = c.peer_address(recv, count * sizeof(T) * std::size_t(c.size()), (c.rank() + 1) % c.size());
@@ -248,6 +288,7 @@ template <class Go>
 status run(comm& c, coll_call const& k, cudaStream_t stream, std::uint32_t dtype_mask, std::uint32_t redop_mask, Go&& go) {
   comm_facts f = c.facts();
   f.recursive_ready = f.recursive_ready && WEFT_RUNTIME_RECURSIVE;
+  if (!WEFT_RUNTIME_DIRECT) f.direct = {};
   f.dtype_mask = dtype_mask;
   f.redop_mask = redop_mask;
   call_result const r = run_call(
@@ -261,6 +302,7 @@ status run(comm& c, coll_call const& k, cudaStream_t stream, std::uint32_t dtype
         if (prev != c.device()) cudaSetDevice(prev);
         return st;
       });
+  c.record_call(r.why);
   return r.st;
 }
 

@@ -10,9 +10,11 @@
 //!    and point-to-point ones when `recursive_connections` is set), allocated as
 //!    symmetric memory and mapped by the ranks that send into it;
 //!  - the device copy of its connection descriptors and its error records;
+//!  - the symmetric window of the direct all-reduce (`comm_config::direct_blocks`),
+//!    mapped by every peer, and its cursors, LL staging and failure record;
 //!  - every symmetric allocation it made (`alloc_symmetric`) and every peer
 //!    mapping of a registered buffer (`register_buffer`).
-//! `scratch_bytes()` reports the first two; creation fails with
+//! `scratch_bytes()` reports the first three; creation fails with
 //! `invalid_argument` if they would exceed `comm_config::max_scratch_bytes`
 //! (64 MiB by default).
 //!
@@ -30,6 +32,7 @@
 //! None of them may run while a stream passed in `check_stream` is capturing a
 //! CUDA graph: they allocate and exchange handles.
 
+#include <weft/algorithm/direct.hpp>
 #include <weft/algorithm/partition.hpp>
 #include <weft/algorithm/ring.hpp>
 #include <weft/core/flag.hpp>
@@ -73,6 +76,15 @@ struct comm_config {
   //! is not served on a rotated ring.
   int ring_local = 0;
   sym::handle_request handles = sym::handle_request::automatic; //!< between processes
+  //! The direct all-reduce's symmetric window (`call_options::flavour`, and the
+  //! built-in policy's small all-reduces): block slots (the most CTAs a direct
+  //! call may use; 0: no window), one staging area and the LL payload per sender
+  //! and round (positive multiples of 64). Made only where every peer's memory
+  //! is addressable (not over the host-mapped fallback); counted in scratch_bytes:
+  //! about direct_blocks x (4 x area + 4 x nranks x ll) bytes.
+  int direct_blocks = 4;
+  std::size_t direct_area_bytes = std::size_t(64) << 10;
+  std::size_t direct_ll_bytes = std::size_t(1) << 10;
   plan_selector selector;                    //!< empty: the built-in policy (`default_plan`); see runtime/tuned.hpp
 };
 
@@ -138,6 +150,13 @@ public:
   std::size_t symmetric_bytes() const noexcept { return sym_bytes_; }
   comm_config const& config() const noexcept { return cfg_; }
   std::string const& last_error() const noexcept { return last_error_; }
+  //! Why the last collective on this rank returned what it did: "ok", or the reason
+  //! a call was refused before launching (a static string, e.g. "buffer not aligned
+  //! to its element size") or "the launch failed". Device-side failures are
+  //! reported by check_errors().
+  char const* last_call_error() const noexcept { return last_call_; }
+  //! Records a call's outcome (the launch path, runtime/collectives.cuh).
+  void record_call(char const* why) noexcept { last_call_ = why ? why : "ok"; }
   bool healthy() const noexcept { return healthy_; }
 
   //! After the stream of a collective is synchronised: the first failure its
@@ -158,6 +177,21 @@ public:
         if (text) *text = last_error_;
         return x.st;
       }
+    if (win_ready_) {
+      sym_failure f{};
+      status launch_st = status::success;
+      if (cudaMemcpy(&f, win_view_.failure, sizeof f, cudaMemcpyDeviceToHost) != cudaSuccess ||
+          cudaMemcpy(&launch_st, win_status_, sizeof launch_st, cudaMemcpyDeviceToHost) != cudaSuccess) {
+        if (text) *text = "could not read the direct window's failure record";
+        return status::cuda_error;
+      }
+      if (f.st != status::success || launch_st != status::success) {
+        healthy_ = false;
+        last_error_ = describe_direct(f, launch_st);
+        if (text) *text = last_error_;
+        return f.st != status::success ? f.st : launch_st;
+      }
+    }
     if (text) *text = "no error";
     return status::success;
   }
@@ -250,8 +284,15 @@ public:
     f.peer_access = peer_access_;
     f.ring_rotated = ring_order{cfg_.ring_local, 1}.rotated(n_);
     f.registered = [this](void const* p, std::size_t bytes) { return reg_.covering(p, bytes) != nullptr; };
+    if (win_ready_) f.direct = {cfg_.direct_blocks, cfg_.direct_area_bytes, cfg_.direct_ll_bytes};
     return f;
   }
+  //! Whether the direct all-reduce's window was made (see comm_config::direct_blocks).
+  bool direct_ready() const noexcept { return win_ready_; }
+  //! This rank's view of the direct window (device pointers; valid while direct_ready()).
+  sym_view const& direct_view() const noexcept { return win_view_; }
+  //! Where a direct kernel records a failed launch check (device memory).
+  status* direct_status() const noexcept { return win_status_; }
   //! Device descriptors: ring connections [protocol][channel][recv, send].
   connection const* ring_connections(protocol p) const noexcept {
     return dconns_ + std::size_t(int(p)) * std::size_t(cfg_.max_channels) * 2;
@@ -294,6 +335,15 @@ private:
   connection* dconns_ = nullptr;
   wait_error* errors_ = nullptr;
   std::size_t scratch_ = 0, sym_bytes_ = 0;
+  // The direct window: region and flags shared with the peers, then this rank's
+  // own cursors, LL staging, failure record, launch status and pointer tables.
+  sym::local_alloc win_mem_;
+  detail::peer_set win_peers_;
+  unsigned char* win_local_ = nullptr;
+  sym_view win_view_{};
+  status* win_status_ = nullptr;
+  bool win_ready_ = false;
+  char const* last_call_ = "ok";
   buffer_registry<detail::peer_set> reg_;
   std::map<std::uint64_t, sym_entry> syms_;
   std::uint64_t next_sym_ = 1;
@@ -322,6 +372,13 @@ private:
     syms_.clear();
     conn_peers_.release();
     conn_mem_.release();
+    win_peers_.release();
+    win_mem_.release();
+    if (win_local_) cudaFree(win_local_);
+    win_local_ = nullptr;
+    win_view_ = {};
+    win_status_ = nullptr;
+    win_ready_ = false;
     if (dconns_) cudaFree(dconns_);
     if (errors_) cudaFree(errors_);
     dconns_ = nullptr;
@@ -463,7 +520,85 @@ public:
 
 private:
   std::size_t planned_scratch_bytes() const {
-    return region_bytes() + descriptor_count() * sizeof(connection) + std::size_t(cfg_.max_channels) * sizeof(wait_error);
+    return region_bytes() + descriptor_count() * sizeof(connection) + std::size_t(cfg_.max_channels) * sizeof(wait_error) +
+           (cfg_.direct_blocks > 0 ? window_shared_bytes() + window_local_bytes() : 0);
+  }
+  // ---- the direct window's layout ----
+  std::size_t window_flags_offset() const {
+    return align_up(sym_view::region_bytes(n_, cfg_.direct_blocks, cfg_.direct_area_bytes, cfg_.direct_ll_bytes), std::size_t(256));
+  }
+  std::size_t window_shared_bytes() const {
+    return window_flags_offset() + std::size_t(cfg_.direct_blocks) * std::size_t(n_) * sizeof(std::uint64_t);
+  }
+  //! This rank's own part: [cursors][staging][failure][status][region table][flag table], 256-aligned pieces.
+  struct window_local_layout {
+    std::size_t cursors = 0, staging = 0, failure = 0, status_at = 0, bufs = 0, flags = 0, total = 0;
+  };
+  window_local_layout window_local() const {
+    window_local_layout l;
+    std::size_t at = 0;
+    auto take = [&](std::size_t bytes) {
+      std::size_t const here = at;
+      at = align_up(at + bytes, std::size_t(256));
+      return here;
+    };
+    l.cursors = take(std::size_t(cfg_.direct_blocks) * sizeof(sym_cursor));
+    l.staging = take(std::size_t(cfg_.direct_blocks) * std::size_t(n_) * cfg_.direct_ll_bytes);
+    l.failure = take(sizeof(sym_failure));
+    l.status_at = take(sizeof(status));
+    l.bufs = take(std::size_t(n_) * sizeof(unsigned char*));
+    l.flags = take(std::size_t(n_) * sizeof(std::uint64_t*));
+    l.total = at;
+    return l;
+  }
+  std::size_t window_local_bytes() const { return window_local().total; }
+
+  //! The window's local part and this rank's view, once every peer's region is mapped.
+  status build_window() {
+    window_local_layout const l = window_local();
+    if (cudaSetDevice(dev_) != cudaSuccess) return status::cuda_error;
+    if (cudaMalloc(&win_local_, l.total) != cudaSuccess) return status::out_of_memory;
+    scratch_ += l.total;
+    std::vector<unsigned char*> bufs(std::size_t(n_), nullptr);
+    std::vector<std::uint64_t*> flags(std::size_t(n_), nullptr);
+    for (int p = 0; p < n_; ++p) {
+      auto* base = static_cast<unsigned char*>(p == rank_ ? win_mem_.ptr : win_peers_.peers[std::size_t(p)].ptr);
+      if (!base) return status::internal_error;
+      bufs[std::size_t(p)] = base;
+      flags[std::size_t(p)] = reinterpret_cast<std::uint64_t*>(base + window_flags_offset());
+    }
+    if (cudaMemset(win_local_, 0, l.total) != cudaSuccess ||
+        cudaMemcpy(win_local_ + l.bufs, bufs.data(), bufs.size() * sizeof bufs[0], cudaMemcpyHostToDevice) != cudaSuccess ||
+        cudaMemcpy(win_local_ + l.flags, flags.data(), flags.size() * sizeof flags[0], cudaMemcpyHostToDevice) != cudaSuccess)
+      return status::cuda_error;
+    sym_failure const none{};
+    status const ok = status::success;
+    if (cudaMemcpy(win_local_ + l.failure, &none, sizeof none, cudaMemcpyHostToDevice) != cudaSuccess ||
+        cudaMemcpy(win_local_ + l.status_at, &ok, sizeof ok, cudaMemcpyHostToDevice) != cudaSuccess)
+      return status::cuda_error;
+    sym_view& v = win_view_;
+    v.bufs = reinterpret_cast<unsigned char* const*>(win_local_ + l.bufs);
+    v.flags = reinterpret_cast<cuda::std::uint64_t* const*>(win_local_ + l.flags);
+    v.cursors = reinterpret_cast<sym_cursor*>(win_local_ + l.cursors);
+    v.staging = win_local_ + l.staging;
+    v.failure = reinterpret_cast<sym_failure*>(win_local_ + l.failure);
+    v.rank = rank_;
+    v.nranks = n_;
+    v.nblocks = cfg_.direct_blocks;
+    v.area_bytes = cfg_.direct_area_bytes;
+    v.ll_bytes = cfg_.direct_ll_bytes;
+    v.bound = wait_bound{cfg_.timeout_ns, nullptr};
+    win_status_ = reinterpret_cast<status*>(win_local_ + l.status_at);
+    win_ready_ = true;
+    return status::success;
+  }
+
+  static std::string describe_direct(sym_failure const& f, status launch_st) {
+    if (f.st == status::success)
+      return std::string("direct all-reduce: ") + to_string(launch_st) + " (a launch wider than comm_config::direct_blocks, or a window too small for one element)";
+    return std::string("direct all-reduce: ") + to_string(f.st) + " waiting for rank " + std::to_string(f.peer) +
+           (f.ll ? " (LL line)" : " (barrier flag)") + ", block " + std::to_string(f.block) + ", epoch " +
+           std::to_string(f.epoch) + ", last seen " + std::to_string(f.seen);
   }
   std::size_t descriptor_count() const {
     return std::size_t(protocol_count) * std::size_t(cfg_.max_channels) * 2 *
@@ -473,6 +608,10 @@ private:
   static status check_config(comm_config const& cfg) {
     if (cfg.max_channels < 1 || cfg.max_channels > 64 || cfg.slots.nslots < 2 || cfg.threads < 32 ||
         cfg.threads > 512 || cfg.threads % 32 != 0 || cfg.timeout_ns == 0)
+      return status::invalid_argument;
+    if (cfg.direct_blocks < 0 || cfg.direct_blocks > 64 ||
+        (cfg.direct_blocks > 0 && (cfg.direct_area_bytes == 0 || cfg.direct_area_bytes % 64 != 0 ||
+                                   cfg.direct_ll_bytes == 0 || cfg.direct_ll_bytes % 64 != 0)))
       return status::invalid_argument;
     for (int pi = 0; pi < protocol_count; ++pi)
       if (!valid_slot_bytes(protocol(pi), cfg.slots.slot_bytes(protocol(pi)))) return status::invalid_argument;
@@ -589,6 +728,37 @@ private:
         },
         why);
     if (s != status::success) return fail_all(s, why);
+    // The direct window: every rank's region and flags, mapped by every peer.
+    if (cfg.direct_blocks > 0 && c0.peer_access_) {
+      s = exchange(
+          ranks,
+          [&](comm& c, sym::export_blob& b) {
+            status const a = c.win_mem_.make(c.conn_kind_, c.dev_, c.window_shared_bytes(), devs);
+            if (a != status::success) return a;
+            c.scratch_ += c.win_mem_.size;
+            return sym::export_buffer(c.conn_kind_, c.win_mem_.ptr, c.window_shared_bytes(), &c.win_mem_,
+                                      c.ids_[std::size_t(c.rank_)], b);
+          },
+          [&](comm& c, std::vector<sym::export_blob> const& blobs, std::vector<int> const& fds) {
+            c.win_peers_.peers.assign(std::size_t(c.n_), {});
+            for (int p = 0; p < c.n_; ++p) {
+              if (p == c.rank_) continue;
+              if (status x = sym::import_buffer(blobs[std::size_t(p)], c.ids_[std::size_t(c.rank_)], fds[std::size_t(p)],
+                                                c.win_peers_.peers[std::size_t(p)]);
+                  x != status::success)
+                return x;
+            }
+            return c.build_window();
+          },
+          why);
+      if (s != status::success) return fail_all(s, "direct window: " + why);
+    }
+    // A cudaMemcpy from pageable memory may return before its data reached the
+    // device, and collectives run on the caller's streams, which may not wait
+    // for the legacy stream: let every copy and memset of creation land first.
+    for (auto* c : ranks)
+      if (cudaSetDevice(c->dev_) != cudaSuccess || cudaDeviceSynchronize() != cudaSuccess)
+        return fail_all(status::cuda_error, "cudaDeviceSynchronize after creation failed");
     return status::success;
   }
 

@@ -134,12 +134,7 @@ __global__ void direct_all_reduce_kernel(sym_view v, direct_flavour f, Op op, ty
   if (!detail::grid_fits(v, result)) return;
   cuda_cta g;
   int const b = int(blockIdx.x);
-  elem_range const r = partition(count, int(gridDim.x), b);
-  status s;
-  if (f == direct_flavour::two_shot) s = direct_two_shot_all_reduce(g, v, b, op, in, out, r);
-  else if (f == direct_flavour::ll) s = direct_ll_all_reduce(g, v, b, op, in, out, r);
-  else s = direct_one_shot_all_reduce(g, v, b, op, in, out, r);
-  detail::record_status(result, s);
+  detail::record_status(result, direct_all_reduce_flavour(f, g, v, b, op, in, out, partition(count, int(gridDim.x), b)));
 }
 
 template <class Mc, class Op>

@@ -39,7 +39,9 @@ inline bool to_sim_collective(coll_kind c, sim::collective& out) noexcept {
 //! policy then decides) when the tuner has no answer; `ring_direct` becomes the
 //! ring with `direct` set (which the call then drops if the output is not
 //! registered); `ring_rail` and `chain_rail` become the ring with `ring_local`
-//! set to the topology's GPUs per node; other names map to `weft::algorithm` (a runtime that does not
+//! set to the topology's GPUs per node; `direct_one_shot`, `direct_two_shot` and
+//! `direct_ll` become `launch_plan::flavour` (served by a GPU communicator with a
+//! direct window, else the ring runs); other names map to `weft::algorithm` (a runtime that does not
 //! serve the algorithm for that collective falls back to the ring). Serves the
 //! GPU runtime (`comm_config::selector`) and the CPU communicators
 //! (`cpu_comm_config::selector` with `coll_options::automatic`).
@@ -60,6 +62,13 @@ inline plan_selector tuner_selector(sim::topology t, tune::tune_options o = {}) 
     // The rail-rotated family (ring_rail, chain_rail) is the ring over the topology's nodes.
     sim::traced_algorithm const* entry = tune::find_algorithm(rq.coll, ch.best.algo);
     out.ring_local = entry && entry->rail ? state->second.topology().gpus_per_node : 0;
+    // The direct all-reduces (direct_one_shot, direct_two_shot, direct_ll) become a
+    // flavour, which a communicator without a direct window drops (the ring runs).
+    direct_flavour fl{};
+    out.flavour.reset();
+    if (rq.coll == sim::collective::all_reduce && ch.best.algo.rfind("direct_", 0) == 0 &&
+        parse_direct_flavour(ch.best.algo.c_str(), fl))
+      out.flavour = fl;
     // The tuner's algorithm by name; one weft::algorithm does not name (a traced
     // family no runtime runs yet) becomes the ring, which every runtime serves.
     if (out.direct || !parse_algorithm(ch.best.algo.c_str(), out.algo)) out.algo = algorithm::ring;

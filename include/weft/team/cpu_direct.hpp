@@ -69,11 +69,7 @@ status direct_all_reduce(cpu_window& w, Rank& tr, T const* send, T* recv, std::s
   }
   return detail::cpu_window_run<T>(w, tr, what, send, recv, count, 1, o, [&](auto& g, sym_view const& v, int b,
                                                                                elem_range r) {
-    switch (o.flavour) {
-      case direct_flavour::two_shot: return direct_two_shot_all_reduce(g, v, b, op, send, recv, r);
-      case direct_flavour::ll: return direct_ll_all_reduce(g, v, b, op, send, recv, r);
-      default: return direct_one_shot_all_reduce(g, v, b, op, send, recv, r);
-    }
+    return direct_all_reduce_flavour(o.flavour, g, v, b, op, send, recv, r);
   });
 }
 
