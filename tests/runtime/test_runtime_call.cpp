@@ -244,7 +244,8 @@ TEST_CASE("runtime call: options", "[runtime]") {
     outcome const o = run(f, c);
     INFO(weft::to_string(al));
     bool const served = al == weft::algorithm::ring || al == weft::algorithm::recursive_doubling ||
-                        al == weft::algorithm::rabenseifner || al == weft::algorithm::tree;
+                        al == weft::algorithm::rabenseifner || al == weft::algorithm::tree ||
+                        al == weft::algorithm::hierarchical;
     CHECK(o.r.st == (served ? status::success : status::unsupported));
     if (served) CHECK(o.r.plan.algo == al);
   }
@@ -450,6 +451,90 @@ TEST_CASE("runtime call: direct all-reduce flavours over the communicator's wind
   REQUIRE(o.r.st == status::success);
   REQUIRE(o.r.plan.flavour);
   CHECK(*o.r.plan.flavour == direct_flavour::ll);
+}
+
+TEST_CASE("runtime call: hierarchical all-reduce and its layouts", "[runtime]") {
+  using weft::algorithm;
+  using weft::hier_layout;
+  buffers b;
+  comm_facts f = facts(1, 8);
+  coll_call c = call(b);
+  c.opt.algo = algorithm::hierarchical;
+  // Over the point-to-point connections only.
+  expect_refused(f, c, status::unsupported);
+  f.recursive_ready = true;
+  // No layout anywhere: the automatic one (8 ranks: inner teams of 2).
+  outcome o = run(f, c);
+  REQUIRE(o.r.st == status::success);
+  CHECK(o.launches == 1);
+  CHECK(o.r.plan.algo == algorithm::hierarchical);
+  CHECK(o.r.plan.hier.inner == 2);
+  // The communicator's layout, then the call's.
+  f.hier.inner = 4;
+  f.hier.outer = algorithm::tree;
+  o = run(f, c);
+  REQUIRE(o.r.st == status::success);
+  CHECK(o.r.plan.hier.inner == 4);
+  CHECK(o.r.plan.hier.outer == algorithm::tree);
+  hier_layout three;
+  three.inner = 2;
+  three.middle = 2;
+  three.within = algorithm::recursive_doubling;
+  c.opt.hier = three;
+  o = run(f, c);
+  REQUIRE(o.r.st == status::success);
+  CHECK(o.r.plan.hier.inner == 2);
+  CHECK(o.r.plan.hier.middle == 2);
+  CHECK(o.r.plan.hier.within == algorithm::recursive_doubling);
+  // Layouts that do not fit 8 ranks, or name an algorithm a level cannot run.
+  for (hier_layout bad : {hier_layout{3, 1, algorithm::ring, algorithm::ring}, hier_layout{2, 3, algorithm::ring, algorithm::ring},
+                          hier_layout{2, 1, algorithm::hierarchical, algorithm::ring},
+                          hier_layout{2, 1, algorithm::ring, algorithm::rank_order}}) {
+    c.opt.hier = bad;
+    expect_refused(f, c, status::unsupported);
+  }
+  // All-gather: served with the same layouts; reduce-scatter and the rooted collectives: not offered.
+  coll_call g = call(b, coll_kind::all_gather, 100);
+  g.opt.algo = algorithm::hierarchical;
+  g.opt.hier = three;
+  o = run(f, g);
+  REQUIRE(o.r.st == status::success);
+  CHECK(o.r.plan.algo == algorithm::hierarchical);
+  CHECK(o.r.plan.hier.middle == 2);
+  g.opt.hier = hier_layout{3, 1, algorithm::ring, algorithm::ring};
+  expect_refused(f, g, status::unsupported);
+  g.opt.hier = three;
+  g.opt.direct = true; // direct transfers follow the ring
+  g.opt.proto = weft::protocol::simple;
+  expect_refused(f, g, status::unsupported);
+  for (coll_kind k : {coll_kind::reduce_scatter, coll_kind::broadcast, coll_kind::reduce}) {
+    coll_call rs = call(b, k, 100);
+    rs.opt.algo = algorithm::hierarchical;
+    expect_refused(f, rs, status::unsupported);
+  }
+  // A selector's hierarchical choice: its own layout, else the communicator's, else the ring.
+  hier_layout from_selector{};
+  weft::plan_selector sel = [&](coll_kind, int, std::size_t, std::size_t, int, weft::launch_plan& p) {
+    p.algo = algorithm::hierarchical;
+    p.hier = from_selector;
+    return true;
+  };
+  comm_facts bare = facts(1, 8);
+  bare.recursive_ready = true;
+  o = run(bare, call(b), 0, &sel);
+  REQUIRE(o.r.st == status::success);
+  CHECK(o.r.plan.algo == algorithm::ring);
+  o = run(f, call(b), 0, &sel);
+  REQUIRE(o.r.st == status::success);
+  CHECK(o.r.plan.algo == algorithm::hierarchical);
+  CHECK(o.r.plan.hier.inner == 4);
+  from_selector.inner = 8;
+  o = run(f, call(b), 0, &sel);
+  CHECK(o.r.plan.hier.inner == 8);
+  from_selector.inner = 3; // does not fit: the ring, not a refusal (the call asked for nothing)
+  o = run(f, call(b), 0, &sel);
+  REQUIRE(o.r.st == status::success);
+  CHECK(o.r.plan.algo == algorithm::ring);
 }
 
 TEST_CASE("runtime plan: a selector decides, overrides win, impossible choices fall back", "[runtime]") {

@@ -74,6 +74,33 @@ TEST_CASE("runtime tuned selector: the plan is the tuner's choice", "[runtime]")
   c.opt.proto = weft::protocol::ll128;
   r = weft::plan_call(f, c, &sel);
   CHECK(r.plan.proto == weft::protocol::ll128);
+  // On several nodes the tuner picks hierarchical entries for mid sizes: the plan is
+  // hierarchical with the layout the model traced.
+  weft::sim::topology multi;
+  REQUIRE(weft::sim::load_topology("dgx-h100x4-ib", multi, &why));
+  weft::plan_selector msel = weft::tuner_selector(multi);
+  weft::tune::tuner mt(multi);
+  int hier_picks = 0;
+  for (std::size_t bytes = 4096; bytes <= (std::size_t(2) << 20); bytes *= 4) {
+    weft::tune::request rq;
+    rq.coll = weft::sim::collective::all_reduce;
+    rq.nranks = 32;
+    rq.bytes = bytes;
+    weft::tune::choice const& mc = mt.choose(rq);
+    REQUIRE(mc.ok);
+    if (mc.best.algo.rfind("hier", 0) != 0) continue;
+    INFO("bytes " << bytes << " tuner " << mc.best.algo);
+    weft::launch_plan mp;
+    REQUIRE(msel(coll_kind::all_reduce, 32, bytes, 4, 0, mp));
+    weft::hier_layout const want = weft::sim::traced_hier_layout(mc.best.algo, 32);
+    CHECK(mp.algo == weft::algorithm::hierarchical);
+    CHECK(mp.hier.inner == want.inner);
+    CHECK(mp.hier.middle == want.middle);
+    CHECK(mp.hier.outer == want.outer);
+    CHECK(mp.hier.within == want.within);
+    ++hier_picks;
+  }
+  CHECK(hier_picks > 0);
   // all-to-all is not modelled: the selector declines.
   weft::launch_plan p;
   CHECK_FALSE(sel(coll_kind::all_to_all, 8, 4096, 4, 0, p));

@@ -45,6 +45,39 @@ inline bool parse_algorithm(char const* s, algorithm& out) noexcept {
   return false;
 }
 
+//! How ranks are grouped: sizes of the inner levels (consecutive ranks first),
+//! and the algorithm of the outermost level's all-reduce. The outermost level's
+//! size is what is left: nranks / (inner * middle).
+struct hier_layout {
+  int inner = 0;                      //!< ranks per inner team (an NVLink domain); 0: not hierarchical
+  int middle = 1;                     //!< inner teams per middle team (1: two levels)
+  algorithm outer = algorithm::ring;  //!< all-reduce of the outermost level: ring, tree, recursive_doubling, rabenseifner
+  //! All-reduce: what the inner levels run.
+  //!  - ring: reduce-scatter going in, all-gather coming out; only 1 / (inner * middle)
+  //!    of the data crosses the outer links (bandwidth-optimal);
+  //!  - tree, recursive_doubling, rabenseifner: each inner level all-reduces the
+  //!    whole range with that algorithm, then the outer level all-reduces it: fewer
+  //!    steps (latency), but every byte crosses the outer links.
+  algorithm within = algorithm::ring;
+
+  //! Two levels whose inner team is the largest divisor d of `nranks` with d * d <= nranks
+  //! (what a communicator that knows no NVLink domain uses when `inner` is 0).
+  WEFT_HOST_DEVICE static hier_layout automatic(int nranks, algorithm outer = algorithm::ring,
+                                                algorithm within = algorithm::ring) noexcept {
+    hier_layout l;
+    l.inner = 1;
+    for (int d = 1; d * d <= nranks; ++d)
+      if (nranks % d == 0) l.inner = d;
+    l.outer = outer;
+    l.within = within;
+    return l;
+  }
+  //! This layout, or the automatic one when `inner` is 0.
+  WEFT_HOST_DEVICE hier_layout resolved(int nranks) const noexcept {
+    return inner == 0 ? automatic(nranks, outer, within) : *this;
+  }
+};
+
 //! How a direct all-reduce over symmetric memory moves data (algorithm/direct.hpp):
 //! one_shot (every rank reads every peer's whole input), two_shot (reduce-scatter
 //! then all-gather through the peers' staging areas) or ll (data and flag in

@@ -37,6 +37,8 @@ struct launch_plan {
   //! All-reduce: run the direct algorithm of this flavour over the communicator's
   //! symmetric window instead of `algo` (the GPU communicator, `comm_config::direct_blocks`).
   std::optional<direct_flavour> flavour;
+  //! algo == hierarchical: the levels (inner 0: the communicator's layout, else automatic).
+  hier_layout hier{};
 };
 
 //! Chooses a plan for (collective, ranks, bytes, element size, root); returns

@@ -18,6 +18,7 @@
 //! a static string).
 
 #include <weft/algorithm/algorithm.hpp>
+#include <weft/algorithm/hierarchical.hpp>
 #include <weft/algorithm/plan.hpp>
 #include <weft/core/ops.hpp>
 #include <weft/core/status.hpp>
@@ -36,7 +37,7 @@ namespace weft {
 
 //! Per-call choices; anything left unset is chosen by the communicator's selector.
 struct call_options {
-  std::optional<algorithm> algo;  //!< all-reduce: ring, recursive_doubling, rabenseifner; others: ring
+  std::optional<algorithm> algo;  //!< all-reduce: ring, recursive_doubling, rabenseifner, tree, hierarchical; all-gather: ring, hierarchical; others: ring
   std::optional<protocol> proto;  //!< simple, ll, ll128
   int nchannels = 0;              //!< 0: choose; else 1 .. the communicator's max_channels
   std::optional<bool> direct;     //!< all-gather on Simple: write into the next rank's registered output
@@ -45,6 +46,9 @@ struct call_options {
   //! buffers need no registration. Not together with a non-ring `algo` or `direct`;
   //! `nchannels` (blocks) at most direct_blocks; `proto` is ignored.
   std::optional<direct_flavour> flavour;
+  //! algo == hierarchical: the levels (default: comm_config::hier, else
+  //! hier_layout::automatic). Ignored by the other algorithms.
+  std::optional<hier_layout> hier;
 };
 
 //! One collective call. `count` is in elements: the whole buffer for
@@ -77,6 +81,8 @@ struct comm_facts {
     int blocks = 0;
     std::size_t area_bytes = 0, ll_bytes = 0;
   } direct{};
+  //! The layout of hierarchical all-reduce when a call names none (comm_config::hier; inner 0: none given).
+  hier_layout hier{};
   std::uint32_t dtype_mask = ~0u;  //!< reduction dtypes compiled into this launch path (bit = int(dtype))
   std::uint32_t redop_mask = ~0u;  //!< reduction operators compiled in (bit = int(redop))
   //! Whether [p, p + bytes) lies in one registered buffer of this rank (null: nothing is registered).
@@ -103,13 +109,26 @@ constexpr bool reduces(coll_kind c) noexcept {
 }
 
 //! Whether the GPU runtime runs algorithm `a` for collective `c`: the ring (and
-//! chains) for every collective; recursive doubling, Rabenseifner and the double
-//! binary tree for all-reduce (over the point-to-point connections of
-//! comm_config::recursive_connections). Other algorithms of `weft::algorithm`
-//! are not offered here yet.
+//! chains) for every collective; recursive doubling, Rabenseifner, the double
+//! binary tree and the hierarchical composition for all-reduce, and the
+//! hierarchical all-gather (over the point-to-point connections of
+//! comm_config::recursive_connections). Rank order (the deterministic mode) and
+//! the hierarchical reduce-scatter (it needs input-sized scratch) are not offered here.
 constexpr bool runtime_serves(algorithm a, coll_kind c) noexcept {
-  return a == algorithm::ring || (c == coll_kind::all_reduce && (a == algorithm::recursive_doubling ||
-                                                                  a == algorithm::rabenseifner || a == algorithm::tree));
+  return a == algorithm::ring ||
+         (c == coll_kind::all_reduce && (a == algorithm::recursive_doubling || a == algorithm::rabenseifner ||
+                                         a == algorithm::tree || a == algorithm::hierarchical)) ||
+         (c == coll_kind::all_gather && a == algorithm::hierarchical);
+}
+
+//! The layout a hierarchical all-reduce on `nranks` ranks runs with, or false
+//! when it does not fit them or names an inner algorithm the levels cannot run.
+inline bool runnable_hier_layout(hier_layout const& l, int nranks, hier_layout& out) noexcept {
+  out = l.resolved(nranks);
+  hier_shape shape;
+  if (!hier_shape::of(out, nranks, shape)) return false;
+  return out.within == algorithm::ring || out.within == algorithm::tree || out.within == algorithm::recursive_doubling ||
+         out.within == algorithm::rabenseifner;
 }
 
 //! Input and output bytes of `c` on this rank; false when they overflow.
@@ -263,9 +282,14 @@ inline call_result plan_call(comm_facts const& f, coll_call const& c, plan_selec
   // A selected plan the communicator cannot serve falls back to the ring
   // (for all_to_all, `ring` names its only schedule, the pairwise exchange).
   if (!runtime_serves(p.algo, c.coll) || (p.algo != algorithm::ring && !f.recursive_ready)) p.algo = algorithm::ring;
+  // A selected hierarchical plan needs a layout: the selector's, else the communicator's; one that does not fit: the ring.
+  if (p.algo == algorithm::hierarchical) {
+    hier_layout const want = p.hier.inner > 0 ? p.hier : f.hier;
+    if (want.inner < 1 || !runnable_hier_layout(want, f.nranks, p.hier)) p.algo = algorithm::ring;
+  }
   bool const recv_registered = f.registered && f.registered(c.recv, out_b);
   if (p.direct && (c.coll != coll_kind::all_gather || p.proto != protocol::simple || !recv_registered || !f.peer_access ||
-                   f.ring_rotated))
+                   f.ring_rotated || p.algo != algorithm::ring))
     p.direct = false;
   // Explicit overrides are obeyed or refused, never silently changed.
   if (c.opt.algo) p.algo = *c.opt.algo;
@@ -280,6 +304,17 @@ inline call_result plan_call(comm_facts const& f, coll_call const& c, plan_selec
   } else if (c.opt.algo || (c.opt.direct && *c.opt.direct)) {
     p.flavour.reset(); // an explicit algorithm wins over a chosen flavour
   }
+  if (c.opt.algo && *c.opt.algo == algorithm::hierarchical) {
+    // Explicit: the call's layout, else the communicator's, else the automatic one.
+    hier_layout const want = c.opt.hier ? *c.opt.hier : f.hier;
+    if (!runnable_hier_layout(want, f.nranks, p.hier)) {
+      out.plan = p;
+      return {status::unsupported,
+              "hierarchical layout does not fit the rank count, or its inner algorithm is not ring, tree, "
+              "recursive_doubling or rabenseifner (call_options::hier, comm_config::hier)",
+              false, p};
+    }
+  }
   out.plan = p;
   if (p.flavour) {
     if (f.direct.blocks < 1)
@@ -291,10 +326,11 @@ inline call_result plan_call(comm_facts const& f, coll_call const& c, plan_selec
     return out;
   }
   if (p.algo != algorithm::ring && !f.recursive_ready)
-    return {status::unsupported, "recursive and tree all-reduce need comm_config::recursive_connections", false, p};
+    return {status::unsupported, "recursive, tree and hierarchical all-reduce need comm_config::recursive_connections",
+            false, p};
   if (p.direct) {
-    if (c.coll != coll_kind::all_gather || p.proto != protocol::simple)
-      return {status::unsupported, "direct transfers serve all-gather on the Simple protocol only", false, p};
+    if (c.coll != coll_kind::all_gather || p.proto != protocol::simple || p.algo != algorithm::ring)
+      return {status::unsupported, "direct transfers serve the ring all-gather on the Simple protocol only", false, p};
     if (!f.peer_access) return {status::unsupported, "direct transfers need peer access between the ranks", false, p};
     if (f.ring_rotated)
       return {status::unsupported, "direct transfers follow the plain ring (comm_config::ring_local is set)", false, p};

@@ -28,6 +28,7 @@
 
 #include <weft/algorithm/algorithm.hpp>
 #include <weft/algorithm/direct.hpp>
+#include <weft/algorithm/hierarchical.hpp>
 #include <weft/algorithm/partition.hpp>
 #include <weft/algorithm/recursive.hpp>
 #include <weft/algorithm/ring.hpp>
@@ -48,8 +49,9 @@
     ((1u << unsigned(::weft::dtype::f32)) | (1u << unsigned(::weft::dtype::f16)) | (1u << unsigned(::weft::dtype::bf16)))
 #endif
 //! 0: compile no point-to-point all-reduce kernels (recursive doubling,
-//! Rabenseifner, tree: three quarters of an all-reduce's instantiations); calls
-//! then run the ring, and asking for one of them returns `unsupported`.
+//! Rabenseifner, tree, hierarchical: four of the five kernels of each all-reduce
+//! and protocol); calls then run the ring, and asking for one of them returns
+//! `unsupported`.
 #ifndef WEFT_RUNTIME_RECURSIVE
 #  define WEFT_RUNTIME_RECURSIVE 1
 #endif
@@ -82,6 +84,8 @@ struct comm_args {
   wait_error* errors;      //!< [channel]
   wait_bound bound;
   void* direct_buf;        //!< the next rank's output (direct all-gather), or null
+  hier_shape hier{};       //!< hierarchical all-reduce: the levels
+  algorithm hier_outer = algorithm::ring, hier_within = algorithm::ring;
 };
 
 template <coll_kind Coll, protocol P, class Op>
@@ -162,6 +166,18 @@ __global__ void __launch_bounds__(512) comm_all_to_all_kernel(op::sum<cuda::std:
   (void)pairwise_all_to_all(net, pos, a.send, a.recv, a.count, partition(a.count, a.nchannels, ch));
 }
 
+//! Hierarchical all-gather as bytes over the point-to-point connections:
+//! outermost level first, then inward (algorithm/hierarchical.hpp), `a.count`
+//! bytes per rank, split over channels.
+template <protocol P>
+__global__ void __launch_bounds__(512) comm_hier_all_gather_kernel(op::sum<cuda::std::uint8_t> op,
+                                                                   comm_args<cuda::std::uint8_t> a) {
+  int const ch = int(blockIdx.x);
+  cuda_cta g;
+  comm_net<op::sum<cuda::std::uint8_t>, P> net{a, op, ch, g, coll_kind::all_gather};
+  (void)hier_all_gather(net, a.hier, a.rank, a.send, a.recv, a.count, partition(a.count, a.nchannels, ch));
+}
+
 template <algorithm Algo, protocol P, class Op>
 __global__ void __launch_bounds__(512) comm_recursive_kernel(Op op, comm_args<typename Op::value_type> a) {
   int const ch = int(blockIdx.x);
@@ -173,6 +189,8 @@ __global__ void __launch_bounds__(512) comm_recursive_kernel(Op op, comm_args<ty
     (void)recursive_doubling_all_reduce(net, pos, a.send, a.recv, r);
   else if constexpr (Algo == algorithm::tree)
     (void)tree_all_reduce(net, pos, a.send, a.recv, r);
+  else if constexpr (Algo == algorithm::hierarchical)
+    (void)hier_all_reduce(net, a.hier, a.hier_outer, a.rank, a.send, a.recv, r, a.hier_within);
   else
     (void)rabenseifner_all_reduce(net, pos, a.send, a.recv, r);
 }
@@ -218,6 +236,11 @@ status launch(comm const& c, launch_plan const& plan, Op const& op, void const* 
   comm_args<T> a{static_cast<T const*>(send), static_cast<T*>(recv), count, c.rank(), c.size(), root, plan.nchannels,
                  c.config().ring_local, c.ring_connections(plan.proto), c.pair_connections(plan.proto), c.error_records(), c.bound(), nullptr};
   if (plan.direct) a.direct_buf = c.peer_address(recv, count * sizeof(T) * std::size_t(c.size()), (c.rank() + 1) % c.size());
+  if (plan.algo == algorithm::hierarchical) {
+    if (!hier_shape::of(plan.hier, c.size(), a.hier)) return status::internal_error; // plan_call checked it
+    a.hier_outer = plan.hier.outer;
+    a.hier_within = plan.hier.within;
+  }
   void const* fn = nullptr;
   auto pick = [&](auto proto_tag) {
     constexpr protocol P = decltype(proto_tag)::value;
@@ -227,6 +250,9 @@ status launch(comm const& c, launch_plan const& plan, Op const& op, void const* 
     } else {
       fn = reinterpret_cast<void const*>(&comm_ring_kernel<Coll, P, Op>);
     }
+    if constexpr (Coll == coll_kind::all_gather && WEFT_RUNTIME_RECURSIVE) {
+      if (plan.algo == algorithm::hierarchical) fn = reinterpret_cast<void const*>(&comm_hier_all_gather_kernel<P>);
+    }
     if constexpr (Coll == coll_kind::all_reduce && WEFT_RUNTIME_RECURSIVE) {
       if (plan.algo == algorithm::recursive_doubling)
         fn = reinterpret_cast<void const*>(&comm_recursive_kernel<algorithm::recursive_doubling, P, Op>);
@@ -234,6 +260,8 @@ status launch(comm const& c, launch_plan const& plan, Op const& op, void const* 
         fn = reinterpret_cast<void const*>(&comm_recursive_kernel<algorithm::rabenseifner, P, Op>);
       else if (plan.algo == algorithm::tree)
         fn = reinterpret_cast<void const*>(&comm_recursive_kernel<algorithm::tree, P, Op>);
+      else if (plan.algo == algorithm::hierarchical)
+        fn = reinterpret_cast<void const*>(&comm_recursive_kernel<algorithm::hierarchical, P, Op>);
     }
   };
   switch (plan.proto) {

@@ -83,6 +83,12 @@ struct comm_config {
   //! is addressable (not over the host-mapped fallback); counted in scratch_bytes:
   //! about direct_blocks x (4 x area + 4 x nranks x ll) bytes.
   int direct_blocks = 4;
+  //! Hierarchical all-reduce (`call_options::algo = algorithm::hierarchical`, over
+  //! the point-to-point connections): the levels when a call names none, e.g.
+  //! {inner = GPUs per node}; inner 0: a call without a layout gets
+  //! `hier_layout::automatic`, and a selector's hierarchical choice without one
+  //! runs the ring.
+  hier_layout hier{};
   std::size_t direct_area_bytes = std::size_t(64) << 10;
   std::size_t direct_ll_bytes = std::size_t(1) << 10;
   plan_selector selector;                    //!< empty: the built-in policy (`default_plan`); see runtime/tuned.hpp
@@ -285,6 +291,7 @@ public:
     f.ring_rotated = ring_order{cfg_.ring_local, 1}.rotated(n_);
     f.registered = [this](void const* p, std::size_t bytes) { return reg_.covering(p, bytes) != nullptr; };
     if (win_ready_) f.direct = {cfg_.direct_blocks, cfg_.direct_area_bytes, cfg_.direct_ll_bytes};
+    f.hier = cfg_.hier;
     return f;
   }
   //! Whether the direct all-reduce's window was made (see comm_config::direct_blocks).

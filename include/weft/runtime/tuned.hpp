@@ -15,6 +15,7 @@
 //! once per size); later calls are a map lookup under a mutex.
 
 #include <weft/algorithm/plan.hpp>
+#include <weft/sim/trace_tree.hpp>
 #include <weft/tune/tuner.hpp>
 
 #include <memory>
@@ -41,7 +42,9 @@ inline bool to_sim_collective(coll_kind c, sim::collective& out) noexcept {
 //! registered); `ring_rail` and `chain_rail` become the ring with `ring_local`
 //! set to the topology's GPUs per node; `direct_one_shot`, `direct_two_shot` and
 //! `direct_ll` become `launch_plan::flavour` (served by a GPU communicator with a
-//! direct window, else the ring runs); other names map to `weft::algorithm` (a runtime that does not
+//! direct window, else the ring runs); the hierarchical entries become
+//! `algorithm::hierarchical` with the layout the model traced
+//! (`sim::traced_hier_layout`); other names map to `weft::algorithm` (a runtime that does not
 //! serve the algorithm for that collective falls back to the ring). Serves the
 //! GPU runtime (`comm_config::selector`) and the CPU communicators
 //! (`cpu_comm_config::selector` with `coll_options::automatic`).
@@ -71,7 +74,15 @@ inline plan_selector tuner_selector(sim::topology t, tune::tune_options o = {}) 
       out.flavour = fl;
     // The tuner's algorithm by name; one weft::algorithm does not name (a traced
     // family no runtime runs yet) becomes the ring, which every runtime serves.
-    if (out.direct || !parse_algorithm(ch.best.algo.c_str(), out.algo)) out.algo = algorithm::ring;
+    // The hierarchical entries (hierarchical, hier_tree, hier_3level, hier_rd_tree)
+    // carry the layout the model traced.
+    out.hier = {};
+    if (ch.best.algo.rfind("hier", 0) == 0) {
+      out.algo = algorithm::hierarchical;
+      out.hier = sim::traced_hier_layout(ch.best.algo, nranks);
+    } else if (out.direct || !parse_algorithm(ch.best.algo.c_str(), out.algo)) {
+      out.algo = algorithm::ring;
+    }
     out.proto = ch.best.proto;
     out.nchannels = ch.best.nchannels;
     return true;

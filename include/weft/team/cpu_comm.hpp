@@ -297,7 +297,12 @@ void choose_plan(Comm const& c, coll_kind coll, std::size_t bytes, std::size_t e
   if (!o.automatic) return;
   if constexpr (has_plan_selector<Comm>::value) {
     plan_selector const& sel = c.selector();
-    launch_plan p{o.algo, o.proto, o.nchannels, o.direct, o.ring_local, {}};
+    launch_plan p;
+    p.algo = o.algo;
+    p.proto = o.proto;
+    p.nchannels = o.nchannels;
+    p.direct = o.direct;
+    p.ring_local = o.ring_local;
     if (!sel || !sel(coll, c.size(), bytes, elem_bytes, root, p)) return;
     o.algo = unsigned(p.algo) < unsigned(algorithm_count) && cpu_serves(p.algo, coll) ? p.algo : algorithm::ring;
     if (unsigned(p.proto) < unsigned(protocol_count)) o.proto = p.proto;
