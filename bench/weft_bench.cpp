@@ -307,8 +307,8 @@ int run(int argc, char** argv) {
   if (o.graph_iters > 0 && threads)
     std::printf("# -G %d: CUDA graphs are ignored on the CPU backend\n", o.graph_iters);
   if (graph_iters > 0)
-    std::printf("# -G %d: each rank's %d timed iterations captured in one CUDA graph on its stream, every rank's "
-                "graph launched %d times\n",
+    std::printf("# -G %d: the %d timed iterations of every stream captured in one CUDA graph, each graph "
+                "launched %d times\n",
                 graph_iters, o.iters, graph_iters);
   if (std::string const tn = be->time_note(average_name(o.average)); !tn.empty())
     std::printf("# time: %s (-a %d)\n", tn.c_str(), o.average);

@@ -414,7 +414,7 @@ cuda)
   # --backend cuda (a weft-bench built with WEFT_ENABLE_CUDA): virtual ranks on one GPU.
   # Without a CUDA device: one clear line on stderr, nothing on stdout, exit 2.
   # With one: every row parses in nccl-tests' layout with #wrong 0, the header
-  # says the ranks are partitions of one GPU, and -G is refused with exit 2.
+  # says the ranks are partitions of one GPU, and -G runs the timed iterations as a CUDA graph.
   "$bench" --backend cuda --ranks 2 -b 8 -e 1K >"$dir/cuda.out" 2>"$dir/cuda.err"
   rc=$?
   if grep -q -- '--backend cuda: no CUDA device' "$dir/cuda.err"; then
@@ -437,7 +437,13 @@ cuda)
     check_table "$dir/cuda_algos.out" 4 - zero >/dev/null
     run cuda_inject 1 --backend cuda --ranks 2 -b 8 -e 64 -f 2 -n 1 -w 1 --inject-error
     check_table "$dir/cuda_inject.out" 2 - inject >/dev/null
-    run cuda_graph 2 --backend cuda --ranks 2 -G 1
+    # -G: the timed iterations as one CUDA graph, launched twice (the tree's connections are made in the warm-up).
+    run cuda_graph 0 --backend cuda --ranks 3 -b 8 -e 64K -f 8 -n 3 -w 1 -G 2 --algo ring,tree
+    grep -q '^# nThread 1 nGpus 1 .* graph: 2$' "$dir/cuda_graph.out" || fail "cuda_graph: the header does not say graph: 2"
+    grep -q '^# -G 2: the 3 timed iterations' "$dir/cuda_graph.out" || fail "cuda_graph: no -G line"
+    check_table "$dir/cuda_graph.out" 3 - zero >/dev/null
+    run cuda_graph_colls 0 --backend cuda --ranks 2 -b 8 -e 4K -f 8 -n 2 -w 1 -G 1 --coll allgather,reducescatter,broadcast
+    check_table "$dir/cuda_graph_colls.out" 2 - zero >/dev/null
   fi
   ;;
 cuda_g)
@@ -497,7 +503,7 @@ cuda_g)
     # -G: each rank's timed iterations as a CUDA graph, launched twice; -z: every stream synchronised after each.
     run g_graph 0 --backend cuda -g 1 --ranks 2 -b 8 -e 64K -f 8 -n 3 -w 1 -G 2 --coll allreduce,allgather,alltoall --algo ring
     grep -q '^# nThread 1 nGpus 1 .* graph: 2$' "$dir/g_graph.out" || fail "g_graph: the header does not say graph: 2"
-    grep -q '^# -G 2: each rank' "$dir/g_graph.out" || fail "g_graph: no -G line"
+    grep -q '^# -G 2: the 3 timed iterations' "$dir/g_graph.out" || fail "g_graph: no -G line"
     check_table "$dir/g_graph.out" 2 - zero >/dev/null
     run g_graph_algos 0 --backend cuda -g 1 --ranks 4 -b 8 -e 4K -f 8 -n 2 -w 1 -G 1 --algo all --proto ll,simple -d bfloat16
     check_table "$dir/g_graph_algos.out" 4 - zero >/dev/null

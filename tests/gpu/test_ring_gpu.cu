@@ -79,6 +79,62 @@ TEST_CASE("gpu ring: 1000 back-to-back all-reduces per protocol on the same conn
 }
 
 
+TEST_CASE("gpu ring: vrank_comm calls captured in a CUDA graph replay correctly", "[gpu][ring]") {
+  // Two all-reduces per graph (Simple, then LL): in -> mid -> out, with rank r's
+  // input all r + 1, so every output element is n * (1 + ... + n). The pointers
+  // travel as a kernel argument, so each replay must find them without a host copy.
+  int const n = 4;
+  weft::vrank_comm comm;
+  REQUIRE(comm.init(n) == weft::status::success);
+  std::size_t const count = 10007;
+  std::vector<weft_test::dvec<float>> in, mid, out;
+  for (int r = 0; r < n; ++r) {
+    in.emplace_back(count, float(r + 1));
+    mid.emplace_back(count, 0.0f);
+    out.emplace_back(count, 0.0f);
+  }
+  auto const in_p = weft_test::const_ptrs(weft_test::raw_ptrs(in));
+  auto const mid_w = weft_test::raw_ptrs(mid);
+  auto const mid_p = weft_test::const_ptrs(mid_w);
+  auto const out_w = weft_test::raw_ptrs(out);
+  weft::vrank_options simple, ll;
+  simple.nchannels = 2;
+  ll.proto = weft::protocol::ll;
+  cudaStream_t s;
+  WEFT_TEST_CUDA(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  // Once outside capture (loads the kernels), then captured.
+  REQUIRE(comm.all_reduce(in_p, mid_w, count, weft::op::sum<float>{}, simple, s) == weft::status::success);
+  REQUIRE(comm.all_reduce(mid_p, out_w, count, weft::op::sum<float>{}, ll, s) == weft::status::success);
+  WEFT_TEST_CUDA(cudaStreamSynchronize(s));
+  WEFT_TEST_CUDA(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+  weft::status const a = comm.all_reduce(in_p, mid_w, count, weft::op::sum<float>{}, simple, s);
+  weft::status const b = comm.all_reduce(mid_p, out_w, count, weft::op::sum<float>{}, ll, s);
+  cudaGraph_t graph = nullptr;
+  WEFT_TEST_CUDA(cudaStreamEndCapture(s, &graph));
+  REQUIRE(a == weft::status::success);
+  REQUIRE(b == weft::status::success);
+  cudaGraphExec_t exec = nullptr;
+  WEFT_TEST_CUDA(cudaGraphInstantiate(&exec, graph, 0));
+  cudaGraphDestroy(graph);
+  float const want = float(n * (n * (n + 1) / 2));
+  for (int rep = 1; rep <= 50; ++rep) {
+    if (rep % 10 == 0) // clear the outputs: the next replay must write them again
+      for (int r = 0; r < n; ++r) WEFT_TEST_CUDA(cudaMemsetAsync(out_w[std::size_t(r)], 0, count * sizeof(float), s));
+    WEFT_TEST_CUDA(cudaGraphLaunch(exec, s));
+    if (rep % 10 != 0) continue;
+    WEFT_TEST_CUDA(cudaStreamSynchronize(s));
+    for (int r = 0; r < n; ++r) {
+      INFO("replay " << rep << " rank " << r);
+      CHECK(weft_test::count_not(out[std::size_t(r)].begin(), count, want) == 0);
+    }
+  }
+  std::string why;
+  CHECK(comm.last_status(&why) == weft::status::success);
+  cudaGraphExecDestroy(exec);
+  cudaStreamDestroy(s);
+}
+
+
 TEST_CASE("gpu ring: bad input is refused before launch", "[gpu][ring]") {
   weft::vrank_comm comm;
   REQUIRE(comm.init(2) == weft::status::success);

@@ -12,6 +12,12 @@
 //! rank and channel; `last_status()` reads it back after the stream is synchronised,
 //! and once it has reported a failure the communicator refuses further calls
 //! (`status::aborted`): make a new one.
+//!
+//! CUDA graphs: a call adds two kernel launches and a memset to the stream (the
+//! ranks' buffer pointers travel as a kernel argument into a small device table,
+//! then the collective), so calls can be captured and replayed. The first call
+//! of a recursive, tree or hierarchical all-reduce makes the point-to-point
+//! connections (device allocations): make it once before capturing.
 
 #include <weft/algorithm/algorithm.hpp>
 #include <weft/algorithm/deterministic.hpp>
@@ -58,7 +64,23 @@ struct vrank_options {
   hier_layout hier{};
 };
 
+//! The most ranks a vrank_comm serves (their buffer pointers are one kernel argument).
+inline constexpr int vrank_max_ranks = 128;
+
 namespace detail {
+
+//! Every rank's send and recv pointer, as one kernel argument.
+struct vrank_ptr_block {
+  void* p[2 * vrank_max_ranks];
+};
+
+//! Writes the pointer table a call's kernel reads (`count` entries): stream-ordered
+//! and capturable, unlike a copy from pageable host memory. (A template so that
+//! every translation unit including this header shares one definition.)
+template <class Unused = void>
+__global__ void vrank_set_pointers(void** table, vrank_ptr_block b, int count) {
+  for (int i = int(threadIdx.x); i < count; i += int(blockDim.x)) table[i] = b.p[i];
+}
 
 template <class T>
 struct vrank_args {
@@ -189,8 +211,8 @@ public:
   //! Allocate and zero the connection memory. Returns a status; nothing is held on failure.
   status init(int nranks, vrank_config cfg = {}) {
     destroy();
-    if (nranks < 1 || cfg.max_channels < 1 || cfg.nslots < 2 || cfg.threads < 32 || cfg.threads > 512 ||
-        cfg.threads % 32 != 0)
+    if (nranks < 1 || nranks > vrank_max_ranks || cfg.max_channels < 1 || cfg.nslots < 2 || cfg.threads < 32 ||
+        cfg.threads > 512 || cfg.threads % 32 != 0)
       return status::invalid_argument;
     for (int pi = 0; pi < protocol_count; ++pi)
       if (!valid_slot_bytes(protocol(pi), cfg.slot_bytes(protocol(pi)))) return status::invalid_argument;
@@ -379,13 +401,19 @@ private:
       if (count > 0 && ((!send[std::size_t(r)] && (Coll != coll_kind::broadcast || r == root)) ||
                         (!recv[std::size_t(r)] && (Coll != coll_kind::reduce || r == root))))
         return status::invalid_argument;
-    std::vector<void*> ptrs(2 * std::size_t(n_));
+    detail::vrank_ptr_block ptrs{};
     for (int r = 0; r < n_; ++r) {
-      ptrs[std::size_t(r)] = const_cast<T*>(send[std::size_t(r)]);
-      ptrs[std::size_t(n_ + r)] = recv[std::size_t(r)];
+      ptrs.p[r] = const_cast<T*>(send[std::size_t(r)]);
+      ptrs.p[n_ + r] = recv[std::size_t(r)];
     }
-    if (cudaMemcpyAsync(ptrs_, ptrs.data(), ptrs.size() * sizeof(void*), cudaMemcpyHostToDevice, stream) != cudaSuccess)
-      return status::cuda_error;
+    {
+      void** table = ptrs_;
+      int entries = 2 * n_;
+      void* args[] = {&table, &ptrs, &entries};
+      if (cudaLaunchKernel(reinterpret_cast<void const*>(&detail::vrank_set_pointers<>), dim3(1), dim3(256), args, 0, stream) !=
+          cudaSuccess)
+        return status::cuda_error;
+    }
     if (cudaMemsetAsync(errors_, 0, std::size_t(n_) * std::size_t(cfg_.max_channels) * sizeof(wait_error), stream) !=
         cudaSuccess)
       return status::cuda_error;
