@@ -446,11 +446,21 @@ TEST_CASE("runtime call: direct all-reduce flavours over the communicator's wind
   o = run(win, c, 0, &sel);
   REQUIRE(o.r.st == status::success);
   CHECK_FALSE(o.r.plan.flavour);
-  // The built-in policy on a window: a small all-reduce goes direct.
+  // The built-in policy on a window: a small all-reduce goes direct...
   o = run(win, call(b, coll_kind::all_reduce, 2));
   REQUIRE(o.r.st == status::success);
   REQUIRE(o.r.plan.flavour);
   CHECK(*o.r.plan.flavour == direct_flavour::ll);
+  // ...unless the call names a protocol: then the ring with that protocol.
+  for (weft::protocol p : {weft::protocol::simple, weft::protocol::ll, weft::protocol::ll128}) {
+    coll_call k = call(b, coll_kind::all_reduce, 2);
+    k.opt.proto = p;
+    o = run(win, k);
+    REQUIRE(o.r.st == status::success);
+    CHECK_FALSE(o.r.plan.flavour);
+    CHECK(o.r.plan.proto == p);
+    CHECK(o.r.plan.algo == weft::algorithm::ring);
+  }
 }
 
 TEST_CASE("runtime call: hierarchical all-reduce and its layouts", "[runtime]") {

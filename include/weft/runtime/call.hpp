@@ -38,7 +38,7 @@ namespace weft {
 //! Per-call choices; anything left unset is chosen by the communicator's selector.
 struct call_options {
   std::optional<algorithm> algo;  //!< all-reduce: ring, recursive_doubling, rabenseifner, tree, hierarchical; all-gather: ring, hierarchical; others: ring
-  std::optional<protocol> proto;  //!< simple, ll, ll128
+  std::optional<protocol> proto;  //!< simple, ll, ll128 (naming one also keeps the selector from choosing a direct flavour)
   int nchannels = 0;              //!< 0: choose; else 1 .. the communicator's max_channels
   std::optional<bool> direct;     //!< all-gather on Simple: write into the next rank's registered output
   //! All-reduce: the direct algorithm of this flavour (one_shot, two_shot, ll) over
@@ -301,8 +301,8 @@ inline call_result plan_call(comm_facts const& f, coll_call const& c, plan_selec
     p.algo = algorithm::ring;
     p.direct = false;
     if (c.opt.nchannels <= 0 && p.nchannels > f.direct.blocks) p.nchannels = std::max(1, f.direct.blocks);
-  } else if (c.opt.algo || (c.opt.direct && *c.opt.direct)) {
-    p.flavour.reset(); // an explicit algorithm wins over a chosen flavour
+  } else if (c.opt.algo || c.opt.proto || (c.opt.direct && *c.opt.direct)) {
+    p.flavour.reset(); // an explicit algorithm or protocol asks for the prims-based algorithms
   }
   if (c.opt.algo && *c.opt.algo == algorithm::hierarchical) {
     // Explicit: the call's layout, else the communicator's, else the automatic one.
