@@ -451,7 +451,14 @@ TEST_CASE("runtime call: direct all-reduce flavours over the communicator's wind
   REQUIRE(o.r.st == status::success);
   REQUIRE(o.r.plan.flavour);
   CHECK(*o.r.plan.flavour == direct_flavour::ll);
-  // ...unless the call names a protocol: then the ring with that protocol.
+  // ...unless the call asks for more channels than the window has blocks (then the prims-based plan)...
+  coll_call wide = call(b, coll_kind::all_reduce, 2);
+  wide.opt.nchannels = 3;
+  o = run(win, wide);
+  REQUIRE(o.r.st == status::success);
+  CHECK_FALSE(o.r.plan.flavour);
+  CHECK(o.r.plan.nchannels == 3);
+  // ...or names a protocol: then the ring with that protocol.
   for (weft::protocol p : {weft::protocol::simple, weft::protocol::ll, weft::protocol::ll128}) {
     coll_call k = call(b, coll_kind::all_reduce, 2);
     k.opt.proto = p;

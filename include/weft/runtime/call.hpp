@@ -301,8 +301,10 @@ inline call_result plan_call(comm_facts const& f, coll_call const& c, plan_selec
     p.algo = algorithm::ring;
     p.direct = false;
     if (c.opt.nchannels <= 0 && p.nchannels > f.direct.blocks) p.nchannels = std::max(1, f.direct.blocks);
-  } else if (c.opt.algo || c.opt.proto || (c.opt.direct && *c.opt.direct)) {
-    p.flavour.reset(); // an explicit algorithm or protocol asks for the prims-based algorithms
+  } else if (c.opt.algo || c.opt.proto || (c.opt.direct && *c.opt.direct) || c.opt.nchannels > f.direct.blocks) {
+    // An explicit algorithm or protocol asks for the prims-based algorithms, and
+    // more channels than the window has blocks cannot run a direct flavour.
+    p.flavour.reset();
   }
   if (c.opt.algo && *c.opt.algo == algorithm::hierarchical) {
     // Explicit: the call's layout, else the communicator's, else the automatic one.
