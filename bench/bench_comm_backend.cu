@@ -231,7 +231,7 @@ private:
     for (int r = 0; r < n_; ++r)
       if (weft::status const st = call<T>(r, s, v.in[std::size_t(r)], v.out[std::size_t(r)]);
           st != weft::status::success)
-        return {r, st, comms_[std::size_t(r)]->last_error()};
+        return {r, st, comms_[std::size_t(r)]->last_call_error()};
     return {};
   }
 
@@ -277,7 +277,7 @@ private:
       if (st != weft::status::success || e != cudaSuccess) {
         (void)cudaGetLastError();
         return {r, st != weft::status::success ? st : weft::status::cuda_error,
-                st != weft::status::success ? comms_[std::size_t(r)]->last_error()
+                st != weft::status::success ? std::string(comms_[std::size_t(r)]->last_call_error())
                                             : std::string("stream capture failed: ") + cudaGetErrorString(e)};
       }
     }
