@@ -81,7 +81,7 @@ struct comm_config {
   //! call may use; 0: no window), one staging area and the LL payload per sender
   //! and round (positive multiples of 64). Made only where every peer's memory
   //! is addressable (not over the host-mapped fallback); counted in scratch_bytes:
-  //! about direct_blocks x (4 x area + 4 x nranks x ll) bytes.
+  //! about direct_blocks x (4 x area + 5 x nranks x ll) bytes (areas, LL slots, LL staging).
   int direct_blocks = 4;
   //! Hierarchical all-reduce (`call_options::algo = algorithm::hierarchical`, over
   //! the point-to-point connections): the levels when a call names none, e.g.
