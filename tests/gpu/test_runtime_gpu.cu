@@ -212,7 +212,7 @@ TEST_CASE("runtime gpu: recursive, tree and hierarchical all-reduce and direct a
         o.algo = weft::algorithm::hierarchical;
         o.hier = weft::hier_layout{sh.inner, sh.middle, outer, within};
         o.proto = ++k % 2 ? weft::protocol::simple : weft::protocol::ll;
-        o.nchannels = 1 + k % 2;
+        o.nchannels = 1 + (k / 2) % 2; // both channel counts with both protocols
         INFO("hier " << sh.n << " = " << sh.inner << " x " << sh.middle << " outer " << weft::to_string(outer)
                      << " within " << weft::to_string(within));
         check(g, coll::all_reduce, 30011, o, k % 3 == 0, 0, k % 2 == 0);

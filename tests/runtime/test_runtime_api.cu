@@ -80,7 +80,7 @@ TEST_CASE("runtime api: the default configuration stays within 64 MiB", "[runtim
   std::size_t const region = std::size_t(4) * (4 * (64u << 10) + 2 * 2 * 2 * (1u << 10));
   CHECK(window > region + (8u << 10));
   CHECK(window < region + (12u << 10));
-  // It grows with the rank count through the LL slots only.
+  // It grows with the rank count through the LL slots (and the LL staging).
   weft::comm_config no_window72 = no_window;
   CHECK(weft::comm::planned_scratch_bytes(72, cfg) - weft::comm::planned_scratch_bytes(72, no_window72) >
         std::size_t(4) * (4 * (64u << 10) + 2 * 72 * 2 * (1u << 10)));

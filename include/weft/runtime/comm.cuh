@@ -83,14 +83,14 @@ struct comm_config {
   //! is addressable (not over the host-mapped fallback); counted in scratch_bytes:
   //! about direct_blocks x (4 x area + 5 x nranks x ll) bytes (areas, LL slots, LL staging).
   int direct_blocks = 4;
-  //! Hierarchical all-reduce (`call_options::algo = algorithm::hierarchical`, over
-  //! the point-to-point connections): the levels when a call names none, e.g.
-  //! {inner = GPUs per node}; inner 0: a call without a layout gets
-  //! `hier_layout::automatic`, and a selector's hierarchical choice without one
-  //! runs the ring.
-  hier_layout hier{};
   std::size_t direct_area_bytes = std::size_t(64) << 10;
   std::size_t direct_ll_bytes = std::size_t(1) << 10;
+  //! Hierarchical all-reduce and all-gather (`call_options::algo =
+  //! algorithm::hierarchical`, over the point-to-point connections): the levels
+  //! when a call names none, e.g. {inner = GPUs per node}; inner 0: a call without
+  //! a layout gets `hier_layout::automatic`, and a selector's hierarchical choice
+  //! without one runs the ring.
+  hier_layout hier{};
   plan_selector selector;                    //!< empty: the built-in policy (`default_plan`); see runtime/tuned.hpp
 };
 
@@ -578,10 +578,9 @@ private:
         cudaMemcpy(win_local_ + l.bufs, bufs.data(), bufs.size() * sizeof bufs[0], cudaMemcpyHostToDevice) != cudaSuccess ||
         cudaMemcpy(win_local_ + l.flags, flags.data(), flags.size() * sizeof flags[0], cudaMemcpyHostToDevice) != cudaSuccess)
       return status::cuda_error;
-    sym_failure const none{};
-    status const ok = status::success;
-    if (cudaMemcpy(win_local_ + l.failure, &none, sizeof none, cudaMemcpyHostToDevice) != cudaSuccess ||
-        cudaMemcpy(win_local_ + l.status_at, &ok, sizeof ok, cudaMemcpyHostToDevice) != cudaSuccess)
+    static_assert(int(status::success) == 0, "the memset above leaves the launch status at success");
+    sym_failure const none{}; // not all zero (peer and block are -1)
+    if (cudaMemcpy(win_local_ + l.failure, &none, sizeof none, cudaMemcpyHostToDevice) != cudaSuccess)
       return status::cuda_error;
     sym_view& v = win_view_;
     v.bufs = reinterpret_cast<unsigned char* const*>(win_local_ + l.bufs);
@@ -712,52 +711,15 @@ private:
     // Connection memory: each rank's incoming connections, mapped by the senders.
     std::vector<int> devs;
     for (auto* c : ranks) devs.push_back(c->dev_);
-    status s = exchange(
-        ranks,
-        [&](comm& c, sym::export_blob& b) {
-          status const a = c.conn_mem_.make(c.conn_kind_, c.dev_, c.region_bytes(), devs);
-          if (a != status::success) return a;
-          c.scratch_ += c.conn_mem_.size;
-          return sym::export_buffer(c.conn_kind_, c.conn_mem_.ptr, c.region_bytes(), &c.conn_mem_,
-                                    c.ids_[std::size_t(c.rank_)], b);
-        },
-        [&](comm& c, std::vector<sym::export_blob> const& blobs, std::vector<int> const& fds) {
-          c.conn_peers_.peers.assign(std::size_t(c.n_), {});
-          for (int p = 0; p < c.n_; ++p) {
-            if (p == c.rank_) continue;
-            if (!c.needs_peer(p)) continue;
-            if (status x = sym::import_buffer(blobs[std::size_t(p)], c.ids_[std::size_t(c.rank_)], fds[std::size_t(p)],
-                                              c.conn_peers_.peers[std::size_t(p)]);
-                x != status::success)
-              return x;
-          }
-          return c.build_descriptors();
-        },
-        why);
+    status s = share_scratch(
+        ranks, devs, &comm::conn_mem_, &comm::conn_peers_, &comm::region_bytes,
+        [](comm const& c, int p) { return c.needs_peer(p); }, [](comm& c) { return c.build_descriptors(); }, why);
     if (s != status::success) return fail_all(s, why);
     // The direct window: every rank's region and flags, mapped by every peer.
     if (cfg.direct_blocks > 0 && c0.peer_access_) {
-      s = exchange(
-          ranks,
-          [&](comm& c, sym::export_blob& b) {
-            status const a = c.win_mem_.make(c.conn_kind_, c.dev_, c.window_shared_bytes(), devs);
-            if (a != status::success) return a;
-            c.scratch_ += c.win_mem_.size;
-            return sym::export_buffer(c.conn_kind_, c.win_mem_.ptr, c.window_shared_bytes(), &c.win_mem_,
-                                      c.ids_[std::size_t(c.rank_)], b);
-          },
-          [&](comm& c, std::vector<sym::export_blob> const& blobs, std::vector<int> const& fds) {
-            c.win_peers_.peers.assign(std::size_t(c.n_), {});
-            for (int p = 0; p < c.n_; ++p) {
-              if (p == c.rank_) continue;
-              if (status x = sym::import_buffer(blobs[std::size_t(p)], c.ids_[std::size_t(c.rank_)], fds[std::size_t(p)],
-                                                c.win_peers_.peers[std::size_t(p)]);
-                  x != status::success)
-                return x;
-            }
-            return c.build_window();
-          },
-          why);
+      s = share_scratch(
+          ranks, devs, &comm::win_mem_, &comm::win_peers_, &comm::window_shared_bytes,
+          [](comm const&, int) { return true; }, [](comm& c) { return c.build_window(); }, why);
       if (s != status::success) return fail_all(s, "direct window: " + why);
     }
     // A cudaMemcpy from pageable memory may return before its data reached the
@@ -767,6 +729,38 @@ private:
       if (cudaSetDevice(c->dev_) != cudaSuccess || cudaDeviceSynchronize() != cudaSuccess)
         return fail_all(status::cuda_error, "cudaDeviceSynchronize after creation failed");
     return status::success;
+  }
+
+  //! A collective step of creation: every local rank makes `(c.*bytes)()` of its
+  //! connection memory kind into `c.*mem` (counted in scratch_bytes) and exports
+  //! it; then maps each peer p's for which `wanted(c, p)` into `c.*peers`, and
+  //! finishes with `done(c)`. Every rank learns the first failure (`why`).
+  template <class Wanted, class Done>
+  static status share_scratch(std::vector<comm*> const& ranks, std::vector<int> const& devs, sym::local_alloc comm::*mem,
+                              detail::peer_set comm::*peers, std::size_t (comm::*bytes)() const, Wanted&& wanted,
+                              Done&& done, std::string& why) {
+    return exchange(
+        ranks,
+        [&](comm& c, sym::export_blob& b) {
+          sym::local_alloc& m = c.*mem;
+          std::size_t const nb = (c.*bytes)();
+          if (status const a = m.make(c.conn_kind_, c.dev_, nb, devs); a != status::success) return a;
+          c.scratch_ += m.size;
+          return sym::export_buffer(c.conn_kind_, m.ptr, nb, &m, c.ids_[std::size_t(c.rank_)], b);
+        },
+        [&](comm& c, std::vector<sym::export_blob> const& blobs, std::vector<int> const& fds) {
+          detail::peer_set& ps = c.*peers;
+          ps.peers.assign(std::size_t(c.n_), {});
+          for (int p = 0; p < c.n_; ++p) {
+            if (p == c.rank_ || !wanted(c, p)) continue;
+            if (status x = sym::import_buffer(blobs[std::size_t(p)], c.ids_[std::size_t(c.rank_)], fds[std::size_t(p)],
+                                              ps.peers[std::size_t(p)]);
+                x != status::success)
+              return x;
+          }
+          return done(c);
+        },
+        why);
   }
 
   status setup(std::vector<comm*> const& ranks, comm_config const& cfg, int device) {
