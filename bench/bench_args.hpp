@@ -72,16 +72,56 @@ inline char const* to_string(coll c) {
 //! every collective, a hierarchical algorithm (where the library has one) for
 //! all-reduce, all-gather and reduce-scatter, every other algorithm for all-reduce only.
 //! (Names, not enumerators, so that this compiles whichever algorithms the library lists.)
+//! weft-bench's choices beyond weft::algorithm, kept in the same lists as values
+//! past the library's enumerators: `auto` leaves algorithm, protocol and channels
+//! to the library (weft::comm's built-in policy or its selector), and
+//! `direct_one_shot`, `direct_two_shot`, `direct_ll` are the direct all-reduce
+//! flavours over weft::comm's symmetric window. The cuda backend with -g runs them.
+inline constexpr weft::algorithm algo_auto = weft::algorithm(200);
+inline constexpr weft::algorithm algo_direct_first = weft::algorithm(201); //!< + int(direct_flavour)
+inline bool is_bench_algo(weft::algorithm a) { return unsigned(a) >= 200u; }
+//! The direct flavour a choice names (false for every other choice).
+inline bool direct_flavour_of(weft::algorithm a, weft::direct_flavour& f) {
+  unsigned const k = unsigned(a) - unsigned(algo_direct_first);
+  if (unsigned(a) < unsigned(algo_direct_first) || k >= unsigned(weft::direct_flavour_count)) return false;
+  f = weft::direct_flavour(k);
+  return true;
+}
+//! A choice's name: weft's for its algorithms, "auto", "direct_one_shot", ...
+inline std::string algo_name(weft::algorithm a) {
+  weft::direct_flavour f{};
+  if (a == algo_auto) return "auto";
+  if (direct_flavour_of(a, f)) return std::string("direct_") + weft::to_string(f);
+  return weft::to_string(a);
+}
+//! "auto" or a direct flavour's name ("direct_" and one_shot, two_shot or ll).
+inline bool parse_bench_algo(std::string const& s, weft::algorithm& a) {
+  weft::direct_flavour f{};
+  if (s == "auto") return a = algo_auto, true;
+  if (s.rfind("direct_", 0) == 0 && weft::parse_direct_flavour(s.c_str(), f))
+    return a = weft::algorithm(unsigned(algo_direct_first) + unsigned(f)), true;
+  return false;
+}
+
 inline bool has_algorithm(coll c, weft::algorithm a) {
-  if (a == weft::algorithm::ring || c == coll::all_reduce) return true;
-  return std::strcmp(weft::to_string(a), "hierarchical") == 0 &&
+  if (a == weft::algorithm::ring || a == algo_auto || c == coll::all_reduce) return true;
+  return (std::strcmp(weft::to_string(a), "hierarchical") == 0 || std::strcmp(weft::to_string(a), "nvls") == 0) &&
          (c == coll::all_gather || c == coll::reduce_scatter);
 }
 
-//! "ring, recursive_doubling, ...": every algorithm the library names.
+//! Every choice of --algo all: the library's algorithms, then auto and the direct flavours.
+inline std::vector<weft::algorithm> all_algorithms() {
+  std::vector<weft::algorithm> v;
+  for (int a = 0; a < weft::algorithm_count; ++a) v.push_back(weft::algorithm(a));
+  v.push_back(algo_auto);
+  for (int f = 0; f < weft::direct_flavour_count; ++f) v.push_back(weft::algorithm(unsigned(algo_direct_first) + unsigned(f)));
+  return v;
+}
+
+//! "ring, recursive_doubling, ..., auto, direct_one_shot, ...": every choice of --algo.
 inline std::string algorithm_names() {
   std::string s;
-  for (int a = 0; a < weft::algorithm_count; ++a) s += std::string(a ? ", " : "") + weft::to_string(weft::algorithm(a));
+  for (weft::algorithm a : all_algorithms()) s += (s.empty() ? "" : ", ") + algo_name(a);
   return s;
 }
 
@@ -262,8 +302,10 @@ inline void print_usage(std::FILE* f, char const* prog) {
       "                              or all (alltoall when the library has it)\n"
       "                              (default allreduce)\n"
       "  --algo <a|all>              %s;\n"
-      "                              a comma list, or all (default ring; all but ring are for allreduce,\n"
-      "                              hierarchical also for allgather and reducescatter)\n"
+      "                              a comma list, or all (default ring; all but ring and auto are for\n"
+      "                              allreduce, hierarchical and nvls also for allgather and reducescatter;\n"
+      "                              auto: the library chooses algorithm, protocol and channels; auto and\n"
+      "                              direct_*: weft::comm's, --backend cuda -g)\n"
       "  --proto <p|all>             simple ll ll128, a comma list, or all (default simple)\n"
       "  --channels <n>              channels (independent rings) per collective (default 1)\n"
       "  --backend <cpu|mpi|cuda>    cpu: ranks as threads in this process; mpi: one rank per process, under\n"
@@ -457,11 +499,11 @@ inline std::string parse_args(int argc, char** argv, options& o) {
       o.algos.clear();
       o.algos_all = value == "all";
       if (o.algos_all) {
-        for (int a = 0; a < weft::algorithm_count; ++a) o.algos.push_back(weft::algorithm(a));
+        o.algos = all_algorithms();
       } else {
         for (std::string const& s : detail::split_list(v)) {
           weft::algorithm a{};
-          if (weft::parse_algorithm(s.c_str(), a)) {
+          if (weft::parse_algorithm(s.c_str(), a) || parse_bench_algo(s, a)) {
             o.algos.push_back(a);
           } else if (s == "tree" || s == "nvls" || s == "nvlstree" || s == "collnet" || s == "collnetdirect" ||
                      s == "collnetchain" || s == "pat") {
@@ -562,7 +604,7 @@ inline std::string parse_args(int argc, char** argv, options& o) {
     for (coll c : o.colls)
       for (weft::algorithm a : o.algos)
         if (!has_algorithm(c, a))
-          return "algorithm " + std::string(weft::to_string(a)) + " is not an algorithm of " + to_string(c) +
+          return "algorithm " + algo_name(a) + " is not an algorithm of " + to_string(c) +
                  " in weft-bench";
   if (o.root >= o.nranks) return "root " + std::to_string(o.root) + " is not a rank (0.." + std::to_string(o.nranks - 1) + ")";
   return err;

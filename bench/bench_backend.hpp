@@ -140,7 +140,7 @@ inline std::string failure_message(coll_spec const& s, int who, weft::status st,
   if (injected && (detail.empty() || detail == "no error")) detail = "failure injected by --inject-failure";
   std::string msg = std::string(to_string(s.kind)) + " " + weft::to_string(s.type) + " count " +
                     std::to_string(s.count) + (s.in_place ? " in-place" : " out-of-place") + " algo " +
-                    weft::to_string(s.algo) + " proto " + weft::to_string(s.proto) + " failed";
+                    algo_name(s.algo) + " proto " + weft::to_string(s.proto) + " failed";
   if (who >= 0) {
     msg += " on rank " + std::to_string(who) + ": " + weft::to_string(st);
     if (!detail.empty() && detail != "no error") msg += " (" + detail + ")";

@@ -102,8 +102,16 @@ inline bool host_supports(coll_spec const& s, int max_channels, bool has_all_to_
     why = "all-to-all is not in this build of weft (weft::all_to_all is not declared by weft/team/cpu_comm.hpp)";
     return false;
   }
+  if (is_bench_algo(s.algo)) {
+    why = algo_name(s.algo) + " is weft::comm's (the built-in policy, or its direct window): the cuda backend with -g";
+    return false;
+  }
   if (!has_algorithm(s.kind, s.algo)) {
-    why = std::string(weft::to_string(s.algo)) + " is not an algorithm of " + to_string(s.kind);
+    why = algo_name(s.algo) + " is not an algorithm of " + to_string(s.kind);
+    return false;
+  }
+  if (std::strcmp(weft::to_string(s.algo), "nvls") == 0) {
+    why = "nvls needs a multicast window: on GPUs with multicast, the cuda backend with -g (one rank per GPU)";
     return false;
   }
   if (s.nchannels > max_channels) {

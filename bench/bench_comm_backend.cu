@@ -33,7 +33,11 @@ using cuda_detail::reduction_compiled;
 
 //! Whether weft::comm runs algorithm `a` for collective `c` (weft::runtime_serves, by bench's names).
 bool comm_serves(coll c, weft::algorithm a) {
+  weft::direct_flavour f{};
+  if (a == algo_auto) return true;
+  if (direct_flavour_of(a, f)) return c == coll::all_reduce;
   return a == weft::algorithm::ring ||
+         (a == weft::algorithm::nvls && (c == coll::all_reduce || c == coll::all_gather || c == coll::reduce_scatter)) ||
          (c == coll::all_reduce && (a == weft::algorithm::recursive_doubling || a == weft::algorithm::rabenseifner ||
                                     a == weft::algorithm::tree));
 }
@@ -45,7 +49,9 @@ bool needs_pairs(options const& o) {
     all_reduce |= c == coll::all_reduce;
     all_to_all |= c == coll::all_to_all;
   }
-  for (weft::algorithm a : o.algos) other_algo |= a != weft::algorithm::ring && comm_serves(coll::all_reduce, a);
+  // (auto keeps the library's default communicator: no point-to-point connections)
+  for (weft::algorithm a : o.algos)
+    other_algo |= !is_bench_algo(a) && weft::needs_pairs(a) && comm_serves(coll::all_reduce, a);
   return all_to_all || (all_reduce && other_algo);
 }
 
@@ -161,14 +167,39 @@ public:
       return false;
     }
     if (!comm_serves(s.kind, s.algo)) {
-      why = std::string(weft::to_string(s.algo)) + " " + to_string(s.kind) +
+      why = algo_name(s.algo) + " " + to_string(s.kind) +
             " is not in weft::comm's stream-ordered collectives (the cuda backend with -g runs the ring for every "
-            "collective, and recursive_doubling, rabenseifner and tree for allreduce)";
+            "collective, recursive_doubling, rabenseifner and tree for allreduce, and nvls for allreduce, "
+            "allgather and reducescatter)";
       return false;
     }
-    bool const pairs = s.kind == coll::all_to_all || s.algo != weft::algorithm::ring;
+    weft::direct_flavour fl{};
+    if (direct_flavour_of(s.algo, fl)) {
+      if (comms_.empty() || !comms_[0]->direct_ready()) {
+        why = algo_name(s.algo) + ": no direct window (comm_config::direct_blocks, peer access)";
+        return false;
+      }
+      if (s.nchannels > cfg_.direct_blocks) {
+        why = algo_name(s.algo) + ": more channels than the direct window's blocks (comm_config::direct_blocks = " +
+              std::to_string(cfg_.direct_blocks) + ")";
+        return false;
+      }
+    }
+    if (s.algo == weft::algorithm::nvls) {
+      std::string reason;
+      if (comms_.empty() || comms_[0]->nvls_status(&reason) != weft::status::success) {
+        why = "nvls: no multicast window on these GPUs (" + (comms_.empty() ? std::string("no communicator") : reason) + ")";
+        return false;
+      }
+      if (s.nchannels > cfg_.nvls_blocks) {
+        why = "nvls: more channels than the multicast window's blocks (comm_config::nvls_blocks = " +
+              std::to_string(cfg_.nvls_blocks) + ")";
+        return false;
+      }
+    }
+    bool const pairs = s.kind == coll::all_to_all || (!is_bench_algo(s.algo) && weft::needs_pairs(s.algo));
     if (pairs && !WEFT_RUNTIME_RECURSIVE) {
-      why = std::string(s.kind == coll::all_to_all ? "alltoall" : weft::to_string(s.algo)) +
+      why = (s.kind == coll::all_to_all ? std::string("alltoall") : algo_name(s.algo)) +
             " is not compiled into this weft-bench (configured with WEFT_BENCH_CUDA_RECURSIVE=OFF)";
       return false;
     }
@@ -193,10 +224,16 @@ private:
   weft::status call(int r, coll_spec const& s, T const* in, T* out) {
     weft::comm& c = *comms_[std::size_t(r)];
     cudaStream_t const st = slots_[std::size_t(r)].stream;
-    weft::call_options o;
-    o.algo = s.algo;
-    o.proto = s.proto;
-    o.nchannels = s.nchannels;
+    weft::call_options o; // auto: everything left to the communicator's policy
+    weft::direct_flavour fl{};
+    if (direct_flavour_of(s.algo, fl)) {
+      o.flavour = fl;
+      o.nchannels = s.nchannels;
+    } else if (s.algo != algo_auto) {
+      o.algo = s.algo;
+      o.proto = s.proto;
+      o.nchannels = s.nchannels;
+    }
     if constexpr (cuda_detail::reduced_type_v<T>) {
       weft::op::sum<T> const op{};
       switch (s.kind) {

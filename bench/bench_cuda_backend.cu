@@ -82,14 +82,18 @@ public:
       why = cuda_detail::not_compiled_why(s);
       return false;
     }
+    if (is_bench_algo(s.algo)) {
+      why = algo_name(s.algo) + " is weft::comm's, not weft::vrank_comm's: --backend cuda with -g";
+      return false;
+    }
     if (s.kind == coll::all_reduce && s.algo != weft::algorithm::ring && s.algo != weft::algorithm::recursive_doubling &&
         s.algo != weft::algorithm::rabenseifner && s.algo != weft::algorithm::tree &&
         s.algo != weft::algorithm::rank_order && s.algo != weft::algorithm::hierarchical) {
-      why = std::string(weft::to_string(s.algo)) + " allreduce is not in weft::vrank_comm (the cuda backend)";
+      why = algo_name(s.algo) + " allreduce is not in weft::vrank_comm (the cuda backend)";
       return false;
     }
     if (s.kind != coll::all_reduce && s.algo != weft::algorithm::ring) {
-      why = std::string(weft::to_string(s.algo)) + " " + to_string(s.kind) +
+      why = algo_name(s.algo) + " " + to_string(s.kind) +
             " is not in the cuda backend (weft::vrank_comm runs it as a ring or chain)";
       return false;
     }

@@ -279,7 +279,7 @@ inline void json_placement(json_writer& j, char const* k, placement_result const
 inline void json_row(json_writer& j, row const& r) {
   j.begin_object();
   if (r.peer.empty()) {
-    j.field("coll", to_string(r.kind)).field("algo", weft::to_string(r.algo)).field("proto", weft::to_string(r.proto));
+    j.field("coll", to_string(r.kind)).field("algo", algo_name(r.algo)).field("proto", weft::to_string(r.proto));
     j.field("channels", r.nchannels);
   } else {
     j.field("coll", to_string(r.kind)).field("peer", r.peer).field("algo", r.algo_name);

@@ -27,6 +27,7 @@
 #include <exception>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 #include <fcntl.h>
@@ -107,11 +108,18 @@ int run(int argc, char** argv) {
   // Under mpirun every process parses the same flags: rank 0 speaks for them until
   // the backend knows the ranks.
   bool const speaks = launcher_rank() <= 0;
+  // A refusal before the ranks meet: every process finds it, rank 0 says it. The
+  // others give rank 0 a moment (bounded) to say it, because mpirun aborts the
+  // whole job, rank 0 included, as soon as one process exits with an error.
+  auto refuse = [speaks](int code) {
+    if (!speaks) std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    return code;
+  };
   options o;
   std::string const err = parse_args(argc, argv, o);
   if (!err.empty()) {
     if (speaks) std::fprintf(stderr, "weft-bench: %s\nweft-bench: see weft-bench --help\n", err.c_str());
-    return 2;
+    return refuse(2);
   }
   if (o.help) {
     if (speaks) print_usage(stdout, "weft-bench");
@@ -131,7 +139,7 @@ int run(int argc, char** argv) {
     peer_program p;
     if (std::string const why = find_peer(name, p); !why.empty()) {
       if (speaks) std::fprintf(stderr, "weft-bench: %s\n", why.c_str());
-      return 2;
+      return refuse(2);
     }
     bool any = false;
     for (coll c : o.colls) any |= std::find(p.colls.begin(), p.colls.end(), c) != p.colls.end();
@@ -141,7 +149,7 @@ int run(int argc, char** argv) {
       if (speaks)
         std::fprintf(stderr, "weft-bench: --peers %s measures %s; none of them is in --coll\n", name.c_str(),
                      has.c_str());
-      return 2;
+      return refuse(2);
     }
     peer_progs.push_back(p);
   }
@@ -152,7 +160,7 @@ int run(int argc, char** argv) {
       if (speaks)
         std::fprintf(stderr, "weft-bench: --slot-bytes %zu is not a whole number of %s lines\n", o.slot_bytes,
                      weft::to_string(weft::protocol(pi)));
-      return 2;
+      return refuse(2);
     }
 
   // "cpu", or "mpi" in a build with MPI, or "cuda" in a build with CUDA (parse_args refuses them elsewhere).
@@ -163,7 +171,7 @@ int run(int argc, char** argv) {
     be = make_mpi_backend(o, why);
     if (!be) {
       if (speaks) std::fprintf(stderr, "weft-bench: --backend mpi: %s\n", why.c_str());
-      return 1;
+      return refuse(1);
     }
   }
 #endif
@@ -242,6 +250,8 @@ int run(int argc, char** argv) {
     for (weft::algorithm a : o.algos) {
       if (!has_algorithm(c, a)) continue; // "--algo all": only the collectives that have it
       for (weft::protocol p : o.protos) {
+        // auto and the direct flavours choose their own protocol: one table, not one per --proto.
+        if (is_bench_algo(a) && p != o.protos.front()) continue;
         coll_spec s;
         s.kind = c;
         s.algo = a;
@@ -268,7 +278,7 @@ int run(int argc, char** argv) {
           if (printer) std::fprintf(stderr, "weft-bench: %s\n", first_why.c_str());
           return 2;
         }
-        std::string const line = to_string(c) + std::string(" algo ") + weft::to_string(a) + ": " + first_why;
+        std::string const line = to_string(c) + std::string(" algo ") + algo_name(a) + ": " + first_why;
         if (std::find(skipped_tables.begin(), skipped_tables.end(), line) == skipped_tables.end())
           skipped_tables.push_back(line);
       }
@@ -286,7 +296,7 @@ int run(int argc, char** argv) {
 
   // ---- header ----
   std::string protos, colls, algos;
-  for (weft::algorithm a : o.algos) algos += std::string(algos.empty() ? "" : ",") + weft::to_string(a);
+  for (weft::algorithm a : o.algos) algos += std::string(algos.empty() ? "" : ",") + algo_name(a);
   for (weft::protocol p : o.protos) protos += std::string(protos.empty() ? "" : ",") + weft::to_string(p);
   for (coll c : o.colls) colls += std::string(colls.empty() ? "" : ",") + to_string(c);
   bool const threads = o.backend == "cpu"; // else one rank per process
@@ -399,12 +409,13 @@ int run(int argc, char** argv) {
   // Round 1 prints the table; later rounds only feed `cmp`.
   auto run_table = [&](table_key const& t, int round) -> bool {
     bool const print = round == 0;
-    std::string algo = std::string(weft::to_string(t.a)) + " " + weft::to_string(t.p);
+    char const* const proto = t.a == algo_auto ? "auto" : is_bench_algo(t.a) ? "own" : weft::to_string(t.p);
+    std::string algo = algo_name(t.a) + " " + proto;
     if (o.nchannels > 1) algo += " x" + std::to_string(o.nchannels);
     int const who = cmp.contender_id({"weft", algo, ranks_about});
     if (print) {
       std::printf("#\n# %s, algo %s, protocol %s, channels %d; busbw = algbw * %s\n", to_string(t.c),
-                  weft::to_string(t.a), weft::to_string(t.p), o.nchannels, busbw_formula(t.c));
+                  algo_name(t.a).c_str(), proto, o.nchannels, busbw_formula(t.c));
       print_column_header(stdout);
       std::fflush(stdout);
     }
@@ -540,7 +551,7 @@ int run(int argc, char** argv) {
     j.field("blocking", o.blocking).field("graph_iters_ignored", o.graph_iters - graph_iters);
     j.field("graph_iters", graph_iters);
     j.field("channels", o.nchannels).field("timeout_ms", o.timeout_ms);
-    j.list("algos", o.algos, [](weft::algorithm a) { return weft::to_string(a); });
+    j.list("algos", o.algos, [](weft::algorithm a) { return algo_name(a); });
     j.list("protos", o.protos, [](weft::protocol p) { return weft::to_string(p); });
     j.field("root", o.root);
     j.end_object();
@@ -554,7 +565,7 @@ int run(int argc, char** argv) {
     j.key("busbw_over_memcpy").begin_array();
     for (ratio_line const& rl : ratios) {
       j.begin_object();
-      j.field("coll", to_string(rl.r.kind)).field("algo", weft::to_string(rl.r.algo));
+      j.field("coll", to_string(rl.r.kind)).field("algo", algo_name(rl.r.algo));
       j.field("proto", weft::to_string(rl.r.proto));
       j.field("type", rl.r.type).field("redop", rl.r.redop).field("root", rl.r.root).field("size", rl.r.size);
       j.field("ratio", rl.ratio);

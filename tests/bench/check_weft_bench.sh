@@ -135,10 +135,14 @@ table)
   check_table "$dir/all_colls.out" 3 $((ntab * 7)) zero >/dev/null
   # Every all-reduce algorithm the library has, with every protocol, on 3 ranks (not a
   # power of two): one table of 7 sizes per algorithm and protocol.
+  # The choices only weft::comm runs (nvls, auto, direct_*) are skipped with a line.
   run algos 0 "${small[@]}" --coll allreduce --algo all --proto all
-  nalgo=$(sed -n 's/^# algo \([^ ]*\) .*/\1/p' "$dir/algos.out" | tr ',' '\n' | grep -c .)
-  [ "$nalgo" -ge 3 ] || fail "algos: header lists $nalgo algorithms, expected ring, rd, rhd at least"
-  check_table "$dir/algos.out" 3 $((nalgo * 3 * 7)) zero >/dev/null
+  ntab=$(grep -cE '^# allreduce, algo ' "$dir/algos.out")
+  [ "$ntab" -ge 9 ] || fail "algos: $ntab tables, expected ring, rd, rhd x 3 protocols at least"
+  check_table "$dir/algos.out" 3 $((ntab * 7)) zero >/dev/null
+  for a in nvls auto direct_one_shot direct_two_shot direct_ll; do
+    grep -q "^# skipped allreduce algo $a: " "$dir/algos.out" || fail "algos: $a is not skipped with a line"
+  done
   # Every compiled type/op pair of the reductions (the header lists the others).
   run all_types 0 "${small[@]}" -e 4K -d all -o all --coll allreduce,reducescatter,reduce --proto simple,ll
   check_table "$dir/all_types.out" 3 - zero >/dev/null
@@ -500,6 +504,15 @@ cuda_g)
     run g_refused 2 --backend cuda -g 1 --ranks 2 --algo rank_order
     grep -qF 'rank_order allreduce is not in weft::comm' "$dir/g_refused.err" || fail "--algo rank_order: no refusal message"
     grep -q 'size         count' "$dir/g_refused.out" && fail "--algo rank_order: printed a table"
+    # auto (the communicator's own policy) and the direct flavours over its window, one table each.
+    run g_auto 0 --backend cuda -g 1 --ranks 2 -b 8 -e 32K -f 16 -n 2 -w 1 --proto all \
+      --algo auto,direct_one_shot,direct_two_shot,direct_ll
+    ntab=$(grep -cE '^# allreduce, algo (auto, protocol auto|direct_(one_shot|two_shot|ll), protocol own), ' "$dir/g_auto.out")
+    [ "$ntab" = 4 ] || fail "g_auto: $ntab tables, expected 4 (auto and three direct flavours, one per --proto list)"
+    check_table "$dir/g_auto.out" 2 $((ntab * 4)) zero >/dev/null
+    # nvls needs one rank per GPU behind an NVSwitch: ranks sharing a GPU are refused up front.
+    run g_nvls 2 --backend cuda -g 1 --ranks 2 --algo nvls
+    grep -qF 'nvls: no multicast window' "$dir/g_nvls.err" || fail "--algo nvls: no refusal naming the multicast window"
     # -G: each rank's timed iterations as a CUDA graph, launched twice; -z: every stream synchronised after each.
     run g_graph 0 --backend cuda -g 1 --ranks 2 -b 8 -e 64K -f 8 -n 3 -w 1 -G 2 --coll allreduce,allgather,alltoall --algo ring
     grep -q '^# nThread 1 nGpus 1 .* graph: 2$' "$dir/g_graph.out" || fail "g_graph: the header does not say graph: 2"

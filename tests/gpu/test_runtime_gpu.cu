@@ -39,10 +39,16 @@ float input(int rank, std::size_t i) { return float(int((i * 7 + std::size_t(ran
 struct group {
   std::vector<std::unique_ptr<weft::comm>> comms;
   std::vector<cudaStream_t> streams;
-  explicit group(int n, weft::comm_config cfg = {}) {
-    REQUIRE(weft::comm_init_all(std::vector<int>(std::size_t(n), 0), comms, cfg) == status::success);
-    streams.resize(std::size_t(n));
-    for (auto& s : streams) WEFT_TEST_CUDA(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  std::vector<int> devs; //!< rank r's GPU
+  explicit group(int n, weft::comm_config cfg = {}) : group(std::vector<int>(std::size_t(n), 0), cfg) {}
+  explicit group(std::vector<int> const& devices, weft::comm_config cfg = {}) : devs(devices) {
+    REQUIRE(weft::comm_init_all(devs, comms, cfg) == status::success);
+    streams.resize(devs.size());
+    for (std::size_t r = 0; r < devs.size(); ++r) {
+      WEFT_TEST_CUDA(cudaSetDevice(devs[r]));
+      WEFT_TEST_CUDA(cudaStreamCreateWithFlags(&streams[r], cudaStreamNonBlocking));
+    }
+    WEFT_TEST_CUDA(cudaSetDevice(devs[0]));
   }
   ~group() {
     for (auto s : streams) cudaStreamDestroy(s);
@@ -52,14 +58,18 @@ struct group {
     for (auto s : streams) WEFT_TEST_CUDA(cudaStreamSynchronize(s));
     for (auto& c : comms) {
       std::string why;
+      status const st = c->check_errors(&why);
       INFO(why);
-      REQUIRE(c->check_errors(&why) == status::success);
+      REQUIRE(st == status::success);
     }
   }
 };
 
 // One collective on every rank of `g` (fp32; sum), checked exactly (inputs are small integers).
-void check(group& g, coll c, std::size_t count, weft::call_options o, bool in_place, int root, bool typed) {
+// `workspace`: each rank gets its own call_options::scratch of nranks x count
+// elements (the hierarchical reduce-scatter), allocated here and freed after.
+void check(group& g, coll c, std::size_t count, weft::call_options o, bool in_place, int root, bool typed,
+           bool workspace = false) {
   int const n = g.size();
   INFO("coll " << int(c) << " n=" << n << " count=" << count << " proto=" << (o.proto ? weft::to_string(*o.proto) : "auto")
                << " nch=" << o.nchannels << " in_place=" << in_place << " root=" << root << " typed=" << typed);
@@ -70,14 +80,26 @@ void check(group& g, coll c, std::size_t count, weft::call_options o, bool in_pl
   for (int r = 0; r < n; ++r) {
     std::vector<float> h(in_count);
     for (std::size_t i = 0; i < in_count; ++i) h[i] = input(r, i);
+    WEFT_TEST_CUDA(cudaSetDevice(g.devs[std::size_t(r)])); // each rank's buffers on its own GPU
     WEFT_TEST_CUDA(cudaMalloc(&out[std::size_t(r)], (out_count + 1) * sizeof(float)));
     WEFT_TEST_CUDA(cudaMemset(out[std::size_t(r)], 0x7f, (out_count + 1) * sizeof(float)));
     if (in_place && !scatters) in[std::size_t(r)] = out[std::size_t(r)] + (gathers ? std::size_t(r) * count : 0);
     else WEFT_TEST_CUDA(cudaMalloc(&in[std::size_t(r)], in_count * sizeof(float)));
     WEFT_TEST_CUDA(cudaMemcpy(in[std::size_t(r)], h.data(), in_count * sizeof(float), cudaMemcpyHostToDevice));
+    WEFT_TEST_CUDA(cudaDeviceSynchronize()); // pageable copies may land after cudaMemcpy returns; the ranks' streams do not wait
   }
-  WEFT_TEST_CUDA(cudaDeviceSynchronize()); // pageable copies may land after cudaMemcpy returns; the ranks' streams do not wait
+  std::vector<float*> work(static_cast<std::size_t>(n), nullptr);
+  if (workspace)
+    for (int r = 0; r < n; ++r) {
+      WEFT_TEST_CUDA(cudaSetDevice(g.devs[std::size_t(r)]));
+      WEFT_TEST_CUDA(cudaMalloc(&work[std::size_t(r)], count * std::size_t(n) * sizeof(float)));
+    }
+  WEFT_TEST_CUDA(cudaSetDevice(g.devs[0]));
   for (int r = 0; r < n; ++r) {
+    if (workspace) {
+      o.scratch = work[std::size_t(r)];
+      o.scratch_bytes = count * std::size_t(n) * sizeof(float);
+    }
     weft::comm& cm = *g.comms[std::size_t(r)];
     cudaStream_t s = g.streams[std::size_t(r)];
     float const* src = in[std::size_t(r)];
@@ -127,6 +149,7 @@ void check(group& g, coll c, std::size_t count, weft::call_options o, bool in_pl
   for (int r = 0; r < n; ++r) {
     if (!(in_place && !scatters)) cudaFree(in[std::size_t(r)]);
     cudaFree(out[std::size_t(r)]);
+    if (work[std::size_t(r)]) cudaFree(work[std::size_t(r)]);
   }
 }
 
@@ -216,9 +239,24 @@ TEST_CASE("runtime gpu: recursive, tree and hierarchical all-reduce and direct a
         INFO("hier " << sh.n << " = " << sh.inner << " x " << sh.middle << " outer " << weft::to_string(outer)
                      << " within " << weft::to_string(within));
         check(g, coll::all_reduce, 30011, o, k % 3 == 0, 0, k % 2 == 0);
-        if (within == weft::algorithm::ring && outer == weft::algorithm::ring) // all-gather: the levels only
+        if (within == weft::algorithm::ring && outer == weft::algorithm::ring) { // all-gather, reduce-scatter: the levels only
           check(g, coll::all_gather, 4099, o, k % 3 == 0, 0, k % 2 == 0);
+          check(g, coll::reduce_scatter, 4099, o, false, 0, k % 2 == 0, true);
+          check(g, coll::reduce_scatter, 1001, o, false, 0, k % 2 != 0, true);
+        }
       }
+    // The hierarchical reduce-scatter without its workspace: refused before any launch, named.
+    {
+      weft::call_options o;
+      o.algo = weft::algorithm::hierarchical;
+      o.hier = weft::hier_layout{sh.inner, sh.middle, weft::algorithm::ring, weft::algorithm::ring};
+      float* d = nullptr;
+      WEFT_TEST_CUDA(cudaMalloc(&d, std::size_t(sh.n) * 65 * sizeof(float)));
+      CHECK(weft::reduce_scatter(*g.comms[0], d, d + std::size_t(sh.n) * 64, 1, weft::op::sum<float>{}, g.streams[0], o) ==
+            status::invalid_argument);
+      CHECK(std::string(g.comms[0]->last_call_error()).find("call_options::scratch") != std::string::npos);
+      cudaFree(d);
+    }
     // A layout that does not fit: refused before any launch.
     weft::call_options bad;
     bad.algo = weft::algorithm::hierarchical;
@@ -317,6 +355,96 @@ TEST_CASE("runtime gpu: direct all-reduce over the communicator's window", "[gpu
   CHECK(why.find("direct all-reduce") != std::string::npos);
   CHECK(why.find("rank 1") != std::string::npos);
   CHECK(weft::all_reduce(*lone.comms[0], in[0], out[0], count, weft::op::sum<float>{}, lone.streams[0], o) == status::aborted);
+}
+
+TEST_CASE("runtime gpu: nvls collectives over the communicator's multicast window", "[gpu][runtime]") {
+  // Ranks sharing a GPU never get a multicast window (a multicast object holds
+  // each device once): creation succeeds, NVLS calls are refused with the reason.
+  {
+    group shared(2);
+    std::string why;
+    CHECK(shared.comms[0]->nvls_status(&why) == status::unsupported);
+    INFO(why);
+    CHECK(why.find("twice") != std::string::npos);
+    CHECK_FALSE(shared.comms[1]->nvls_ready());
+    rank_io io(2, 64, 64);
+    weft::call_options o;
+    o.algo = weft::algorithm::nvls;
+    CHECK(weft::all_reduce(*shared.comms[0], io.in[0], io.out[0], 64, weft::op::sum<float>{}, shared.streams[0], o) ==
+          status::unsupported);
+    CHECK(std::string(shared.comms[0]->last_call_error()).find("nvls_blocks") != std::string::npos);
+  }
+  // One rank per visible GPU.
+  int ndev = 0;
+  WEFT_TEST_CUDA(cudaGetDeviceCount(&ndev));
+  std::vector<int> devs;
+  for (int d = 0; d < ndev; ++d) devs.push_back(d);
+  group g(devs);
+  std::string why;
+  status const ns = g.comms[0]->nvls_status(&why);
+  for (auto& c : g.comms) CHECK(c->nvls_ready() == (ns == status::success));
+  if (ns != status::success) {
+    CHECK(!why.empty());
+    WARN("NVLS collectives not run on " << ndev << " GPU(s): " << why);
+    return;
+  }
+  WARN("NVLS multicast window made on " << ndev << " GPU(s), " << g.comms[0]->scratch_bytes() << " scratch bytes per rank");
+  int const n = g.size();
+  int k = 0;
+  for (coll c : {coll::all_reduce, coll::all_gather, coll::reduce_scatter})
+    for (int nch : {0, 1, 4})
+      // 300001 floats: several rounds of a 256 KiB area per block, both parities.
+      for (std::size_t count : {std::size_t(1), std::size_t(7), std::size_t(4099), std::size_t(70001), std::size_t(300001)}) {
+        weft::call_options o;
+        o.algo = weft::algorithm::nvls;
+        o.nchannels = nch;
+        ++k;
+        check(g, c, count, o, k % 2 == 0, 0, k % 3 != 0);
+      }
+  // 200 calls back to back, collectives and block counts mixed, no synchronisation in between.
+  std::size_t const count = 50000;
+  rank_io io(n, count * std::size_t(n), count * std::size_t(n));
+  for (int call = 0; call < 200; ++call) {
+    weft::call_options o;
+    o.algo = weft::algorithm::nvls;
+    o.nchannels = 1 + call % 4;
+    for (int r = 0; r < n; ++r) {
+      weft::comm& cm = *g.comms[std::size_t(r)];
+      float* in = io.in[std::size_t(r)];
+      float* out = io.out[std::size_t(r)];
+      cudaStream_t s = g.streams[std::size_t(r)];
+      status st = status::internal_error;
+      if (call % 3 == 0) st = weft::all_reduce(cm, in, out, count, weft::op::sum<float>{}, s, o);
+      else if (call % 3 == 1) st = weft::all_gather(cm, in, out, count, s, o);
+      else st = weft::reduce_scatter(cm, in, out, count, weft::op::sum<float>{}, s, o);
+      REQUIRE(st == status::success);
+    }
+  }
+  g.sync_and_check();
+  // The last call (199: an all-gather) left every rank's inputs in rank order.
+  for (int r = 0; r < n; ++r) {
+    std::vector<float> h(count * std::size_t(n));
+    WEFT_TEST_CUDA(cudaMemcpy(h.data(), io.out[std::size_t(r)], h.size() * sizeof(float), cudaMemcpyDeviceToHost));
+    std::size_t wrong = 0;
+    for (std::size_t i = 0; i < h.size(); ++i) wrong += h[i] != input(int(i / count), i % count);
+    CHECK(wrong == 0);
+  }
+  // A peer that never calls: the others time out (bounded) and say where.
+  if (n > 1) {
+    weft::comm_config quick;
+    quick.timeout_ns = 50'000'000; // 50 ms
+    group lone(devs, quick);
+    REQUIRE(lone.comms[0]->nvls_ready());
+    weft::call_options o;
+    o.algo = weft::algorithm::nvls;
+    REQUIRE(weft::all_reduce(*lone.comms[0], io.in[0], io.out[0], count, weft::op::sum<float>{}, lone.streams[0], o) ==
+            status::success);
+    WEFT_TEST_CUDA(cudaStreamSynchronize(lone.streams[0]));
+    std::string w;
+    CHECK(lone.comms[0]->check_errors(&w) == status::timeout);
+    INFO(w);
+    CHECK(w.find("nvls") != std::string::npos);
+  }
 }
 
 TEST_CASE("runtime gpu: all_to_all over point-to-point connections", "[gpu][runtime]") {
@@ -537,6 +665,14 @@ TEST_CASE("runtime gpu: child process rank", "[.child]") {
   }
   REQUIRE(init == status::success);
   CHECK(std::string(c.transport()) == (std::string(hk) == "fd" ? "posix_fd" : "cuda_ipc"));
+  // Both processes on one GPU: no multicast window across them (a multicast object
+  // holds each device once), named; creation succeeded all the same.
+  {
+    std::string nv;
+    CHECK(c.nvls_status(&nv) == status::unsupported);
+    INFO(nv);
+    CHECK(nv.find("share GPU") != std::string::npos);
+  }
   // Symmetric memory: write into the peer's part, read what the peer wrote into ours.
   weft::symmetric_buffer sb;
   REQUIRE(c.alloc_symmetric(1 << 16, &sb, 1) == status::success);

@@ -245,7 +245,7 @@ TEST_CASE("runtime call: options", "[runtime]") {
     INFO(weft::to_string(al));
     bool const served = al == weft::algorithm::ring || al == weft::algorithm::recursive_doubling ||
                         al == weft::algorithm::rabenseifner || al == weft::algorithm::tree ||
-                        al == weft::algorithm::hierarchical;
+                        al == weft::algorithm::hierarchical; // nvls: no multicast window in these facts
     CHECK(o.r.st == (served ? status::success : status::unsupported));
     if (served) CHECK(o.r.plan.algo == al);
   }
@@ -470,6 +470,97 @@ TEST_CASE("runtime call: direct all-reduce flavours over the communicator's wind
   }
 }
 
+TEST_CASE("runtime call: nvls over the communicator's multicast window", "[runtime]") {
+  using weft::algorithm;
+  buffers b;
+  comm_facts none = facts(); // no multicast window
+  comm_facts mc = facts();
+  mc.max_channels = 8;
+  mc.nvls = {2, std::size_t(256) << 10};
+  for (coll_kind k : {coll_kind::all_reduce, coll_kind::all_gather, coll_kind::reduce_scatter}) {
+    INFO(weft::to_string(k));
+    coll_call c = call(b, k, 100);
+    c.opt.algo = algorithm::nvls;
+    // Without a window: unsupported, the reason naming what is missing, nothing launched.
+    outcome o = run(none, c);
+    CHECK(o.r.st == status::unsupported);
+    CHECK(std::string(o.r.why).find("nvls_blocks") != std::string::npos);
+    CHECK(o.launches == 0);
+    // With one: served on at most nvls_blocks blocks, whatever the protocol.
+    o = run(mc, c);
+    REQUIRE(o.r.st == status::success);
+    CHECK(o.launches == 1);
+    CHECK(o.r.plan.algo == algorithm::nvls);
+    CHECK(o.r.plan.nchannels >= 1);
+    CHECK(o.r.plan.nchannels <= 2);
+    c.opt.proto = weft::protocol::ll128;
+    CHECK(run(mc, c).r.plan.algo == algorithm::nvls);
+    c.opt.proto.reset();
+    // More blocks than the window has: refused, not clamped.
+    c.opt.nchannels = 3;
+    expect_refused(mc, c, status::invalid_argument);
+    c.opt.nchannels = 2;
+    CHECK(run(mc, c).r.st == status::success);
+    // No recursive connections are needed (facts() has none).
+    CHECK_FALSE(mc.recursive_ready);
+  }
+  // Broadcast, reduce and all-to-all have no NVLS form.
+  for (coll_kind k : {coll_kind::broadcast, coll_kind::reduce}) {
+    coll_call c = call(b, k, 100);
+    c.opt.algo = algorithm::nvls;
+    expect_refused(mc, c, status::unsupported);
+  }
+  // Not together with a direct flavour or direct transfers.
+  coll_call c = call(b);
+  c.opt.algo = algorithm::nvls;
+  c.opt.flavour = weft::direct_flavour::one_shot;
+  expect_refused(mc, c, status::invalid_argument);
+  coll_call g = call(b, coll_kind::all_gather, 100);
+  g.opt.algo = algorithm::nvls;
+  g.opt.direct = true;
+  expect_refused(mc, g, status::unsupported);
+  // The built-in policy never picks NVLS by itself.
+  for (std::size_t n : {std::size_t(2), std::size_t(4096)}) {
+    std::vector<float> big(n * 1024);
+    coll_call k = call(b, coll_kind::all_reduce, big.size());
+    k.send = k.recv = big.data();
+    CHECK(run(mc, k).r.plan.algo != algorithm::nvls);
+  }
+  // A selector's NVLS choice runs where the window exists, is clamped to its blocks,
+  // becomes the ring without one, and yields to an explicit protocol or direct request.
+  weft::plan_selector sel = [](coll_kind, int, std::size_t, std::size_t, int, weft::launch_plan& p) {
+    p.algo = algorithm::nvls;
+    p.nchannels = 8;
+    return true;
+  };
+  outcome o = run(mc, call(b), 0, &sel);
+  REQUIRE(o.r.st == status::success);
+  CHECK(o.r.plan.algo == algorithm::nvls);
+  CHECK(o.r.plan.nchannels == 2);
+  o = run(none, call(b), 0, &sel);
+  REQUIRE(o.r.st == status::success);
+  CHECK(o.r.plan.algo == algorithm::ring);
+  o = run(mc, call(b, coll_kind::broadcast, 64), 0, &sel);
+  REQUIRE(o.r.st == status::success);
+  CHECK(o.r.plan.algo == algorithm::ring);
+  coll_call p = call(b);
+  p.opt.proto = weft::protocol::simple;
+  o = run(mc, p, 0, &sel);
+  REQUIRE(o.r.st == status::success);
+  CHECK(o.r.plan.algo == algorithm::ring);
+  coll_call wide = call(b);
+  wide.opt.nchannels = 3;
+  o = run(mc, wide, 0, &sel);
+  REQUIRE(o.r.st == status::success);
+  CHECK(o.r.plan.algo == algorithm::ring);
+  CHECK(o.r.plan.nchannels == 3);
+  // The name round-trips.
+  algorithm a = algorithm::ring;
+  CHECK(weft::parse_algorithm("nvls", a));
+  CHECK(a == algorithm::nvls);
+  CHECK(std::string(weft::to_string(algorithm::nvls)) == "nvls");
+}
+
 TEST_CASE("runtime call: hierarchical all-reduce and its layouts", "[runtime]") {
   using weft::algorithm;
   using weft::hier_layout;
@@ -510,7 +601,7 @@ TEST_CASE("runtime call: hierarchical all-reduce and its layouts", "[runtime]") 
     c.opt.hier = bad;
     expect_refused(f, c, status::unsupported);
   }
-  // All-gather: served with the same layouts; reduce-scatter and the rooted collectives: not offered.
+  // All-gather: served with the same layouts; the rooted collectives: not offered.
   coll_call g = call(b, coll_kind::all_gather, 100);
   g.opt.algo = algorithm::hierarchical;
   g.opt.hier = three;
@@ -524,10 +615,66 @@ TEST_CASE("runtime call: hierarchical all-reduce and its layouts", "[runtime]") 
   g.opt.direct = true; // direct transfers follow the ring
   g.opt.proto = weft::protocol::simple;
   expect_refused(f, g, status::unsupported);
-  for (coll_kind k : {coll_kind::reduce_scatter, coll_kind::broadcast, coll_kind::reduce}) {
+  for (coll_kind k : {coll_kind::broadcast, coll_kind::reduce}) {
     coll_call rs = call(b, k, 100);
     rs.opt.algo = algorithm::hierarchical;
     expect_refused(f, rs, status::unsupported);
+  }
+  // Reduce-scatter: served with the caller's workspace of nranks x count elements.
+  {
+    std::vector<float> in(8 * 100), out(100), work(8 * 100 + 1);
+    coll_call rs = call(b, coll_kind::reduce_scatter, 100);
+    rs.send = in.data();
+    rs.recv = out.data();
+    rs.opt.algo = algorithm::hierarchical;
+    rs.opt.hier = three;
+    expect_refused(f, rs, status::invalid_argument); // no workspace
+    {
+      outcome const r0 = run(f, rs);
+      CHECK(std::string(r0.r.why).find("call_options::scratch") != std::string::npos);
+    }
+    rs.opt.scratch = work.data();
+    rs.opt.scratch_bytes = 8 * 100 * sizeof(float) - 4; // one element short
+    expect_refused(f, rs, status::invalid_argument);
+    rs.opt.scratch_bytes = 8 * 100 * sizeof(float);
+    o = run(f, rs);
+    REQUIRE(o.r.st == status::success);
+    CHECK(o.r.plan.algo == algorithm::hierarchical);
+    CHECK(o.r.plan.hier.middle == 2);
+    rs.opt.scratch = reinterpret_cast<char*>(work.data()) + 2; // misaligned
+    expect_refused(f, rs, status::invalid_argument);
+    rs.opt.scratch = in.data() + 4; // overlaps the input
+    expect_refused(f, rs, status::invalid_argument);
+    rs.opt.scratch = out.data(); // overlaps the output
+    rs.opt.scratch_bytes = 8 * 100 * sizeof(float);
+    expect_refused(f, rs, status::invalid_argument);
+    // A layout with one busy level keeps no partial sums: no workspace needed.
+    rs.opt.scratch = nullptr;
+    rs.opt.scratch_bytes = 0;
+    rs.opt.hier = hier_layout{8, 1, algorithm::ring, algorithm::ring};
+    o = run(f, rs);
+    REQUIRE(o.r.st == status::success);
+    CHECK(o.r.plan.algo == algorithm::hierarchical);
+    // A layout that does not fit: unsupported, as for all-reduce.
+    rs.opt.hier = hier_layout{3, 1, algorithm::ring, algorithm::ring};
+    expect_refused(f, rs, status::unsupported);
+    // A selector's hierarchical reduce-scatter without a workspace runs the ring; with one, itself.
+    weft::plan_selector hs = [](coll_kind, int, std::size_t, std::size_t, int, weft::launch_plan& p) {
+      p.algo = algorithm::hierarchical;
+      p.hier = weft::hier_layout{2, 2, algorithm::ring, algorithm::ring};
+      return true;
+    };
+    coll_call sel_rs = call(b, coll_kind::reduce_scatter, 100);
+    sel_rs.send = in.data();
+    sel_rs.recv = out.data();
+    o = run(f, sel_rs, 0, &hs);
+    REQUIRE(o.r.st == status::success);
+    CHECK(o.r.plan.algo == algorithm::ring);
+    sel_rs.opt.scratch = work.data();
+    sel_rs.opt.scratch_bytes = work.size() * sizeof(float);
+    o = run(f, sel_rs, 0, &hs);
+    REQUIRE(o.r.st == status::success);
+    CHECK(o.r.plan.algo == algorithm::hierarchical);
   }
   // A selector's hierarchical choice: its own layout, else the communicator's, else the ring.
   hier_layout from_selector{};

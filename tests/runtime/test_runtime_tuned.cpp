@@ -14,6 +14,20 @@
 using weft::coll_kind;
 using weft::status;
 
+namespace {
+// Elements of any rank's all-reduce output that differ from the sum over ranks of the inputs.
+std::size_t wrong_sums(std::vector<std::vector<float>> const& in, std::vector<std::vector<float>> const& out) {
+  std::size_t wrong = 0;
+  for (auto const& o : out)
+    for (std::size_t i = 0; i < o.size(); ++i) {
+      float want = 0;
+      for (auto const& x : in) want += x[i];
+      wrong += o[i] != want;
+    }
+  return wrong;
+}
+} // namespace
+
 TEST_CASE("runtime tuned selector: the plan is the tuner's choice", "[runtime]") {
   weft::sim::topology t;
   std::string why;
@@ -137,14 +151,7 @@ TEST_CASE("cpu communicator: coll_options::automatic runs the tuner's plan", "[r
       return weft::all_reduce(comm, tr, in[std::size_t(tr.rank())].data(), out[std::size_t(tr.rank())].data(), count,
                               weft::op::sum<float>{}, o);
     }) == status::success);
-    std::size_t wrong = 0;
-    for (int r = 0; r < n; ++r)
-      for (std::size_t i = 0; i < count; ++i) {
-        float want = 0;
-        for (int q = 0; q < n; ++q) want += in[std::size_t(q)][i];
-        wrong += out[std::size_t(r)][i] != want;
-      }
-    CHECK(wrong == 0);
+    CHECK(wrong_sums(in, out) == 0);
     // Every rank asked, and every rank got the tuner's answer for this size.
     REQUIRE(asked.size() == std::size_t(n));
     weft::launch_plan want;
@@ -192,4 +199,43 @@ TEST_CASE("cpu communicator: coll_options::automatic runs the tuner's plan", "[r
   }) == status::success);
   CHECK(asked.empty());
   CHECK(a[2][3] == float(n));
+}
+
+TEST_CASE("cpu communicator: nvls is refused by name and a selector's nvls runs the ring", "[runtime][team]") {
+  int const n = 4;
+  std::size_t const count = 1000;
+  weft::cpu_team team(n);
+  std::vector<std::vector<float>> in(n, std::vector<float>(count)), out(n, std::vector<float>(count, -1.0f));
+  for (int r = 0; r < n; ++r)
+    for (std::size_t i = 0; i < count; ++i) in[std::size_t(r)][i] = float((i + std::size_t(r) * 7) % 13);
+  // Named: unsupported on every rank, with the reason, and the communicator stays usable.
+  weft::cpu_comm plain(n);
+  weft::coll_options named;
+  named.algo = weft::algorithm::nvls;
+  std::vector<status> per_rank;
+  CHECK(team.run([&](weft::team_rank& tr) {
+    return weft::all_reduce(plain, tr, in[std::size_t(tr.rank())].data(), out[std::size_t(tr.rank())].data(), count,
+                            weft::op::sum<float>{}, named);
+  }, &per_rank) == status::unsupported);
+  for (status s : per_rank) CHECK(s == status::unsupported);
+  CHECK(plain.last_error(0).find("multicast") != std::string::npos);
+  CHECK(plain.healthy());
+  CHECK(out[0][0] == -1.0f); // nothing ran
+  // Chosen by a selector: the CPU team cannot run it, so the ring does.
+  weft::cpu_comm_config cfg;
+  cfg.selector = [](coll_kind, int, std::size_t, std::size_t, int, weft::launch_plan& p) {
+    p.algo = weft::algorithm::nvls;
+    return true;
+  };
+  weft::cpu_comm chosen(n, cfg);
+  weft::coll_options o;
+  o.automatic = true;
+  weft::coll_options seen = o;
+  weft::detail::choose_plan(chosen, coll_kind::all_reduce, count * 4, 4, 0, seen);
+  CHECK(seen.algo == weft::algorithm::ring);
+  REQUIRE(team.run([&](weft::team_rank& tr) {
+    return weft::all_reduce(chosen, tr, in[std::size_t(tr.rank())].data(), out[std::size_t(tr.rank())].data(), count,
+                            weft::op::sum<float>{}, o);
+  }) == status::success);
+  CHECK(wrong_sums(in, out) == 0);
 }

@@ -16,9 +16,10 @@ enum class algorithm : cuda::std::uint8_t {
   tree,               //!< all-reduce: double binary tree, each tree carrying half the data (latency 2 log2(p))
   hierarchical,       //!< all-reduce, all-gather, reduce-scatter: per-level teams (see coll_options::hier)
   rank_order,         //!< all-reduce: each element reduced in rank order 0..n-1 (what the deterministic mode runs)
+  nvls,               //!< all-reduce, all-gather, reduce-scatter through a multicast object (NVLink SHARP, algorithm/nvls.hpp)
 };
 
-inline constexpr int algorithm_count = 6;
+inline constexpr int algorithm_count = 7;
 
 WEFT_HOST_DEVICE constexpr char const* to_string(algorithm a) noexcept {
   switch (a) {
@@ -28,12 +29,13 @@ WEFT_HOST_DEVICE constexpr char const* to_string(algorithm a) noexcept {
     case algorithm::tree: return "tree";
     case algorithm::hierarchical: return "hierarchical";
     case algorithm::rank_order: return "rank_order";
+    case algorithm::nvls: return "nvls";
   }
   return "unknown";
 }
 
 //! Parse an algorithm name ("ring", "recursive_doubling" or "rd", "rabenseifner" or "rhd", "tree",
-//! "hierarchical" or "hier", "rank_order").
+//! "hierarchical" or "hier", "rank_order", "nvls").
 inline bool parse_algorithm(char const* s, algorithm& out) noexcept {
   if (!s) return false;
   if (!std::strcmp(s, "ring")) return out = algorithm::ring, true;
@@ -42,6 +44,7 @@ inline bool parse_algorithm(char const* s, algorithm& out) noexcept {
   if (!std::strcmp(s, "tree")) return out = algorithm::tree, true;
   if (!std::strcmp(s, "hierarchical") || !std::strcmp(s, "hier")) return out = algorithm::hierarchical, true;
   if (!std::strcmp(s, "rank_order")) return out = algorithm::rank_order, true;
+  if (!std::strcmp(s, "nvls")) return out = algorithm::nvls, true;
   return false;
 }
 

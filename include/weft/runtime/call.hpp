@@ -37,7 +37,12 @@ namespace weft {
 
 //! Per-call choices; anything left unset is chosen by the communicator's selector.
 struct call_options {
-  std::optional<algorithm> algo;  //!< all-reduce: ring, recursive_doubling, rabenseifner, tree, hierarchical; all-gather: ring, hierarchical; others: ring
+  //! all-reduce: ring, recursive_doubling, rabenseifner, tree, hierarchical, nvls;
+  //! all-gather: ring, hierarchical, nvls; reduce-scatter: ring, hierarchical (with
+  //! `scratch`), nvls; others: ring.
+  //! nvls runs over the communicator's multicast window (comm_config::nvls_blocks);
+  //! `proto` is then ignored and `nchannels` (blocks) is at most nvls_blocks.
+  std::optional<algorithm> algo;
   std::optional<protocol> proto;  //!< simple, ll, ll128 (naming one also keeps the selector from choosing a direct flavour)
   int nchannels = 0;              //!< 0: choose; else 1 .. the communicator's max_channels
   std::optional<bool> direct;     //!< all-gather on Simple: write into the next rank's registered output
@@ -49,6 +54,13 @@ struct call_options {
   //! algo == hierarchical: the levels (default: comm_config::hier, else
   //! hier_layout::automatic). Ignored by the other algorithms.
   std::optional<hier_layout> hier;
+  //! The hierarchical reduce-scatter's workspace: device memory on this rank's GPU
+  //! for the partial sums between levels, at least nranks x count elements
+  //! (`scratch_bytes`), aligned to the element size, overlapping neither buffer.
+  //! The runtime allocates nothing per call, so without it that algorithm is
+  //! refused (named) or not chosen (selected). Ignored by every other call.
+  void* scratch = nullptr;
+  std::size_t scratch_bytes = 0;
 };
 
 //! One collective call. `count` is in elements: the whole buffer for
@@ -81,6 +93,11 @@ struct comm_facts {
     int blocks = 0;
     std::size_t area_bytes = 0, ll_bytes = 0;
   } direct{};
+  //! The multicast window of the NVLS collectives (blocks 0: none was made).
+  struct multicast_window {
+    int blocks = 0;
+    std::size_t area_bytes = 0;
+  } nvls{};
   //! The layout of hierarchical all-reduce when a call names none (comm_config::hier; inner 0: none given).
   hier_layout hier{};
   std::uint32_t dtype_mask = ~0u;  //!< reduction dtypes compiled into this launch path (bit = int(dtype))
@@ -112,14 +129,22 @@ constexpr bool reduces(coll_kind c) noexcept {
 //! chains) for every collective; recursive doubling, Rabenseifner, the double
 //! binary tree and the hierarchical composition for all-reduce, and the
 //! hierarchical all-gather (over the point-to-point connections of
-//! comm_config::recursive_connections). Rank order (the deterministic mode) and
-//! the hierarchical reduce-scatter (it needs input-sized scratch) are not offered here.
+//! comm_config::recursive_connections), and NVLS for all-reduce, all-gather and
+//! reduce-scatter (over the multicast window, comm_config::nvls_blocks). The
+//! hierarchical reduce-scatter needs the caller's workspace (call_options::scratch).
+//! Rank order (the deterministic mode) is not offered here.
 constexpr bool runtime_serves(algorithm a, coll_kind c) noexcept {
   return a == algorithm::ring ||
+         (a == algorithm::nvls &&
+          (c == coll_kind::all_reduce || c == coll_kind::all_gather || c == coll_kind::reduce_scatter)) ||
          (c == coll_kind::all_reduce && (a == algorithm::recursive_doubling || a == algorithm::rabenseifner ||
                                          a == algorithm::tree || a == algorithm::hierarchical)) ||
-         (c == coll_kind::all_gather && a == algorithm::hierarchical);
+         ((c == coll_kind::all_gather || c == coll_kind::reduce_scatter) && a == algorithm::hierarchical);
 }
+
+//! Whether the runtime runs `a` over the point-to-point connections
+//! (comm_config::recursive_connections): every algorithm but the ring and NVLS.
+constexpr bool needs_pairs(algorithm a) noexcept { return a != algorithm::ring && a != algorithm::nvls; }
 
 //! The layout a hierarchical all-reduce on `nranks` ranks runs with, or false
 //! when it does not fit them or names an inner algorithm the levels cannot run.
@@ -129,6 +154,14 @@ inline bool runnable_hier_layout(hier_layout const& l, int nranks, hier_layout& 
   if (!hier_shape::of(out, nranks, shape)) return false;
   return out.within == algorithm::ring || out.within == algorithm::tree || out.within == algorithm::recursive_doubling ||
          out.within == algorithm::rabenseifner;
+}
+
+//! Whether a hierarchical reduce-scatter of this shape keeps partial sums between
+//! levels (two or more levels with more than one rank), i.e. needs its workspace.
+inline bool hier_needs_scratch(hier_shape const& s) noexcept {
+  int busy = 0;
+  for (int l = 0; l < s.levels; ++l) busy += s.size[l] > 1;
+  return busy > 1;
 }
 
 //! Input and output bytes of `c` on this rank; false when they overflow.
@@ -263,6 +296,27 @@ inline launch_plan default_plan(coll_kind c, int nranks, std::size_t bytes, int 
   return p;
 }
 
+//! Why the hierarchical reduce-scatter of `c` with layout `l` cannot use the
+//! call's workspace (null: it can, or needs none).
+inline char const* scratch_problem(comm_facts const& f, coll_call const& c, hier_layout const& l) noexcept {
+  hier_shape shape;
+  if (!hier_shape::of(l, f.nranks, shape) || !hier_needs_scratch(shape)) return nullptr;
+  std::size_t in_b = 0, out_b = 0;
+  if (!call_bytes(c, f.nranks, in_b, out_b)) return "count overflows the byte size";
+  if (!c.opt.scratch || c.opt.scratch_bytes < in_b)
+    return "hierarchical reduce-scatter needs call_options::scratch of nranks x count elements (the partial sums "
+           "between levels)";
+  auto const w = reinterpret_cast<std::uintptr_t>(c.opt.scratch);
+  if (w % dtype_size(c.type)) return "call_options::scratch not aligned to its element size";
+  if (w + in_b < w) return "call_options::scratch wraps around the address space";
+  auto overlaps = [&](void const* p, std::size_t bytes) {
+    auto const q = reinterpret_cast<std::uintptr_t>(p);
+    return p && w < q + bytes && q < w + in_b;
+  };
+  if (overlaps(c.send, in_b) || overlaps(c.recv, out_b)) return "call_options::scratch overlaps the send or recv buffer";
+  return nullptr;
+}
+
 //! Step 4: the plan of a checked call (selector, then overrides, then the rules
 //! the plan must satisfy). A plan that cannot run returns its reason.
 inline call_result plan_call(comm_facts const& f, coll_call const& c, plan_selector const* sel = nullptr) {
@@ -276,16 +330,21 @@ inline call_result plan_call(comm_facts const& f, coll_call const& c, plan_selec
   // A direct flavour needs an all-reduce and the window; otherwise the plan's algorithm runs.
   if (p.flavour && (c.coll != coll_kind::all_reduce || f.direct.blocks < 1 || unsigned(*p.flavour) >= unsigned(direct_flavour_count)))
     p.flavour.reset();
-  int const max_ch = p.flavour ? std::min(f.max_channels, f.direct.blocks) : f.max_channels;
+  // An NVLS plan needs the multicast window; otherwise the ring runs.
+  if (p.algo == algorithm::nvls && (f.nvls.blocks < 1 || p.flavour || !runtime_serves(p.algo, c.coll))) p.algo = algorithm::ring;
+  int const max_ch = p.flavour                     ? std::min(f.max_channels, f.direct.blocks)
+                     : p.algo == algorithm::nvls ? std::min(f.max_channels, f.nvls.blocks)
+                                                 : f.max_channels;
   if (p.nchannels < 1) p.nchannels = 1;
   if (p.nchannels > max_ch) p.nchannels = max_ch;
   // A selected plan the communicator cannot serve falls back to the ring
   // (for all_to_all, `ring` names its only schedule, the pairwise exchange).
-  if (!runtime_serves(p.algo, c.coll) || (p.algo != algorithm::ring && !f.recursive_ready)) p.algo = algorithm::ring;
+  if (!runtime_serves(p.algo, c.coll) || (needs_pairs(p.algo) && !f.recursive_ready)) p.algo = algorithm::ring;
   // A selected hierarchical plan needs a layout: the selector's, else the communicator's; one that does not fit: the ring.
   if (p.algo == algorithm::hierarchical) {
     hier_layout const want = p.hier.inner > 0 ? p.hier : f.hier;
     if (want.inner < 1 || !runnable_hier_layout(want, f.nranks, p.hier)) p.algo = algorithm::ring;
+    else if (c.coll == coll_kind::reduce_scatter && scratch_problem(f, c, p.hier)) p.algo = algorithm::ring;
   }
   bool const recv_registered = f.registered && f.registered(c.recv, out_b);
   if (p.direct && (c.coll != coll_kind::all_gather || p.proto != protocol::simple || !recv_registered || !f.peer_access ||
@@ -306,6 +365,11 @@ inline call_result plan_call(comm_facts const& f, coll_call const& c, plan_selec
     // more channels than the window has blocks cannot run a direct flavour.
     p.flavour.reset();
   }
+  // Likewise a selected NVLS plan: an explicit protocol, direct transfers or more
+  // channels than the multicast window has blocks ask for the ring.
+  if (!c.opt.algo && p.algo == algorithm::nvls &&
+      (c.opt.proto || (c.opt.direct && *c.opt.direct) || c.opt.nchannels > f.nvls.blocks))
+    p.algo = algorithm::ring;
   if (c.opt.algo && *c.opt.algo == algorithm::hierarchical) {
     // Explicit: the call's layout, else the communicator's, else the automatic one.
     hier_layout const want = c.opt.hier ? *c.opt.hier : f.hier;
@@ -316,8 +380,23 @@ inline call_result plan_call(comm_facts const& f, coll_call const& c, plan_selec
               "recursive_doubling or rabenseifner (call_options::hier, comm_config::hier)",
               false, p};
     }
+    if (c.coll == coll_kind::reduce_scatter)
+      if (char const* why = scratch_problem(f, c, p.hier)) return {status::invalid_argument, why, false, p};
   }
+  if (p.algo == algorithm::nvls && !c.opt.nchannels && p.nchannels > f.nvls.blocks) p.nchannels = std::max(1, f.nvls.blocks);
   out.plan = p;
+  if (p.algo == algorithm::nvls) {
+    if (f.nvls.blocks < 1)
+      return {status::unsupported,
+              "nvls needs the communicator's multicast window: one rank per GPU, all on one host, every GPU with "
+              "multicast support (NVSwitch, sm_90+), comm_config::nvls_blocks > 0 and WEFT_RUNTIME_NVLS "
+              "(comm::nvls_status() says why it is missing)",
+              false, p};
+    if (p.nchannels > f.nvls.blocks)
+      return {status::invalid_argument, "nchannels above comm_config::nvls_blocks for an nvls collective", false, p};
+    if (p.direct) return {status::unsupported, "direct transfers serve the ring all-gather only", false, p};
+    return out;
+  }
   if (p.flavour) {
     if (f.direct.blocks < 1)
       return {status::unsupported,
@@ -327,8 +406,8 @@ inline call_result plan_call(comm_facts const& f, coll_call const& c, plan_selec
       return {status::invalid_argument, "nchannels above comm_config::direct_blocks for a direct all-reduce", false, p};
     return out;
   }
-  if (p.algo != algorithm::ring && !f.recursive_ready)
-    return {status::unsupported, "recursive, tree and hierarchical all-reduce need comm_config::recursive_connections",
+  if (needs_pairs(p.algo) && !f.recursive_ready)
+    return {status::unsupported, "recursive, tree and hierarchical algorithms need comm_config::recursive_connections",
             false, p};
   if (p.direct) {
     if (c.coll != coll_kind::all_gather || p.proto != protocol::simple || p.algo != algorithm::ring)

@@ -10,8 +10,10 @@
 //! weft::all_reduce(comm, send, recv, count, weft::dtype::bf16, weft::redop_desc{weft::redop::sum}, stream);
 //! weft::all_reduce(comm, send_f, recv_f, count, weft::op::sum<float>{}, stream);   // typed
 //! ```
-//! Both take `call_options` last (algorithm, protocol, channels, direct, and
-//! for all-reduce a direct flavour over the communicator's symmetric window):
+//! Both take `call_options` last (algorithm -- `algorithm::nvls` over the
+//! communicator's multicast window for all-reduce, all-gather and reduce-scatter
+//! --, protocol, channels, direct, and for all-reduce a direct flavour over the
+//! communicator's symmetric window):
 //! what it leaves unset the communicator's selector chooses (runtime/call.hpp).
 //!
 //! The untyped form instantiates kernels for the reduction dtypes in
@@ -39,6 +41,7 @@
 #include <weft/prims/prims.hpp>
 #include <weft/runtime/call.hpp>
 #include <weft/runtime/comm.cuh>
+#include <weft/runtime/nvls_multimem.cuh>
 
 #include <cuda_runtime_api.h>
 #include <cuda/std/type_traits>
@@ -48,10 +51,10 @@
 #  define WEFT_RUNTIME_DTYPES                                                                                  \
     ((1u << unsigned(::weft::dtype::f32)) | (1u << unsigned(::weft::dtype::f16)) | (1u << unsigned(::weft::dtype::bf16)))
 #endif
-//! 0: compile no point-to-point all-reduce kernels (recursive doubling,
-//! Rabenseifner, tree, hierarchical: four of the five kernels of each all-reduce
-//! and protocol); calls then run the ring, and asking for one of them returns
-//! `unsupported`.
+//! 0: compile no point-to-point kernels (recursive doubling, Rabenseifner, tree
+//! and hierarchical all-reduce: four of the five kernels of each all-reduce and
+//! protocol; the hierarchical all-gather and reduce-scatter); calls then run the
+//! ring, and asking for one of them returns `unsupported`.
 #ifndef WEFT_RUNTIME_RECURSIVE
 #  define WEFT_RUNTIME_RECURSIVE 1
 #endif
@@ -60,6 +63,11 @@
 //! policy never picks a direct flavour and asking for one returns `unsupported`.
 #ifndef WEFT_RUNTIME_DIRECT
 #  define WEFT_RUNTIME_DIRECT 1
+#endif
+//! 0: compile no NVLS kernels (all-reduce, all-gather, reduce-scatter over the
+//! communicator's multicast window); `algorithm::nvls` then returns `unsupported`.
+#ifndef WEFT_RUNTIME_NVLS
+#  define WEFT_RUNTIME_NVLS 1
 #endif
 #ifndef WEFT_RUNTIME_REDOPS
 #  define WEFT_RUNTIME_REDOPS                                                                                  \
@@ -86,6 +94,7 @@ struct comm_args {
   void* direct_buf;        //!< the next rank's output (direct all-gather), or null
   hier_shape hier{};       //!< hierarchical all-reduce: the levels
   algorithm hier_outer = algorithm::ring, hier_within = algorithm::ring;
+  T* scratch = nullptr;    //!< hierarchical reduce-scatter: the caller's workspace (nranks x count)
 };
 
 template <coll_kind Coll, protocol P, class Op>
@@ -178,6 +187,17 @@ __global__ void __launch_bounds__(512) comm_hier_all_gather_kernel(op::sum<cuda:
   (void)hier_all_gather(net, a.hier, a.rank, a.send, a.recv, a.count, partition(a.count, a.nchannels, ch));
 }
 
+//! Hierarchical reduce-scatter over the point-to-point connections: each level's
+//! ring reduce-scatter, partial sums in the caller's workspace between levels
+//! (algorithm/hierarchical.hpp), split over channels.
+template <protocol P, class Op>
+__global__ void __launch_bounds__(512) comm_hier_reduce_scatter_kernel(Op op, comm_args<typename Op::value_type> a) {
+  int const ch = int(blockIdx.x);
+  cuda_cta g;
+  comm_net<Op, P> net{a, op, ch, g, coll_kind::reduce_scatter};
+  (void)hier_reduce_scatter(net, a.hier, a.rank, a.send, a.recv, a.scratch, a.count, partition(a.count, a.nchannels, ch));
+}
+
 template <algorithm Algo, protocol P, class Op>
 __global__ void __launch_bounds__(512) comm_recursive_kernel(Op op, comm_args<typename Op::value_type> a) {
   int const ch = int(blockIdx.x);
@@ -213,10 +233,36 @@ __global__ void __launch_bounds__(512) comm_direct_kernel(Op op, sym_view v, dir
   if (s == status::invalid_argument && threadIdx.x == 0) *result = s; // the window holds no element (waits record their own)
 }
 
+//! NVLS all-reduce, all-gather (as bytes) or reduce-scatter over the communicator's
+//! multicast window (algorithm/nvls.hpp, runtime/nvls_multimem.cuh): CTA b runs
+//! window block b on `partition(count, gridDim.x, b)`. Sums of fp32, bf16 and fp16
+//! are reduced by the switch (multimem.ld_reduce), other reductions read every
+//! rank's copy; stores go through multimem.st. A failed wait is in the window's
+//! failure record; a grid wider than the window, or a window too small for one
+//! piece per rank, records its status in `*result` and does nothing.
+template <coll_kind Coll, class Op>
+__global__ void __launch_bounds__(512) comm_nvls_kernel(Op op, multimem_multicast mc, typename Op::value_type const* in,
+                                                        typename Op::value_type* out, cuda::std::size_t count,
+                                                        status* result) {
+  if (int(gridDim.x) > mc.v.nblocks) {
+    if (threadIdx.x == 0) *result = status::invalid_argument;
+    return;
+  }
+  cuda_cta g;
+  int const b = int(blockIdx.x);
+  elem_range const r = partition(count, int(gridDim.x), b);
+  status s = status::success;
+  if constexpr (Coll == coll_kind::all_reduce) s = nvls_all_reduce(g, mc, b, op, in, out, r);
+  else if constexpr (Coll == coll_kind::all_gather) s = nvls_all_gather(g, mc, b, in, out, count, r);
+  else s = nvls_reduce_scatter(g, mc, b, op, in, out, count, r);
+  // The waits record their own failures; what is left is a window too small for the call.
+  if ((s == status::invalid_argument || s == status::unsupported) && threadIdx.x == 0) *result = s;
+}
+
 //! Launch the kernel of (Coll, plan) for Op. Only after every check passed.
 template <coll_kind Coll, class Op>
 status launch(comm const& c, launch_plan const& plan, Op const& op, void const* send, void* recv, std::size_t count,
-              int root, cudaStream_t stream) {
+              int root, cudaStream_t stream, void* scratch = nullptr) {
   using T = typename Op::value_type;
   if constexpr (Coll == coll_kind::all_reduce && WEFT_RUNTIME_DIRECT) {
     if (plan.flavour) {
@@ -233,6 +279,21 @@ status launch(comm const& c, launch_plan const& plan, Op const& op, void const* 
       return e == cudaSuccess ? status::success : status::cuda_error;
     }
   }
+  if constexpr ((Coll == coll_kind::all_reduce || Coll == coll_kind::all_gather || Coll == coll_kind::reduce_scatter) &&
+                WEFT_RUNTIME_NVLS) {
+    if (plan.algo == algorithm::nvls) {
+      Op op_copy = op;
+      multimem_multicast mc{c.nvls_view(), c.nvls_multicast()};
+      T const* in = static_cast<T const*>(send);
+      T* out = static_cast<T*>(recv);
+      cuda::std::size_t n = count;
+      status* res = c.nvls_launch_status();
+      void* args[] = {&op_copy, &mc, &in, &out, &n, &res};
+      cudaError_t const e = cudaLaunchKernel(reinterpret_cast<void const*>(&comm_nvls_kernel<Coll, Op>),
+                                             dim3(unsigned(plan.nchannels)), dim3(unsigned(c.config().threads)), args, 0, stream);
+      return e == cudaSuccess ? status::success : status::cuda_error;
+    }
+  }
   comm_args<T> a{static_cast<T const*>(send), static_cast<T*>(recv), count, c.rank(), c.size(), root, plan.nchannels,
                  c.config().ring_local, c.ring_connections(plan.proto), c.pair_connections(plan.proto), c.error_records(), c.bound(), nullptr};
   if (plan.direct) a.direct_buf = c.peer_address(recv, count * sizeof(T) * std::size_t(c.size()), (c.rank() + 1) % c.size());
@@ -240,6 +301,7 @@ status launch(comm const& c, launch_plan const& plan, Op const& op, void const* 
     if (!hier_shape::of(plan.hier, c.size(), a.hier)) return status::internal_error; // plan_call checked it
     a.hier_outer = plan.hier.outer;
     a.hier_within = plan.hier.within;
+    a.scratch = static_cast<T*>(scratch);
   }
   void const* fn = nullptr;
   auto pick = [&](auto proto_tag) {
@@ -252,6 +314,9 @@ status launch(comm const& c, launch_plan const& plan, Op const& op, void const* 
     }
     if constexpr (Coll == coll_kind::all_gather && WEFT_RUNTIME_RECURSIVE) {
       if (plan.algo == algorithm::hierarchical) fn = reinterpret_cast<void const*>(&comm_hier_all_gather_kernel<P>);
+    }
+    if constexpr (Coll == coll_kind::reduce_scatter && WEFT_RUNTIME_RECURSIVE) {
+      if (plan.algo == algorithm::hierarchical) fn = reinterpret_cast<void const*>(&comm_hier_reduce_scatter_kernel<P, Op>);
     }
     if constexpr (Coll == coll_kind::all_reduce && WEFT_RUNTIME_RECURSIVE) {
       if (plan.algo == algorithm::recursive_doubling)
@@ -317,6 +382,7 @@ status run(comm& c, coll_call const& k, cudaStream_t stream, std::uint32_t dtype
   comm_facts f = c.facts();
   f.recursive_ready = f.recursive_ready && WEFT_RUNTIME_RECURSIVE;
   if (!WEFT_RUNTIME_DIRECT) f.direct = {};
+  if (!WEFT_RUNTIME_NVLS) f.nvls = {};
   f.dtype_mask = dtype_mask;
   f.redop_mask = redop_mask;
   call_result const r = run_call(
@@ -345,7 +411,7 @@ status typed_call(comm& c, typename Op::value_type const* send, typename Op::val
     if constexpr (!reduces(Coll)) // bytes: one set of kernels serves every element type
       return launch<Coll>(c, p, op::sum<std::uint8_t>{}, send, recv, count * sizeof(T), root, stream);
     else
-      return launch<Coll>(c, p, op, send, recv, count, root, stream);
+      return launch<Coll>(c, p, op, send, recv, count, root, stream, o.scratch);
   });
 }
 
@@ -367,7 +433,7 @@ status untyped_call(comm& c, void const* send, void* recv, std::size_t count, dt
         if constexpr ((dmask >> unsigned(dtype_of_v<T>)) & 1u) {
           dispatch_redop<T>(op, [&](auto const& o2) {
             if constexpr ((omask >> unsigned(redop_of<std::decay_t<decltype(o2)>>::value)) & 1u)
-              st = launch<Coll>(c, p, o2, send, recv, count, root, stream);
+              st = launch<Coll>(c, p, o2, send, recv, count, root, stream, o.scratch);
           });
         }
       };

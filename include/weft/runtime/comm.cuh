@@ -12,11 +12,17 @@
 //!  - the device copy of its connection descriptors and its error records;
 //!  - the symmetric window of the direct all-reduce (`comm_config::direct_blocks`),
 //!    mapped by every peer, and its cursors, LL staging and failure record;
+//!  - the multicast window of the NVLS collectives (`comm_config::nvls_blocks`),
+//!    where every rank has its own multicast-capable GPU on one host: one CUDA
+//!    multicast object over one allocation per GPU -- in one process shared by
+//!    the ranks of the `comm_init_all` group and released with the last of them,
+//!    between processes made by rank 0 and passed as a file descriptor;
 //!  - every symmetric allocation it made (`alloc_symmetric`) and every peer
 //!    mapping of a registered buffer (`register_buffer`).
-//! `scratch_bytes()` reports the first three; creation fails with
-//! `invalid_argument` if they would exceed `comm_config::max_scratch_bytes`
-//! (64 MiB by default).
+//! `scratch_bytes()` reports the first four (this rank's part of each). Creation
+//! fails with `invalid_argument` if the first three would exceed
+//! `comm_config::max_scratch_bytes` (64 MiB by default); a multicast window that
+//! would exceed it is not made.
 //!
 //! Peers: within one process, ranks on different GPUs need peer access
 //! (`cudaDeviceCanAccessPeer`). Where a pair lacks it, the connections fall
@@ -24,7 +30,10 @@
 //! but correct) and everything that needs peer pointers (registration,
 //! symmetric memory, direct transfers, the device-side API) returns
 //! `unsupported`. Between processes, memory travels as CUDA IPC, VMM file
-//! descriptor or fabric handles (`symmetric/memory.cuh`).
+//! descriptor or fabric handles (`symmetric/memory.cuh`). Without multicast
+//! (no NVSwitch, ranks sharing a GPU, ranks on several hosts, an old driver)
+//! creation still succeeds: `nvls_status()` says why there is no
+//! multicast window, and `algorithm::nvls` calls return `unsupported`.
 //!
 //! Setup calls (creation, registration, symmetric allocation) are collective:
 //! every rank makes them, in the same order. A comm created by
@@ -47,9 +56,11 @@
 #include <weft/runtime/registry.hpp>
 #include <weft/symmetric/block.hpp>
 #include <weft/symmetric/memory.cuh>
+#include <weft/symmetric/multicast.cuh>
 
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <string>
@@ -85,12 +96,23 @@ struct comm_config {
   int direct_blocks = 4;
   std::size_t direct_area_bytes = std::size_t(64) << 10;
   std::size_t direct_ll_bytes = std::size_t(1) << 10;
-  //! Hierarchical all-reduce and all-gather (`call_options::algo =
+  //! Hierarchical all-reduce, all-gather and reduce-scatter (`call_options::algo =
   //! algorithm::hierarchical`, over the point-to-point connections): the levels
   //! when a call names none, e.g. {inner = GPUs per node}; inner 0: a call without
   //! a layout gets `hier_layout::automatic`, and a selector's hierarchical choice
   //! without one runs the ring.
   hier_layout hier{};
+  //! The NVLS collectives (`call_options::algo = algorithm::nvls`: all-reduce,
+  //! all-gather, reduce-scatter through multimem.ld_reduce / multimem.st, sm_90+):
+  //! block slots of the multicast window (the most CTAs an NVLS call may use; 0:
+  //! no window) and one staging area (a positive multiple of 64). Made at creation
+  //! only where every rank has its own multicast-capable GPU, all on one host (in
+  //! one process, or one per process with VMM file descriptors); otherwise
+  //! skipped (see comm::nvls_status). Per GPU about
+  //! nvls_blocks x 4 x nvls_area_bytes, rounded up to the multicast granularity
+  //! (counted in scratch_bytes; skipped if it would exceed max_scratch_bytes).
+  int nvls_blocks = 4;
+  std::size_t nvls_area_bytes = std::size_t(256) << 10;
   plan_selector selector;                    //!< empty: the built-in policy (`default_plan`); see runtime/tuned.hpp
 };
 
@@ -183,21 +205,14 @@ public:
         if (text) *text = last_error_;
         return x.st;
       }
-    if (win_ready_) {
-      sym_failure f{};
-      status launch_st = status::success;
-      if (cudaMemcpy(&f, win_view_.failure, sizeof f, cudaMemcpyDeviceToHost) != cudaSuccess ||
-          cudaMemcpy(&launch_st, win_status_, sizeof launch_st, cudaMemcpyDeviceToHost) != cudaSuccess) {
-        if (text) *text = "could not read the direct window's failure record";
-        return status::cuda_error;
-      }
-      if (f.st != status::success || launch_st != status::success) {
-        healthy_ = false;
-        last_error_ = describe_direct(f, launch_st);
-        if (text) *text = last_error_;
-        return f.st != status::success ? f.st : launch_st;
-      }
-    }
+    if (win_ready_)
+      if (status const w = check_window(win_view_, win_status_, "direct all-reduce", "comm_config::direct_blocks", text);
+          w != status::success)
+        return w;
+    if (nvls_ready_)
+      if (status const w = check_window(nvls_view_, nvls_status_, "nvls", "comm_config::nvls_blocks", text);
+          w != status::success)
+        return w;
     if (text) *text = "no error";
     return status::success;
   }
@@ -291,6 +306,7 @@ public:
     f.ring_rotated = ring_order{cfg_.ring_local, 1}.rotated(n_);
     f.registered = [this](void const* p, std::size_t bytes) { return reg_.covering(p, bytes) != nullptr; };
     if (win_ready_) f.direct = {cfg_.direct_blocks, cfg_.direct_area_bytes, cfg_.direct_ll_bytes};
+    if (nvls_ready_) f.nvls = {cfg_.nvls_blocks, cfg_.nvls_area_bytes};
     f.hier = cfg_.hier;
     return f;
   }
@@ -300,6 +316,20 @@ public:
   sym_view const& direct_view() const noexcept { return win_view_; }
   //! Where a direct kernel records a failed launch check (device memory).
   status* direct_status() const noexcept { return win_status_; }
+  //! Whether the multicast window of the NVLS collectives was made (see comm_config::nvls_blocks).
+  bool nvls_ready() const noexcept { return nvls_ready_; }
+  //! Success when the multicast window was made; otherwise why not (`why` may be
+  //! null): unsupported (no multicast here) or the failure that made creation skip it.
+  status nvls_status(std::string* why = nullptr) const {
+    if (why) *why = nvls_ready_ ? std::string("ready") : nvls_why_;
+    return nvls_ready_ ? status::success : nvls_st_;
+  }
+  //! This rank's unicast view of the multicast window (valid while nvls_ready()).
+  sym_view const& nvls_view() const noexcept { return nvls_view_; }
+  //! This rank's multicast address of the window (same layout as its unicast region).
+  unsigned char* nvls_multicast() const noexcept { return nvls_mc_; }
+  //! Where an NVLS kernel records a failed launch check (device memory).
+  status* nvls_launch_status() const noexcept { return nvls_status_; }
   //! Device descriptors: ring connections [protocol][channel][recv, send].
   connection const* ring_connections(protocol p) const noexcept {
     return dconns_ + std::size_t(int(p)) * std::size_t(cfg_.max_channels) * 2;
@@ -350,6 +380,19 @@ private:
   sym_view win_view_{};
   status* win_status_ = nullptr;
   bool win_ready_ = false;
+  // The multicast window: the region (shared by the ranks of a comm_init_all
+  // group), then this rank's own part and view, as for the direct window.
+  std::shared_ptr<sym::multicast_region> nvls_region_; // one process: shared by the group
+  std::unique_ptr<sym::multicast_member> nvls_member_;  // one rank per process: this process's part
+  detail::peer_set nvls_peers_;                         // ... and the peers' unicast regions
+  std::size_t nvls_counted_ = 0;                        // multicast bytes in scratch_
+  unsigned char* nvls_local_ = nullptr;
+  sym_view nvls_view_{};
+  unsigned char* nvls_mc_ = nullptr;
+  status* nvls_status_ = nullptr;
+  bool nvls_ready_ = false;
+  status nvls_st_ = status::unsupported;
+  std::string nvls_why_ = "not made";
   char const* last_call_ = "ok";
   buffer_registry<detail::peer_set> reg_;
   std::map<std::uint64_t, sym_entry> syms_;
@@ -386,6 +429,18 @@ private:
     win_view_ = {};
     win_status_ = nullptr;
     win_ready_ = false;
+    if (nvls_local_) cudaFree(nvls_local_);
+    nvls_local_ = nullptr;
+    nvls_peers_.release();
+    nvls_member_.reset();
+    nvls_region_.reset(); // the last rank of the group releases the multicast object
+    nvls_counted_ = 0;
+    nvls_view_ = {};
+    nvls_mc_ = nullptr;
+    nvls_status_ = nullptr;
+    nvls_ready_ = false;
+    nvls_st_ = status::unsupported;
+    nvls_why_ = "not made";
     if (dconns_) cudaFree(dconns_);
     if (errors_) cudaFree(errors_);
     dconns_ = nullptr;
@@ -530,18 +585,26 @@ private:
     return region_bytes() + descriptor_count() * sizeof(connection) + std::size_t(cfg_.max_channels) * sizeof(wait_error) +
            (cfg_.direct_blocks > 0 ? window_shared_bytes() + window_local_bytes() : 0);
   }
-  // ---- the direct window's layout ----
+  // ---- the windows' layouts (direct: blocks, area and LL bytes of comm_config;
+  // NVLS: its blocks and area, no LL) ----
+  std::size_t window_flags_offset(int blocks, std::size_t area, std::size_t ll) const {
+    return align_up(sym_view::region_bytes(n_, blocks, area, ll), std::size_t(256));
+  }
+  std::size_t window_shared_bytes(int blocks, std::size_t area, std::size_t ll) const {
+    return window_flags_offset(blocks, area, ll) + std::size_t(blocks) * std::size_t(n_) * sizeof(std::uint64_t);
+  }
   std::size_t window_flags_offset() const {
-    return align_up(sym_view::region_bytes(n_, cfg_.direct_blocks, cfg_.direct_area_bytes, cfg_.direct_ll_bytes), std::size_t(256));
+    return window_flags_offset(cfg_.direct_blocks, cfg_.direct_area_bytes, cfg_.direct_ll_bytes);
   }
   std::size_t window_shared_bytes() const {
-    return window_flags_offset() + std::size_t(cfg_.direct_blocks) * std::size_t(n_) * sizeof(std::uint64_t);
+    return window_shared_bytes(cfg_.direct_blocks, cfg_.direct_area_bytes, cfg_.direct_ll_bytes);
   }
+  std::size_t nvls_shared_bytes() const { return window_shared_bytes(cfg_.nvls_blocks, cfg_.nvls_area_bytes, 0); }
   //! This rank's own part: [cursors][staging][failure][status][region table][flag table], 256-aligned pieces.
   struct window_local_layout {
     std::size_t cursors = 0, staging = 0, failure = 0, status_at = 0, bufs = 0, flags = 0, total = 0;
   };
-  window_local_layout window_local() const {
+  window_local_layout window_local(int blocks, std::size_t ll) const {
     window_local_layout l;
     std::size_t at = 0;
     auto take = [&](std::size_t bytes) {
@@ -549,8 +612,8 @@ private:
       at = align_up(at + bytes, std::size_t(256));
       return here;
     };
-    l.cursors = take(std::size_t(cfg_.direct_blocks) * sizeof(sym_cursor));
-    l.staging = take(std::size_t(cfg_.direct_blocks) * std::size_t(n_) * cfg_.direct_ll_bytes);
+    l.cursors = take(std::size_t(blocks) * sizeof(sym_cursor));
+    l.staging = take(std::size_t(blocks) * std::size_t(n_) * ll);
     l.failure = take(sizeof(sym_failure));
     l.status_at = take(sizeof(status));
     l.bufs = take(std::size_t(n_) * sizeof(unsigned char*));
@@ -558,51 +621,292 @@ private:
     l.total = at;
     return l;
   }
-  std::size_t window_local_bytes() const { return window_local().total; }
+  std::size_t window_local_bytes() const { return window_local(cfg_.direct_blocks, cfg_.direct_ll_bytes).total; }
 
-  //! The window's local part and this rank's view, once every peer's region is mapped.
-  status build_window() {
-    window_local_layout const l = window_local();
+  //! A window's local part (`local`, counted in scratch_bytes) and this rank's
+  //! view `v` over the ranks' regions `bases` (each addressable here), with its
+  //! flags at `flags_off` in each region; `st` gets the launch-status word.
+  status build_view(int blocks, std::size_t area, std::size_t ll, std::vector<unsigned char*> const& bases,
+                    std::size_t flags_off, unsigned char*& local, sym_view& v, status*& st) {
+    window_local_layout const l = window_local(blocks, ll);
     if (cudaSetDevice(dev_) != cudaSuccess) return status::cuda_error;
-    if (cudaMalloc(&win_local_, l.total) != cudaSuccess) return status::out_of_memory;
+    if (cudaMalloc(&local, l.total) != cudaSuccess) {
+      local = nullptr;
+      return status::out_of_memory;
+    }
     scratch_ += l.total;
-    std::vector<unsigned char*> bufs(std::size_t(n_), nullptr);
     std::vector<std::uint64_t*> flags(std::size_t(n_), nullptr);
     for (int p = 0; p < n_; ++p) {
-      auto* base = static_cast<unsigned char*>(p == rank_ ? win_mem_.ptr : win_peers_.peers[std::size_t(p)].ptr);
-      if (!base) return status::internal_error;
-      bufs[std::size_t(p)] = base;
-      flags[std::size_t(p)] = reinterpret_cast<std::uint64_t*>(base + window_flags_offset());
+      if (!bases[std::size_t(p)]) return status::internal_error;
+      flags[std::size_t(p)] = reinterpret_cast<std::uint64_t*>(bases[std::size_t(p)] + flags_off);
     }
-    if (cudaMemset(win_local_, 0, l.total) != cudaSuccess ||
-        cudaMemcpy(win_local_ + l.bufs, bufs.data(), bufs.size() * sizeof bufs[0], cudaMemcpyHostToDevice) != cudaSuccess ||
-        cudaMemcpy(win_local_ + l.flags, flags.data(), flags.size() * sizeof flags[0], cudaMemcpyHostToDevice) != cudaSuccess)
+    if (cudaMemset(local, 0, l.total) != cudaSuccess ||
+        cudaMemcpy(local + l.bufs, bases.data(), bases.size() * sizeof bases[0], cudaMemcpyHostToDevice) != cudaSuccess ||
+        cudaMemcpy(local + l.flags, flags.data(), flags.size() * sizeof flags[0], cudaMemcpyHostToDevice) != cudaSuccess)
       return status::cuda_error;
     static_assert(int(status::success) == 0, "the memset above leaves the launch status at success");
     sym_failure const none{}; // not all zero (peer and block are -1)
-    if (cudaMemcpy(win_local_ + l.failure, &none, sizeof none, cudaMemcpyHostToDevice) != cudaSuccess)
+    if (cudaMemcpy(local + l.failure, &none, sizeof none, cudaMemcpyHostToDevice) != cudaSuccess)
       return status::cuda_error;
-    sym_view& v = win_view_;
-    v.bufs = reinterpret_cast<unsigned char* const*>(win_local_ + l.bufs);
-    v.flags = reinterpret_cast<cuda::std::uint64_t* const*>(win_local_ + l.flags);
-    v.cursors = reinterpret_cast<sym_cursor*>(win_local_ + l.cursors);
-    v.staging = win_local_ + l.staging;
-    v.failure = reinterpret_cast<sym_failure*>(win_local_ + l.failure);
+    v.bufs = reinterpret_cast<unsigned char* const*>(local + l.bufs);
+    v.flags = reinterpret_cast<cuda::std::uint64_t* const*>(local + l.flags);
+    v.cursors = reinterpret_cast<sym_cursor*>(local + l.cursors);
+    v.staging = local + l.staging;
+    v.failure = reinterpret_cast<sym_failure*>(local + l.failure);
     v.rank = rank_;
     v.nranks = n_;
-    v.nblocks = cfg_.direct_blocks;
-    v.area_bytes = cfg_.direct_area_bytes;
-    v.ll_bytes = cfg_.direct_ll_bytes;
+    v.nblocks = blocks;
+    v.area_bytes = area;
+    v.ll_bytes = ll;
     v.bound = wait_bound{cfg_.timeout_ns, nullptr};
-    win_status_ = reinterpret_cast<status*>(win_local_ + l.status_at);
-    win_ready_ = true;
+    st = reinterpret_cast<status*>(local + l.status_at);
     return status::success;
   }
 
-  static std::string describe_direct(sym_failure const& f, status launch_st) {
+  //! The direct window's local part and this rank's view, once every peer's region is mapped.
+  status build_window() {
+    std::vector<unsigned char*> bases(std::size_t(n_), nullptr);
+    for (int p = 0; p < n_; ++p)
+      bases[std::size_t(p)] = static_cast<unsigned char*>(p == rank_ ? win_mem_.ptr : win_peers_.peers[std::size_t(p)].ptr);
+    status const s = build_view(cfg_.direct_blocks, cfg_.direct_area_bytes, cfg_.direct_ll_bytes, bases,
+                                window_flags_offset(), win_local_, win_view_, win_status_);
+    win_ready_ = s == status::success;
+    return s;
+  }
+
+  //! The multicast window of the NVLS collectives, for the local `ranks` (a whole
+  //! comm_init_all group, or this process's rank): made where every rank has its
+  //! own multicast-capable GPU, else skipped. Never fails creation: a failure
+  //! releases what it made on every rank and leaves its reason in nvls_status().
+  static void build_nvls(std::vector<comm*> const& ranks, std::vector<int> const& devs) {
+    comm& c0 = *ranks[0];
+    auto skip = [&](status s, std::string const& why) {
+      for (auto* c : ranks) {
+        cudaSetDevice(c->dev_);
+        if (c->nvls_local_) {
+          cudaFree(c->nvls_local_);
+          c->scratch_ -= c->window_local(c->cfg_.nvls_blocks, 0).total;
+        }
+        c->scratch_ -= c->nvls_counted_;
+        c->nvls_counted_ = 0;
+        c->nvls_local_ = nullptr;
+        c->nvls_peers_.release();
+        c->nvls_member_.reset();
+        c->nvls_region_.reset();
+        c->nvls_view_ = {};
+        c->nvls_mc_ = nullptr;
+        c->nvls_status_ = nullptr;
+        c->nvls_ready_ = false;
+        c->nvls_st_ = s;
+        c->nvls_why_ = why;
+      }
+    };
+    if (c0.cfg_.nvls_blocks < 1) return skip(status::unsupported, "comm_config::nvls_blocks is 0");
+    if (!c0.peer_access_) return skip(status::unsupported, "the GPUs lack peer access, so multicast barriers cannot run");
+    std::string why;
+    status const s = c0.clique_ ? nvls_in_process(ranks, devs, why) : c0.nvls_across_processes(why);
+    if (s != status::success) return skip(s, why);
+    for (auto* c : ranks) {
+      c->nvls_ready_ = true;
+      c->nvls_st_ = status::success;
+      c->nvls_why_ = "ready";
+    }
+  }
+
+  //! Counts `bytes` of multicast memory in scratch_bytes; false (with the reason)
+  //! when that and the window's local part would exceed max_scratch_bytes.
+  bool count_nvls(std::size_t bytes, std::string& why) {
+    scratch_ += bytes;
+    nvls_counted_ += bytes;
+    if (scratch_ + window_local(cfg_.nvls_blocks, 0).total <= cfg_.max_scratch_bytes) return true;
+    why = "the multicast window (" + std::to_string(bytes) +
+          " bytes per GPU after rounding to the multicast granularity) would exceed max_scratch_bytes";
+    return false;
+  }
+
+  //! This rank's view of the window over the ranks' unicast regions `bases`.
+  status nvls_view(std::vector<unsigned char*> const& bases, unsigned char* mc, std::string& why) {
+    nvls_mc_ = mc;
+    status const s = build_view(cfg_.nvls_blocks, cfg_.nvls_area_bytes, 0, bases,
+                                window_flags_offset(cfg_.nvls_blocks, cfg_.nvls_area_bytes, 0), nvls_local_, nvls_view_,
+                                nvls_status_);
+    if (s != status::success) why = "setting up rank " + std::to_string(rank_) + "'s view of the multicast window failed";
+    return s;
+  }
+
+  //! One process, one rank per GPU: one multicast_region shared by the group.
+  static status nvls_in_process(std::vector<comm*> const& ranks, std::vector<int> const& devs, std::string& why) {
+    auto region = std::make_shared<sym::multicast_region>();
+    if (status const s = region->create(devs, ranks[0]->nvls_shared_bytes()); s != status::success) {
+      why = region->last_error();
+      return s;
+    }
+    std::vector<unsigned char*> bases;
+    for (int i = 0; i < region->ndevices(); ++i) bases.push_back(static_cast<unsigned char*>(region->unicast_address(i)));
+    for (std::size_t i = 0; i < ranks.size(); ++i) {
+      comm& c = *ranks[i];
+      c.nvls_region_ = region;
+      if (!c.count_nvls(region->size(), why)) return status::unsupported;
+      if (status const s = c.nvls_view(bases, static_cast<unsigned char*>(region->multicast_address(int(i))), why);
+          s != status::success)
+        return s;
+    }
+    return status::success;
+  }
+
+  //! One rank per process, all on one host, one GPU each: rank 0 makes the object
+  //! and passes it as a file descriptor; every rank adds its GPU, then (after all
+  //! have) binds memory of its own; the unicast regions are mapped by every peer
+  //! as VMM file descriptors. Each step is agreed by every rank before the next.
+  status nvls_across_processes(std::string& why) {
+    std::vector<comm*> const me{this};
+    {
+      sym::rank_identity const& mine = ids_[std::size_t(rank_)];
+      for (int p = 0; p < n_; ++p) {
+        sym::rank_identity const& id = ids_[std::size_t(p)];
+        if (id.host != mine.host) {
+          why = "ranks on several hosts: multicast across nodes needs fabric handles, which the multicast window does not use yet";
+          return status::unsupported;
+        }
+        for (int q = 0; q < p; ++q)
+          if (std::string(ids_[std::size_t(q)].bus_id) == id.bus_id) {
+            why = "ranks " + std::to_string(q) + " and " + std::to_string(p) + " share GPU " + id.bus_id +
+                  ": a multicast object holds each device once";
+            return status::unsupported;
+          }
+      }
+      if (n_ > 1 && ipc_kind_ != sym::handle_kind::posix_fd) {
+        why = "the processes share memory as CUDA IPC handles: the multicast window needs VMM file descriptors "
+              "(comm_config::handles = posix_fd, on a driver and device that export them)";
+        return status::unsupported;
+      }
+    }
+    // Sizes (and this GPU's support), agreed: the largest size and granularity of all.
+    struct sizing {
+      std::int32_t st = 0, rank = 0;
+      std::uint64_t size = 0, gran = 0;
+    };
+    sizing mine;
+    mine.rank = rank_;
+    {
+      std::size_t size = 0, gran = 0;
+      mine.st = int(sym::multicast_member::round_size(dev_, n_, nvls_shared_bytes(), size, gran, why));
+      mine.size = size;
+      mine.gran = gran;
+    }
+    std::vector<sizing> all(static_cast<std::size_t>(n_));
+    if (boot_->all_gather(&mine, sizeof mine, all.data()) != status::success) {
+      why = "bootstrap all-gather failed";
+      return status::internal_error;
+    }
+    std::size_t size = 0, gran = 0;
+    for (auto const& x : all) {
+      if (x.st != 0) {
+        if (x.rank != rank_) why = "rank " + std::to_string(x.rank) + "'s GPU cannot join a multicast object";
+        return status(x.st);
+      }
+      size = std::max<std::size_t>(size, x.size);
+      gran = std::max<std::size_t>(gran, x.gran);
+    }
+    size = (size + gran - 1) / gran * gran;
+    nvls_member_ = std::make_unique<sym::multicast_member>();
+    sym::multicast_member& m = *nvls_member_;
+    auto step = [&](status local, char const* what) {
+      std::string agreed;
+      status const s = agree(me, {int(local), rank_}, agreed, what);
+      if (s != status::success) why = local != status::success ? m.last_error() : agreed;
+      return s;
+    };
+    // The object: made by rank 0, its descriptor passed to every rank, imported.
+    int fd = -1;
+    status st = rank_ == 0 ? m.create(dev_, n_, size, fd) : status::success;
+    if (status const s = step(st, "could not make the multicast object"); s != status::success) {
+      if (fd >= 0) ::close(fd);
+      return s;
+    }
+    std::vector<int> fds;
+    if (n_ > 1) {
+      int dummy = fd < 0 ? ::open("/dev/null", O_RDONLY | O_CLOEXEC) : -1;
+      st = exchange_fds(*boot_, fd >= 0 ? fd : dummy, fds);
+      if (dummy >= 0) ::close(dummy);
+      if (st != status::success) {
+        if (fd >= 0) ::close(fd);
+        why = "passing the multicast object's file descriptor failed";
+        return st;
+      }
+    }
+    if (fd >= 0) ::close(fd);
+    st = rank_ == 0 ? status::success : m.import(dev_, fds[0], size);
+    for (int f : fds)
+      if (f >= 0) ::close(f);
+    if (status const s = step(st, "could not import the multicast object"); s != status::success) return s;
+    if (status const s = step(m.add_device(), "could not add its GPU to the multicast object"); s != status::success) return s;
+    if (!count_nvls(size, why)) st = status::unsupported;
+    else st = m.bind(gran);
+    if (status const s = step(st, "could not bind memory to the multicast object"); s != status::success) {
+      if (st == status::unsupported) why = "the multicast window would exceed max_scratch_bytes on some rank";
+      return s;
+    }
+    // Every peer maps every rank's unicast region (VMM file descriptors).
+    status const ex = exchange(
+        me,
+        [&](comm& c, sym::export_blob& b) {
+          sym::local_alloc view; // describes the bound memory for the export (owns nothing)
+          view.kind = sym::handle_kind::posix_fd;
+          view.ptr = m.unicast();
+          view.size = view.bytes = m.size();
+          view.device = c.dev_;
+          view.vmm = m.memory();
+          return sym::export_buffer(sym::handle_kind::posix_fd, view.ptr, view.size, &view, c.ids_[std::size_t(c.rank_)], b);
+        },
+        [&](comm& c, std::vector<sym::export_blob> const& blobs, std::vector<int> const& pfds) {
+          c.nvls_peers_.peers.assign(std::size_t(c.n_), {});
+          for (int p = 0; p < c.n_; ++p) {
+            if (p == c.rank_) continue;
+            if (status x = sym::import_buffer(blobs[std::size_t(p)], c.ids_[std::size_t(c.rank_)], pfds[std::size_t(p)],
+                                              c.nvls_peers_.peers[std::size_t(p)]);
+                x != status::success)
+              return x;
+          }
+          return status::success;
+        },
+        why);
+    if (ex != status::success) return ex;
+    std::vector<unsigned char*> bases(std::size_t(n_), nullptr);
+    for (int p = 0; p < n_; ++p)
+      bases[std::size_t(p)] = static_cast<unsigned char*>(p == rank_ ? m.unicast() : nvls_peers_.peers[std::size_t(p)].ptr);
+    std::string view_why;
+    st = nvls_view(bases, static_cast<unsigned char*>(m.multicast()), view_why);
+    std::string agreed;
+    if (status const s = agree(me, {int(st), rank_}, agreed, "could not set up its view of the multicast window");
+        s != status::success) {
+      why = st != status::success ? view_why : agreed;
+      return s;
+    }
+    return status::success;
+  }
+
+  //! check_errors() for one window: its failure record and launch status.
+  status check_window(sym_view const& v, status const* launch, char const* what, char const* blocks, std::string* text) {
+    sym_failure f{};
+    status launch_st = status::success;
+    if (cudaMemcpy(&f, v.failure, sizeof f, cudaMemcpyDeviceToHost) != cudaSuccess ||
+        cudaMemcpy(&launch_st, launch, sizeof launch_st, cudaMemcpyDeviceToHost) != cudaSuccess) {
+      if (text) *text = std::string("could not read the failure record of the ") + what + " window";
+      return status::cuda_error;
+    }
+    if (f.st == status::success && launch_st == status::success) return status::success;
+    healthy_ = false;
+    last_error_ = describe_window(what, f, launch_st, blocks);
+    if (text) *text = last_error_;
+    return f.st != status::success ? f.st : launch_st;
+  }
+
+  static std::string describe_window(char const* what, sym_failure const& f, status launch_st, char const* blocks) {
     if (f.st == status::success)
-      return std::string("direct all-reduce: ") + to_string(launch_st) + " (a launch wider than comm_config::direct_blocks, or a window too small for one element)";
-    return std::string("direct all-reduce: ") + to_string(f.st) + " waiting for rank " + std::to_string(f.peer) +
+      return std::string(what) + ": " + to_string(launch_st) + " (a launch wider than " + blocks +
+             ", or a window too small for one element per rank)";
+    return std::string(what) + ": " + to_string(f.st) + " waiting for rank " + std::to_string(f.peer) +
            (f.ll ? " (LL line)" : " (barrier flag)") + ", block " + std::to_string(f.block) + ", epoch " +
            std::to_string(f.epoch) + ", last seen " + std::to_string(f.seen);
   }
@@ -614,6 +918,8 @@ private:
   static status check_config(comm_config const& cfg) {
     if (cfg.max_channels < 1 || cfg.max_channels > 64 || cfg.slots.nslots < 2 || cfg.threads < 32 ||
         cfg.threads > 512 || cfg.threads % 32 != 0 || cfg.timeout_ns == 0)
+      return status::invalid_argument;
+    if (cfg.nvls_blocks < 0 || cfg.nvls_blocks > 64 || (cfg.nvls_blocks > 0 && (cfg.nvls_area_bytes == 0 || cfg.nvls_area_bytes % 64 != 0)))
       return status::invalid_argument;
     if (cfg.direct_blocks < 0 || cfg.direct_blocks > 64 ||
         (cfg.direct_blocks > 0 && (cfg.direct_area_bytes == 0 || cfg.direct_area_bytes % 64 != 0 ||
@@ -722,6 +1028,8 @@ private:
           [](comm const&, int) { return true; }, [](comm& c) { return c.build_window(); }, why);
       if (s != status::success) return fail_all(s, "direct window: " + why);
     }
+    // The multicast window, where the ranks' GPUs allow one (never fails creation).
+    build_nvls(ranks, devs);
     // A cudaMemcpy from pageable memory may return before its data reached the
     // device, and collectives run on the caller's streams, which may not wait
     // for the legacy stream: let every copy and memset of creation land first.

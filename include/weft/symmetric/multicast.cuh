@@ -16,8 +16,11 @@
 //! entry points, is refused the same way, with the reason in `last_error()`.
 //! Sizes are rounded up to the multicast and allocation granularities.
 //!
-//! Single process only: the handles are created exportable as nothing (or, on
-//! request, as POSIX file descriptors), but nothing here exports or imports them.
+//! `multicast_region` serves one process: its handles are created exportable as
+//! nothing (or, on request, as POSIX file descriptors) and are never exported.
+//! Between processes of one host (one GPU each), `multicast_member` is one
+//! process's part of a shared object: the root creates it and exports it as a
+//! file descriptor, the others import it, and each binds memory of its own.
 //! The destructor unbinds, unmaps and releases, in that order; the caller must
 //! make sure no kernel still uses the addresses (synchronise first). Every driver
 //! function comes from `sym::driver()`.
@@ -32,10 +35,24 @@
 #include <cstdint>
 #include <numeric>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 namespace weft::sym {
+
+namespace detail {
+//! Unmap (if mapped) and free a reserved range of `size` bytes; leaves `va` 0.
+inline void unmap_range(CUdeviceptr& va, bool& mapped, std::size_t size) noexcept {
+  driver_api const& d = driver();
+  if (va) {
+    if (mapped) d.mem_unmap(va, size);
+    d.mem_address_free(va, size);
+  }
+  va = 0;
+  mapped = false;
+}
+} // namespace detail
 
 //! How a `multicast_region` is made.
 struct multicast_options {
@@ -190,15 +207,7 @@ private:
   }
   status driver_fail(char const* call, CUresult r, status s = status::cuda_error) { return fail(s, describe(call, r)); }
 
-  void unmap(CUdeviceptr& va, bool& mapped) noexcept {
-    driver_api const& d = driver();
-    if (va) {
-      if (mapped) d.mem_unmap(va, size_);
-      d.mem_address_free(va, size_);
-    }
-    va = 0;
-    mapped = false;
-  }
+  void unmap(CUdeviceptr& va, bool& mapped) noexcept { detail::unmap_range(va, mapped, size_); }
 
   // Success, or unsupported / cuda_error with the reason in `why`.
   static status check_device(int ordinal, std::string& why) {
@@ -340,6 +349,199 @@ private:
       }
     }
     return status::success;
+  }
+};
+
+//! One process's part of a multicast object shared by the processes of one host,
+//! one GPU each (see the file comment). The steps are separate calls so that the
+//! caller can agree with its peers between them -- every process must have added
+//! its device before any binds memory:
+//!
+//!   round_size (every process; take the largest size and granularity of all)
+//!   create (the root: exports a file descriptor) or import (the others)
+//!   add_device
+//!   -- every process has added its device --
+//!   bind (own memory, exportable as a POSIX file descriptor: peers map it
+//!        through `memory()`; unicast and multicast addresses for this device)
+//!
+//! Every failure names the driver call in `last_error()`. `release()` (and the
+//! destructor) unbinds this device, unmaps, and releases this process's
+//! references; the caller makes sure no kernel still uses the addresses.
+class multicast_member {
+public:
+  multicast_member() = default;
+  multicast_member(multicast_member const&) = delete;
+  multicast_member& operator=(multicast_member const&) = delete;
+  ~multicast_member() { release(); }
+
+  //! `bytes` rounded up for an object of `ndevices` devices, of which `ordinal`
+  //! is one (`size`), and the granularity that rounding used (`gran`).
+  static status round_size(int ordinal, int ndevices, std::size_t bytes, std::size_t& size, std::size_t& gran,
+                           std::string& why) {
+    if (ndevices < 1 || bytes == 0) {
+      why = "a multicast object needs a device and bytes > 0";
+      return status::invalid_argument;
+    }
+    std::string w;
+    if (!multicast_region::supported(ordinal, &w)) {
+      why = w;
+      return status::unsupported;
+    }
+    driver_api const& d = driver();
+    CUmulticastObjectProp mp{};
+    mp.numDevices = static_cast<unsigned int>(ndevices);
+    mp.size = bytes;
+    mp.handleTypes = static_cast<unsigned long long>(CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR);
+    std::size_t g = 0, a = 0;
+    if (CUresult r = d.multicast_get_granularity(&g, &mp, CU_MULTICAST_GRANULARITY_MINIMUM); r != CUDA_SUCCESS || !g) {
+      why = "cuMulticastGetGranularity failed (" + std::to_string(int(r)) + ")";
+      return status::cuda_error;
+    }
+    CUmemAllocationProp ap = allocation_prop(ordinal);
+    if (CUresult r = d.mem_get_allocation_granularity(&a, &ap, CU_MEM_ALLOC_GRANULARITY_MINIMUM); r != CUDA_SUCCESS || !a) {
+      why = "cuMemGetAllocationGranularity failed (" + std::to_string(int(r)) + ")";
+      return status::cuda_error;
+    }
+    gran = std::lcm(g, a);
+    if (bytes > SIZE_MAX - gran) {
+      why = "multicast size overflows";
+      return status::invalid_argument;
+    }
+    size = (bytes + gran - 1) / gran * gran;
+    return status::success;
+  }
+
+  //! The root: make the object (`size` bytes, `ndevices` devices) and export it;
+  //! `fd` gets a descriptor the caller passes to the peers and then closes.
+  status create(int ordinal, int ndevices, std::size_t size, int& fd) {
+    release();
+    fd = -1;
+    if (status s = begin(ordinal, size); s != status::success) return s;
+    driver_api const& d = driver();
+    CUmulticastObjectProp mp{};
+    mp.numDevices = static_cast<unsigned int>(ndevices);
+    mp.size = size;
+    mp.handleTypes = static_cast<unsigned long long>(CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR);
+    if (CUresult r = d.multicast_create(&mc_, &mp); r != CUDA_SUCCESS) {
+      mc_ = 0;
+      return fail("cuMulticastCreate", r);
+    }
+    if (CUresult r = d.mem_export(&fd, mc_, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, 0); r != CUDA_SUCCESS) {
+      fd = -1;
+      return fail("cuMemExportToShareableHandle (multicast)", r);
+    }
+    return status::success;
+  }
+
+  //! The others: the root's object from this process's descriptor `fd` (not closed here).
+  status import(int ordinal, int fd, std::size_t size) {
+    release();
+    if (fd < 0) return fail_text(status::invalid_argument, "no descriptor for the multicast object");
+    if (status s = begin(ordinal, size); s != status::success) return s;
+    if (CUresult r = driver().mem_import(&mc_, reinterpret_cast<void*>(std::intptr_t(fd)),
+                                         CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR);
+        r != CUDA_SUCCESS) {
+      mc_ = 0;
+      return fail("cuMemImportFromShareableHandle (multicast)", r);
+    }
+    return status::success;
+  }
+
+  //! This process's device joins the object.
+  status add_device() {
+    if (!mc_) return fail_text(status::invalid_argument, "no multicast object");
+    if (CUresult r = driver().multicast_add_device(mc_, dev_); r != CUDA_SUCCESS) return fail("cuMulticastAddDevice", r);
+    return status::success;
+  }
+
+  //! After every process added its device: this device's memory (zero-filled),
+  //! bound to the object, mapped at a unicast and a multicast address.
+  status bind(std::size_t gran) {
+    if (!mc_) return fail_text(status::invalid_argument, "no multicast object");
+    driver_api const& d = driver();
+    if (cudaSetDevice(ordinal_) != cudaSuccess) return fail_text(status::cuda_error, "cudaSetDevice failed");
+    CUmemAllocationProp ap = allocation_prop(ordinal_);
+    if (CUresult r = d.mem_create(&mem_, size_, &ap, 0); r != CUDA_SUCCESS) {
+      mem_ = 0;
+      return fail("cuMemCreate", r, r == CUDA_ERROR_OUT_OF_MEMORY ? status::out_of_memory : status::cuda_error);
+    }
+    if (CUresult r = d.multicast_bind_mem(mc_, 0, mem_, 0, size_, 0); r != CUDA_SUCCESS) return fail("cuMulticastBindMem", r);
+    bound_ = true;
+    CUmemAccessDesc const acc{{CU_MEM_LOCATION_TYPE_DEVICE, ordinal_}, CU_MEM_ACCESS_FLAGS_PROT_READWRITE};
+    for (auto [va, mapped, h, what] : {std::tuple{&uc_, &uc_mapped_, mem_, "unicast"}, std::tuple{&mc_va_, &mc_mapped_, mc_, "multicast"}}) {
+      if (CUresult r = d.mem_address_reserve(va, size_, gran, 0, 0); r != CUDA_SUCCESS) {
+        *va = 0;
+        return fail((std::string("cuMemAddressReserve (") + what + ")").c_str(), r, status::out_of_memory);
+      }
+      if (CUresult r = d.mem_map(*va, size_, 0, h, 0); r != CUDA_SUCCESS)
+        return fail((std::string("cuMemMap (") + what + ")").c_str(), r);
+      *mapped = true;
+      if (CUresult r = d.mem_set_access(*va, size_, &acc, 1); r != CUDA_SUCCESS)
+        return fail((std::string("cuMemSetAccess (") + what + ")").c_str(), r);
+    }
+    if (cudaMemset(reinterpret_cast<void*>(uc_), 0, size_) != cudaSuccess || cudaDeviceSynchronize() != cudaSuccess) {
+      (void)cudaGetLastError();
+      return fail_text(status::cuda_error, "zero-filling the multicast memory failed");
+    }
+    return status::success;
+  }
+
+  void release() noexcept {
+    driver_api const& d = driver();
+    if (ordinal_ >= 0) cudaSetDevice(ordinal_);
+    if (bound_) d.multicast_unbind(mc_, dev_, 0, size_);
+    bound_ = false;
+    unmap(uc_, uc_mapped_);
+    unmap(mc_va_, mc_mapped_);
+    if (mem_) d.mem_release(mem_);
+    if (mc_) d.mem_release(mc_);
+    mem_ = mc_ = 0;
+    ordinal_ = -1;
+  }
+
+  void* unicast() const noexcept { return reinterpret_cast<void*>(uc_); }
+  void* multicast() const noexcept { return reinterpret_cast<void*>(mc_va_); }
+  CUmemGenericAllocationHandle memory() const noexcept { return mem_; }
+  std::size_t size() const noexcept { return size_; }
+  std::string const& last_error() const noexcept { return error_; }
+
+private:
+  int ordinal_ = -1;
+  CUdevice dev_ = 0;
+  CUmemGenericAllocationHandle mc_ = 0, mem_ = 0;
+  CUdeviceptr uc_ = 0, mc_va_ = 0;
+  bool uc_mapped_ = false, mc_mapped_ = false, bound_ = false;
+  std::size_t size_ = 0;
+  std::string error_;
+
+  static CUmemAllocationProp allocation_prop(int ordinal) {
+    CUmemAllocationProp ap{};
+    ap.type = CU_MEM_ALLOCATION_TYPE_PINNED;
+    ap.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+    ap.location.id = ordinal;
+    ap.requestedHandleTypes = CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR;
+    return ap;
+  }
+  status begin(int ordinal, std::size_t size) {
+    error_.clear();
+    driver_api const& d = driver();
+    if (!d.loaded || !d.has_multicast())
+      return fail_text(status::unsupported, "the CUDA driver lacks the multicast entry points");
+    if (cudaSetDevice(ordinal) != cudaSuccess) return fail_text(status::cuda_error, "cudaSetDevice failed");
+    if (CUresult r = d.device_get(&dev_, ordinal); r != CUDA_SUCCESS) return fail("cuDeviceGet", r);
+    ordinal_ = ordinal;
+    size_ = size;
+    return status::success;
+  }
+  void unmap(CUdeviceptr& va, bool& mapped) noexcept { detail::unmap_range(va, mapped, size_); }
+  status fail_text(status s, std::string why) {
+    error_ = std::move(why);
+    return s;
+  }
+  status fail(char const* call, CUresult r, status s = status::cuda_error) {
+    char const* name = nullptr;
+    if (driver().get_error_name) driver().get_error_name(r, &name);
+    return fail_text(s, std::string(call) + " failed: " + (name ? name : "CUresult") + " (" + std::to_string(int(r)) + ")");
   }
 };
 

@@ -219,6 +219,9 @@ public:
       return refuse(status::invalid_argument, "nchannels outside 1..max_channels");
     if (unsigned(o.proto) >= unsigned(protocol_count)) return refuse(status::invalid_argument, "unknown protocol");
     if (unsigned(o.algo) >= unsigned(algorithm_count)) return refuse(status::invalid_argument, "unknown algorithm");
+    if (o.algo == algorithm::nvls)
+      return refuse(status::unsupported, "nvls runs over a multicast window: weft::cpu_window with cpu_nvls.hpp on the CPU "
+                                         "team, algorithm::nvls of weft::comm on GPUs");
     if (o.algo != algorithm::ring && coll != coll_kind::all_reduce &&
         !(o.algo == algorithm::hierarchical && (coll == coll_kind::all_gather || coll == coll_kind::reduce_scatter)))
       return refuse(status::unsupported, coll == coll_kind::all_gather || coll == coll_kind::reduce_scatter
@@ -285,9 +288,10 @@ struct has_plan_selector<Comm, std::void_t<decltype(std::declval<Comm const&>().
                                            decltype(std::declval<Comm const&>().max_channels())>> : std::true_type {};
 
 //! Whether the CPU team runs `a` for `coll` with no further options (hierarchical
-//! needs a layout, so a selector's choice of it becomes the ring).
+//! needs a layout, so a selector's choice of it becomes the ring; NVLS needs a
+//! multicast window, which a host communicator has not).
 constexpr bool cpu_serves(algorithm a, coll_kind coll) noexcept {
-  return a == algorithm::ring || (coll == coll_kind::all_reduce && a != algorithm::hierarchical);
+  return a == algorithm::ring || (coll == coll_kind::all_reduce && a != algorithm::hierarchical && a != algorithm::nvls);
 }
 
 //! `coll_options::automatic`: ask the communicator's selector (if it has one)

@@ -330,6 +330,9 @@ public:
       return refuse(status::invalid_argument, "nchannels outside 1..max_channels");
     if (unsigned(o.proto) >= unsigned(protocol_count)) return refuse(status::invalid_argument, "unknown protocol");
     if (unsigned(o.algo) >= unsigned(algorithm_count)) return refuse(status::invalid_argument, "unknown algorithm");
+    if (o.algo == algorithm::nvls)
+      return refuse(status::unsupported, "nvls runs over a multicast window: weft::cpu_window with cpu_nvls.hpp on the CPU "
+                                         "team, algorithm::nvls of weft::comm on GPUs");
     // The same algorithm rules as cpu_comm's.
     if (o.algo != algorithm::ring && coll != coll_kind::all_reduce &&
         !(o.algo == algorithm::hierarchical && (coll == coll_kind::all_gather || coll == coll_kind::reduce_scatter)))
