@@ -1,8 +1,9 @@
 // The schedule interpreter on a GPU (virtual ranks, one CTA per program, one
 // cooperative launch): traced schedules of every protocol, a JSON round trip
 // and an MSCCL-imported schedule give exactly the CPU-team interpreter's
-// integer results, back-to-back runs reuse the connections, and a schedule the
-// verifier rejects is refused before anything is allocated.
+// integer results, back-to-back runs reuse the connections, runs captured in a
+// CUDA graph replay, and a schedule the verifier rejects is refused before
+// anything is allocated.
 #include <catch2/catch.hpp>
 
 #include "../trace/msccl_fixtures.hpp"
@@ -15,6 +16,7 @@
 #include <weft/sim/trace.hpp>
 
 #include <cstdint>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -128,4 +130,83 @@ TEST_CASE("gpu interpreter: a schedule the verifier rejects is refused", "[gpu][
   REQUIRE(it.prepare(s, &why) == weft::status::invalid_argument);
   CHECK(why.find("refused") != std::string::npos);
   CHECK(it.device_bytes() == 0);
+}
+
+TEST_CASE("gpu interpreter: runs captured in a CUDA graph replay 30 times", "[gpu][interpret]") {
+  // A ring all-reduce with direct sends (each run points them at its outputs) and a
+  // plain ring, captured together; the outputs are cleared between replays.
+  trace_options o;
+  o.step_elems = 64;
+  std::string err;
+  schedule direct;
+  for (auto const& a : traced_algorithm_list)
+    if (std::string(a.name) == "ring_direct" && a.coll == collective::all_gather) direct = a.fn(4, 2, 3000, o, &err);
+  REQUIRE(err.empty());
+  REQUIRE(direct.nranks == 4);
+  schedule const ring = trace_ring_all_reduce(4, 2, 5000, o);
+  struct job {
+    schedule const* s;
+    vrank_interpreter<std::int32_t> it;
+    std::vector<std::vector<std::int32_t>> ref;
+    std::vector<weft_test::dvec<std::int32_t>> din, dout;
+  };
+  std::vector<std::unique_ptr<job>> jobs;
+  for (schedule const* s : std::vector<schedule const*>{&direct, &ring}) {
+    auto j = std::make_unique<job>();
+    j->s = s;
+    std::size_t const ni = buffer_elems(*s, buf::input), no = buffer_elems(*s, buf::output);
+    std::vector<std::vector<std::int32_t>> in(std::size_t(s->nranks), std::vector<std::int32_t>(ni));
+    j->ref.assign(std::size_t(s->nranks), std::vector<std::int32_t>(no, 0));
+    std::vector<std::int32_t const*> hs;
+    std::vector<std::int32_t*> hr;
+    for (std::size_t r = 0; r < in.size(); ++r) {
+      for (std::size_t i = 0; i < ni; ++i) in[r][i] = std::int32_t(r * 1000003u + i * 7u);
+      hs.push_back(in[r].data());
+      hr.push_back(j->ref[r].data());
+      j->din.emplace_back(ni);
+      j->dout.emplace_back(no);
+      thrust::copy(in[r].begin(), in[r].end(), j->din.back().begin());
+    }
+    REQUIRE(interpret(*s, hs, hr, weft::op::sum<std::int32_t>{}, {}, &err) == weft::status::success);
+    REQUIRE(j->it.prepare(*s, &err) == weft::status::success);
+    jobs.push_back(std::move(j));
+  }
+  cudaStream_t st = nullptr;
+  REQUIRE(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking) == cudaSuccess);
+  // Warm up outside the capture (first launches load the kernels).
+  for (auto& j : jobs)
+    REQUIRE(j->it.run(weft_test::const_ptrs(weft_test::raw_ptrs(j->din)), weft_test::raw_ptrs(j->dout),
+                      weft::op::sum<std::int32_t>{}, st, &err) == weft::status::success);
+  REQUIRE(cudaStreamSynchronize(st) == cudaSuccess);
+  cudaGraph_t graph = nullptr;
+  REQUIRE(cudaStreamBeginCapture(st, cudaStreamCaptureModeThreadLocal) == cudaSuccess);
+  weft::status cap = weft::status::success;
+  for (auto& j : jobs)
+    if (cap == weft::status::success)
+      cap = j->it.run(weft_test::const_ptrs(weft_test::raw_ptrs(j->din)), weft_test::raw_ptrs(j->dout),
+                      weft::op::sum<std::int32_t>{}, st, &err);
+  cudaError_t const ec = cudaStreamEndCapture(st, &graph);
+  INFO(err);
+  REQUIRE(cap == weft::status::success);
+  REQUIRE(ec == cudaSuccess);
+  cudaGraphExec_t exec = nullptr;
+  REQUIRE(cudaGraphInstantiate(&exec, graph, 0) == cudaSuccess);
+  for (int replay = 0; replay < 30; ++replay) {
+    for (auto& j : jobs)
+      for (auto& d : j->dout) thrust::fill(d.begin(), d.end(), std::int32_t(-1));
+    REQUIRE(cudaDeviceSynchronize() == cudaSuccess);
+    REQUIRE(cudaGraphLaunch(exec, st) == cudaSuccess);
+    REQUIRE(cudaStreamSynchronize(st) == cudaSuccess);
+    for (auto& j : jobs) {
+      REQUIRE(j->it.last_status(&err) == weft::status::success);
+      for (std::size_t r = 0; r < j->dout.size(); ++r) {
+        INFO("replay " << replay << " " << to_string(j->s->coll) << " rank " << r);
+        weft_test::dvec<std::int32_t> want(j->ref[r].begin(), j->ref[r].end());
+        REQUIRE(weft_test::count_mismatches(j->dout[r].begin(), want.begin(), j->ref[r].size()) == 0);
+      }
+    }
+  }
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  cudaStreamDestroy(st);
 }

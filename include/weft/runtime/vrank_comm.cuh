@@ -32,6 +32,7 @@
 #include <weft/prims/prims.hpp>
 #include <weft/proto/connection.hpp>
 #include <weft/proto/protocol.hpp>
+#include <weft/runtime/vrank_pointers.cuh>
 #include <cuda_runtime.h>
 #include <string>
 #include <vector>
@@ -64,23 +65,7 @@ struct vrank_options {
   hier_layout hier{};
 };
 
-//! The most ranks a vrank_comm serves (their buffer pointers are one kernel argument).
-inline constexpr int vrank_max_ranks = 128;
-
 namespace detail {
-
-//! Every rank's send and recv pointer, as one kernel argument.
-struct vrank_ptr_block {
-  void* p[2 * vrank_max_ranks];
-};
-
-//! Writes the pointer table a call's kernel reads (`count` entries): stream-ordered
-//! and capturable, unlike a copy from pageable host memory. (A template so that
-//! every translation unit including this header shares one definition.)
-template <class Unused = void>
-__global__ void vrank_set_pointers(void** table, vrank_ptr_block b, int count) {
-  for (int i = int(threadIdx.x); i < count; i += int(blockDim.x)) table[i] = b.p[i];
-}
 
 template <class T>
 struct vrank_args {

@@ -22,7 +22,12 @@
 //! unmatched sends and receives, deadlocks and races found by the verifier,
 //! imported schedules that do not mark pre/post with an op that needs them) and
 //! schedules with more programs than can be resident at once
-//! (`status::unsupported`: the programs wait on each other, so all must run).
+//! (`status::unsupported`: the programs wait on each other, so all must run),
+//! or more than `vrank_max_ranks` ranks.
+//!
+//! A run adds only kernels and memsets to its stream (the ranks' pointers travel
+//! as a kernel argument), so runs can be captured in a CUDA graph and replayed;
+//! `prepare` is a setup call (it allocates and copies) and must not be captured.
 
 #include <weft/core/flag.hpp>
 #include <weft/core/ops.hpp>
@@ -33,6 +38,7 @@
 #include <weft/prims/wait_error.hpp>
 #include <weft/proto/connection.hpp>
 #include <weft/proto/protocol.hpp>
+#include <weft/runtime/vrank_pointers.cuh>
 #include <weft/sim/interpret.hpp>
 #include <weft/sim/schedule.hpp>
 #include <weft/sim/step_exec.hpp>
@@ -160,6 +166,9 @@ public:
     };
     if (o.threads < 32 || o.threads > 512 || o.threads % 32 != 0)
       return refuse(status::invalid_argument, "threads must be a multiple of 32 in 32..512");
+    if (s.nranks > vrank_max_ranks)
+      return refuse(status::unsupported, "the schedule has " + std::to_string(s.nranks) + " ranks; at most " +
+                                             std::to_string(vrank_max_ranks) + " run as virtual ranks");
     verify_options vo;
     vo.execute = o.check;
     vo.max_clock_entries = std::size_t(1) << 22;
@@ -239,11 +248,17 @@ public:
         !alloc(reinterpret_cast<void**>(&errors_), std::size_t(nprog_) * sizeof(wait_error)) ||
         !alloc(reinterpret_cast<void**>(&failed_), std::size_t(nprog_) * sizeof(long long)) ||
         !alloc(reinterpret_cast<void**>(&ptrs_), 2 * std::size_t(s.nranks) * sizeof(void*)) ||
+        !alloc(reinterpret_cast<void**>(&receivers_), (nconn ? nconn : 1) * sizeof(int)) ||
         (sc && !alloc(reinterpret_cast<void**>(&scratch_), sc * sizeof(T))))
       return refuse(status::out_of_memory, "device memory for the schedule");
     if (cudaMemcpy(steps_, steps.data(), steps.size() * sizeof(detail::dev_step), cudaMemcpyHostToDevice) != cudaSuccess ||
         cudaMemcpy(progs_, progs.data(), progs.size() * sizeof(detail::dev_program), cudaMemcpyHostToDevice) != cudaSuccess ||
-        (nconn && cudaMemset(conn_mem_, 0, cbytes * nconn) != cudaSuccess))
+        (nconn && cudaMemset(conn_mem_, 0, cbytes * nconn) != cudaSuccess) ||
+        // The connections once (each run only points their direct buffers at its outputs).
+        (nconn && cudaMemcpy(conns_, host_conns_.data(), nconn * sizeof(connection), cudaMemcpyHostToDevice) != cudaSuccess) ||
+        (nconn && cudaMemcpy(receivers_, receiver_.data(), nconn * sizeof(int), cudaMemcpyHostToDevice) != cudaSuccess) ||
+        // A copy from pageable memory may land after cudaMemcpy returns; runs go on other streams.
+        cudaDeviceSynchronize() != cudaSuccess)
       return refuse(status::cuda_error, "copying the schedule to the device");
     s_ = &s;
     ready_ = true;
@@ -275,17 +290,20 @@ public:
       if ((in_elems && !send[std::size_t(r)]) || (out_elems && !recv[std::size_t(r)]))
         return refuse(status::invalid_argument, "null buffer");
     if (nprog_ == 0) return status::success;
-    // Direct sends write into the receiver's output: this run's pointers.
-    std::vector<connection> conns = host_conns_;
-    for (std::size_t k = 0; k < conns.size(); ++k) conns[k].direct_buf = recv[std::size_t(receiver_[k])];
-    std::vector<void*> ptrs(2 * std::size_t(s.nranks));
+    // This run's pointers (one kernel argument), and the direct sends' targets:
+    // each connection's receiver's output.
+    weft::detail::vrank_ptr_block b{};
     for (int r = 0; r < s.nranks; ++r) {
-      ptrs[std::size_t(r)] = const_cast<T*>(send[std::size_t(r)]);
-      ptrs[std::size_t(s.nranks + r)] = recv[std::size_t(r)];
+      b.p[r] = const_cast<T*>(send[std::size_t(r)]);
+      b.p[s.nranks + r] = recv[std::size_t(r)];
     }
-    if ((!conns.empty() && cudaMemcpyAsync(conns_, conns.data(), conns.size() * sizeof(connection),
-                                           cudaMemcpyHostToDevice, stream) != cudaSuccess) ||
-        cudaMemcpyAsync(ptrs_, ptrs.data(), ptrs.size() * sizeof(void*), cudaMemcpyHostToDevice, stream) != cudaSuccess ||
+    void** table = ptrs_;
+    int count = 2 * s.nranks, nconn = int(host_conns_.size()), nranks = s.nranks;
+    connection* conns = conns_;
+    int const* receivers = receivers_;
+    void* bind_args[] = {&table, &count, &conns, &receivers, &nconn, &b, &nranks};
+    if (cudaLaunchKernel(reinterpret_cast<void const*>(&weft::detail::vrank_bind_pointers<>), dim3(1), dim3(256), bind_args, 0,
+                         stream) != cudaSuccess ||
         cudaMemsetAsync(progress_, 0, std::size_t(nprog_) * sizeof(conn_counter), stream) != cudaSuccess ||
         cudaMemsetAsync(errors_, 0, std::size_t(nprog_) * sizeof(wait_error), stream) != cudaSuccess ||
         cudaMemsetAsync(failed_, 0xff, std::size_t(nprog_) * sizeof(long long), stream) != cudaSuccess)
@@ -349,6 +367,7 @@ private:
   wait_error* errors_ = nullptr;
   long long* failed_ = nullptr;
   void** ptrs_ = nullptr;
+  int* receivers_ = nullptr; //!< [connection]: its receiver (the run's direct buffer is that rank's output)
   T* scratch_ = nullptr;
 
   bool alloc(void** p, std::size_t bytes) {
@@ -371,6 +390,7 @@ private:
     errors_ = nullptr;
     failed_ = nullptr;
     ptrs_ = nullptr;
+    receivers_ = nullptr;
     scratch_ = nullptr;
     bytes_ = 0;
     nprog_ = 0;

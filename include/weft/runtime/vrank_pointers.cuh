@@ -1,0 +1,43 @@
+#pragma once
+//! \file
+//! How the virtual-rank harnesses (`vrank_comm`, `vrank_interpreter`) hand every
+//! rank's buffer pointers to a kernel: one kernel argument carries them and a
+//! small kernel writes the device tables the collective reads. Stream-ordered
+//! and capturable in a CUDA graph, unlike a copy from pageable host memory.
+//! (The kernels are templates so that every translation unit including this
+//! header shares one definition.)
+
+#include <weft/proto/connection.hpp>
+
+#include <cuda_runtime_api.h>
+
+namespace weft {
+
+//! The most ranks a virtual-rank harness serves (their pointers are one kernel argument).
+inline constexpr int vrank_max_ranks = 128;
+
+namespace detail {
+
+//! Every rank's send and recv pointer, as one kernel argument: send of rank r at
+//! p[r], recv at p[nranks + r].
+struct vrank_ptr_block {
+  void* p[2 * vrank_max_ranks];
+};
+
+//! Writes the pointer table a call's kernel reads (`count` entries).
+template <class Unused = void>
+__global__ void vrank_set_pointers(void** table, vrank_ptr_block b, int count) {
+  for (int i = int(threadIdx.x); i < count; i += int(blockDim.x)) table[i] = b.p[i];
+}
+
+//! Writes `table` (`count` entries) and points every connection k's direct
+//! buffer at its receiver's output (`b.p[nranks + receivers[k]]`).
+template <class Unused = void>
+__global__ void vrank_bind_pointers(void** table, int count, connection* conns, int const* receivers, int nconns,
+                                    vrank_ptr_block b, int nranks) {
+  for (int i = int(threadIdx.x); i < count; i += int(blockDim.x)) table[i] = b.p[i];
+  for (int k = int(threadIdx.x); k < nconns; k += int(blockDim.x)) conns[k].direct_buf = b.p[nranks + receivers[k]];
+}
+
+} // namespace detail
+} // namespace weft
