@@ -77,8 +77,7 @@ inline constexpr bool all_to_all_available_v = detail::has_all_to_all<Comm, Rank
 
 //! The communicator weft-bench builds: the library's defaults, with room for
 //! --channels, and --nslots / --slot-bytes (for the protocols in --proto) applied.
-inline weft::cpu_comm_config comm_config(options const& o) {
-  weft::cpu_comm_config c;
+inline weft::cpu_comm_config comm_config(options const& o, weft::cpu_comm_config c = {}) {
   if (o.nchannels > c.max_channels) c.max_channels = o.nchannels;
   if (o.nslots > 0) c.nslots = o.nslots;
   if (o.slot_bytes > 0)

@@ -247,7 +247,7 @@ std::unique_ptr<backend> make_mpi_backend(options const& o, std::string& why) {
 
   // Step 2: the communicator. Its failures can differ by rank; every rank learns them all.
   weft::shm_comm_config cfg;
-  cfg.conn = comm_config(o);
+  cfg.conn = comm_config(o, cfg.conn); // from the shared-memory communicator's defaults
   cfg.timeout_ns = coll_ns;
   std::unique_ptr<weft::shm_comm> comm;
   std::string cwhy;

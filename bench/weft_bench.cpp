@@ -17,6 +17,7 @@
 #include "bench_mpi_backend.hpp"
 #include "bench_report.hpp"
 
+#include <weft/team/shm_comm.hpp>
 #include <weft/version.hpp>
 
 #include <algorithm>
@@ -154,7 +155,9 @@ int run(int argc, char** argv) {
     peer_progs.push_back(p);
   }
   int const rounds = o.rounds > 0 ? o.rounds : (peer_progs.empty() ? 1 : 5);
-  weft::cpu_comm_config const cfg = comm_config(o);
+  // The communicator's defaults: the CPU team's, or the shared-memory communicator's under --backend mpi.
+  weft::cpu_comm_config const cfg =
+      comm_config(o, o.backend == "mpi" ? weft::shm_comm_config{}.conn : weft::cpu_comm_config{});
   for (int pi = 0; pi < weft::protocol_count; ++pi)
     if (!weft::valid_slot_bytes(weft::protocol(pi), cfg.slot_bytes(weft::protocol(pi)))) {
       if (speaks)

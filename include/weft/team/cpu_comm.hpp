@@ -103,7 +103,12 @@ struct coll_options {
 struct cpu_comm_config {
   int max_channels = 4;
   int nslots = 8;
-  std::size_t simple_slot_bytes = 32 << 10;
+  //! 128 KiB, as the GPU's (`protocol_defaults`): on the 2-CPU machine of
+  //! docs/benchmarks.md ("Simple slots of 128 KiB") it beat 32 KiB from 64 KiB to
+  //! 16 MiB at 2 and 4 ranks (fewer hand-offs, each of which may cost a trip
+  //! through the scheduler). Connection memory: nranks x max_channels x nslots x
+  //! this, 4 MiB per rank with the defaults.
+  std::size_t simple_slot_bytes = 128 << 10;
   std::size_t ll_slot_bytes = 4 << 10;
   std::size_t ll128_slot_bytes = 16 << 10;
   std::size_t slot_bytes(protocol p) const {

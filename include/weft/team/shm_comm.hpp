@@ -58,7 +58,14 @@ namespace weft {
 
 //! How a shared-memory communicator is built. Every rank passes the same values.
 struct shm_comm_config {
-  cpu_comm_config conn{};                             //!< channels, slots and slot sizes per protocol
+  //! Channels, slots and slot sizes per protocol. Simple slots of 32 KiB, not the
+  //! CPU team's 128: one shared segment holds the connections of every ordered
+  //! pair (n^2 per channel), and /dev/shm is often small.
+  cpu_comm_config conn = [] {
+    cpu_comm_config c;
+    c.simple_slot_bytes = std::size_t(32) << 10;
+    return c;
+  }();
   bool pair_connections = true;                       //!< connections for every ordered pair (recursive all-reduce)
   cuda::std::uint64_t timeout_ns = 10'000'000'000ull; //!< bound of every wait of a collective
   cuda::std::uint64_t watch_interval_ns = 20'000'000ull; //!< how often each process checks its peers are alive
