@@ -100,7 +100,11 @@ int run(int argc, char** argv) {
         print_peer_usage(stdout, "peer-mpi", {"default"}, "allreduce,allgather,reducescatter,alltoall");
       else
         std::fprintf(stderr, "peer-mpi: %s\n", err.c_str());
+      std::fflush(nullptr);
     }
+    // Every rank reached the same verdict; leave together, so that mpirun does not
+    // end the job (rank 0 included) before rank 0 has said why.
+    MPI_Barrier(MPI_COMM_WORLD);
     return o.help ? 0 : 2;
   }
   char version[MPI_MAX_LIBRARY_VERSION_STRING] = {};
