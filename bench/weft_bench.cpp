@@ -414,11 +414,13 @@ int run(int argc, char** argv) {
     bool const print = round == 0;
     char const* const proto = t.a == algo_auto ? "auto" : is_bench_algo(t.a) ? "own" : weft::to_string(t.p);
     std::string algo = algo_name(t.a) + " " + proto;
-    if (o.nchannels > 1) algo += " x" + std::to_string(o.nchannels);
+    // auto leaves the channel count to the communicator too.
+    std::string const channels = t.a == algo_auto ? std::string("auto") : std::to_string(o.nchannels);
+    if (o.nchannels > 1 && t.a != algo_auto) algo += " x" + std::to_string(o.nchannels);
     int const who = cmp.contender_id({"weft", algo, ranks_about});
     if (print) {
-      std::printf("#\n# %s, algo %s, protocol %s, channels %d; busbw = algbw * %s\n", to_string(t.c),
-                  algo_name(t.a).c_str(), proto, o.nchannels, busbw_formula(t.c));
+      std::printf("#\n# %s, algo %s, protocol %s, channels %s; busbw = algbw * %s\n", to_string(t.c),
+                  algo_name(t.a).c_str(), proto, channels.c_str(), busbw_formula(t.c));
       print_column_header(stdout);
       std::fflush(stdout);
     }

@@ -509,6 +509,7 @@ cuda_g)
       --algo auto,direct_one_shot,direct_two_shot,direct_ll
     ntab=$(grep -cE '^# allreduce, algo (auto, protocol auto|direct_(one_shot|two_shot|ll), protocol own), ' "$dir/g_auto.out")
     [ "$ntab" = 4 ] || fail "g_auto: $ntab tables, expected 4 (auto and three direct flavours, one per --proto list)"
+    grep -q '^# allreduce, algo auto, protocol auto, channels auto; ' "$dir/g_auto.out" || fail "g_auto: auto's title does not say channels auto"
     check_table "$dir/g_auto.out" 2 $((ntab * 4)) zero >/dev/null
     # nvls needs one rank per GPU behind an NVSwitch: ranks sharing a GPU are refused up front.
     run g_nvls 2 --backend cuda -g 1 --ranks 2 --algo nvls
