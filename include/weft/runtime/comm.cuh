@@ -408,6 +408,28 @@ private:
     return s;
   }
 
+  //! Frees the multicast window (the last rank of a group releases a shared
+  //! region), takes what it held out of scratch_bytes, and records `st`/`why`.
+  void release_nvls(status st, std::string why) {
+    if (nvls_local_) {
+      cudaSetDevice(dev_);
+      cudaFree(nvls_local_);
+      scratch_ -= window_local(cfg_.nvls_blocks, 0).total;
+    }
+    scratch_ -= nvls_counted_;
+    nvls_counted_ = 0;
+    nvls_local_ = nullptr;
+    nvls_peers_.release();
+    nvls_member_.reset();
+    nvls_region_.reset();
+    nvls_view_ = {};
+    nvls_mc_ = nullptr;
+    nvls_status_ = nullptr;
+    nvls_ready_ = false;
+    nvls_st_ = st;
+    nvls_why_ = std::move(why);
+  }
+
   void release_sym(sym_entry& e) {
     e.peers.release();
     e.peer_flags.release();
@@ -429,18 +451,7 @@ private:
     win_view_ = {};
     win_status_ = nullptr;
     win_ready_ = false;
-    if (nvls_local_) cudaFree(nvls_local_);
-    nvls_local_ = nullptr;
-    nvls_peers_.release();
-    nvls_member_.reset();
-    nvls_region_.reset(); // the last rank of the group releases the multicast object
-    nvls_counted_ = 0;
-    nvls_view_ = {};
-    nvls_mc_ = nullptr;
-    nvls_status_ = nullptr;
-    nvls_ready_ = false;
-    nvls_st_ = status::unsupported;
-    nvls_why_ = "not made";
+    release_nvls(status::unsupported, "not made");
     if (dconns_) cudaFree(dconns_);
     if (errors_) cudaFree(errors_);
     dconns_ = nullptr;
@@ -681,25 +692,7 @@ private:
   static void build_nvls(std::vector<comm*> const& ranks, std::vector<int> const& devs) {
     comm& c0 = *ranks[0];
     auto skip = [&](status s, std::string const& why) {
-      for (auto* c : ranks) {
-        cudaSetDevice(c->dev_);
-        if (c->nvls_local_) {
-          cudaFree(c->nvls_local_);
-          c->scratch_ -= c->window_local(c->cfg_.nvls_blocks, 0).total;
-        }
-        c->scratch_ -= c->nvls_counted_;
-        c->nvls_counted_ = 0;
-        c->nvls_local_ = nullptr;
-        c->nvls_peers_.release();
-        c->nvls_member_.reset();
-        c->nvls_region_.reset();
-        c->nvls_view_ = {};
-        c->nvls_mc_ = nullptr;
-        c->nvls_status_ = nullptr;
-        c->nvls_ready_ = false;
-        c->nvls_st_ = s;
-        c->nvls_why_ = why;
-      }
+      for (auto* c : ranks) c->release_nvls(s, why);
     };
     if (c0.cfg_.nvls_blocks < 1) return skip(status::unsupported, "comm_config::nvls_blocks is 0");
     if (!c0.peer_access_) return skip(status::unsupported, "the GPUs lack peer access, so multicast barriers cannot run");
@@ -811,16 +804,17 @@ private:
     size = (size + gran - 1) / gran * gran;
     nvls_member_ = std::make_unique<sym::multicast_member>();
     sym::multicast_member& m = *nvls_member_;
-    auto step = [&](status local, char const* what) {
+    // Every rank learns the first failure of a step; the failing rank keeps its own reason.
+    auto step = [&](status local, std::string const& local_why, char const* what) {
       std::string agreed;
       status const s = agree(me, {int(local), rank_}, agreed, what);
-      if (s != status::success) why = local != status::success ? m.last_error() : agreed;
+      if (s != status::success) why = local != status::success ? local_why : agreed;
       return s;
     };
     // The object: made by rank 0, its descriptor passed to every rank, imported.
     int fd = -1;
     status st = rank_ == 0 ? m.create(dev_, n_, size, fd) : status::success;
-    if (status const s = step(st, "could not make the multicast object"); s != status::success) {
+    if (status const s = step(st, m.last_error(), "could not make the multicast object"); s != status::success) {
       if (fd >= 0) ::close(fd);
       return s;
     }
@@ -839,14 +833,15 @@ private:
     st = rank_ == 0 ? status::success : m.import(dev_, fds[0], size);
     for (int f : fds)
       if (f >= 0) ::close(f);
-    if (status const s = step(st, "could not import the multicast object"); s != status::success) return s;
-    if (status const s = step(m.add_device(), "could not add its GPU to the multicast object"); s != status::success) return s;
-    if (!count_nvls(size, why)) st = status::unsupported;
-    else st = m.bind(gran);
-    if (status const s = step(st, "could not bind memory to the multicast object"); s != status::success) {
-      if (st == status::unsupported) why = "the multicast window would exceed max_scratch_bytes on some rank";
+    if (status const s = step(st, m.last_error(), "could not import the multicast object"); s != status::success) return s;
+    st = m.add_device();
+    if (status const s = step(st, m.last_error(), "could not add its GPU to the multicast object"); s != status::success)
       return s;
-    }
+    std::string bind_why;
+    st = count_nvls(size, bind_why) ? m.bind(gran) : status::unsupported;
+    if (st != status::success && bind_why.empty()) bind_why = m.last_error();
+    if (status const s = step(st, bind_why, "could not bind memory to the multicast object"); s != status::success)
+      return s;
     // Every peer maps every rank's unicast region (VMM file descriptors).
     status const ex = exchange(
         me,
@@ -860,15 +855,7 @@ private:
           return sym::export_buffer(sym::handle_kind::posix_fd, view.ptr, view.size, &view, c.ids_[std::size_t(c.rank_)], b);
         },
         [&](comm& c, std::vector<sym::export_blob> const& blobs, std::vector<int> const& pfds) {
-          c.nvls_peers_.peers.assign(std::size_t(c.n_), {});
-          for (int p = 0; p < c.n_; ++p) {
-            if (p == c.rank_) continue;
-            if (status x = sym::import_buffer(blobs[std::size_t(p)], c.ids_[std::size_t(c.rank_)], pfds[std::size_t(p)],
-                                              c.nvls_peers_.peers[std::size_t(p)]);
-                x != status::success)
-              return x;
-          }
-          return status::success;
+          return c.map_peers(blobs, pfds, c.nvls_peers_, [](int) { return true; });
         },
         why);
     if (ex != status::success) return ex;
@@ -877,13 +864,7 @@ private:
       bases[std::size_t(p)] = static_cast<unsigned char*>(p == rank_ ? m.unicast() : nvls_peers_.peers[std::size_t(p)].ptr);
     std::string view_why;
     st = nvls_view(bases, static_cast<unsigned char*>(m.multicast()), view_why);
-    std::string agreed;
-    if (status const s = agree(me, {int(st), rank_}, agreed, "could not set up its view of the multicast window");
-        s != status::success) {
-      why = st != status::success ? view_why : agreed;
-      return s;
-    }
-    return status::success;
+    return step(st, view_why, "could not set up its view of the multicast window");
   }
 
   //! check_errors() for one window: its failure record and launch status.
@@ -1039,6 +1020,22 @@ private:
     return status::success;
   }
 
+  //! Maps every peer p's exported buffer (`blobs[p]`, `fds[p]`) for which
+  //! `wanted(p)` into `ps` (indexed by rank; this rank's entry stays empty).
+  template <class Wanted>
+  status map_peers(std::vector<sym::export_blob> const& blobs, std::vector<int> const& fds, detail::peer_set& ps,
+                   Wanted&& wanted) const {
+    ps.peers.assign(std::size_t(n_), {});
+    for (int p = 0; p < n_; ++p) {
+      if (p == rank_ || !wanted(p)) continue;
+      if (status const x = sym::import_buffer(blobs[std::size_t(p)], ids_[std::size_t(rank_)], fds[std::size_t(p)],
+                                              ps.peers[std::size_t(p)]);
+          x != status::success)
+        return x;
+    }
+    return status::success;
+  }
+
   //! A collective step of creation: every local rank makes `(c.*bytes)()` of its
   //! connection memory kind into `c.*mem` (counted in scratch_bytes) and exports
   //! it; then maps each peer p's for which `wanted(c, p)` into `c.*peers`, and
@@ -1057,15 +1054,8 @@ private:
           return sym::export_buffer(c.conn_kind_, m.ptr, nb, &m, c.ids_[std::size_t(c.rank_)], b);
         },
         [&](comm& c, std::vector<sym::export_blob> const& blobs, std::vector<int> const& fds) {
-          detail::peer_set& ps = c.*peers;
-          ps.peers.assign(std::size_t(c.n_), {});
-          for (int p = 0; p < c.n_; ++p) {
-            if (p == c.rank_ || !wanted(c, p)) continue;
-            if (status x = sym::import_buffer(blobs[std::size_t(p)], c.ids_[std::size_t(c.rank_)], fds[std::size_t(p)],
-                                              ps.peers[std::size_t(p)]);
-                x != status::success)
-              return x;
-          }
+          if (status const x = c.map_peers(blobs, fds, c.*peers, [&](int p) { return wanted(c, p); }); x != status::success)
+            return x;
           return done(c);
         },
         why);
@@ -1258,16 +1248,7 @@ private:
           },
           [&](comm& c, std::vector<sym::export_blob> const& blobs, std::vector<int> const& fds) {
             sym_entry& e = es[index_of(ranks, &c)];
-            detail::peer_set& ps = flags ? e.peer_flags : e.peers;
-            ps.peers.assign(std::size_t(c.n_), {});
-            for (int p = 0; p < c.n_; ++p) {
-              if (p == c.rank_) continue;
-              if (status x = sym::import_buffer(blobs[std::size_t(p)], c.ids_[std::size_t(c.rank_)], fds[std::size_t(p)],
-                                                ps.peers[std::size_t(p)]);
-                  x != status::success)
-                return x;
-            }
-            return status::success;
+            return c.map_peers(blobs, fds, flags ? e.peer_flags : e.peers, [](int) { return true; });
           },
           why);
     };

@@ -386,19 +386,7 @@ private:
       if (count > 0 && ((!send[std::size_t(r)] && (Coll != coll_kind::broadcast || r == root)) ||
                         (!recv[std::size_t(r)] && (Coll != coll_kind::reduce || r == root))))
         return status::invalid_argument;
-    detail::vrank_ptr_block ptrs{};
-    for (int r = 0; r < n_; ++r) {
-      ptrs.p[r] = const_cast<T*>(send[std::size_t(r)]);
-      ptrs.p[n_ + r] = recv[std::size_t(r)];
-    }
-    {
-      void** table = ptrs_;
-      int entries = 2 * n_;
-      void* args[] = {&table, &ptrs, &entries};
-      if (cudaLaunchKernel(reinterpret_cast<void const*>(&detail::vrank_set_pointers<>), dim3(1), dim3(256), args, 0, stream) !=
-          cudaSuccess)
-        return status::cuda_error;
-    }
+    if (detail::bind_vrank_pointers(ptrs_, send, recv, nullptr, nullptr, 0, stream) != cudaSuccess) return status::cuda_error;
     if (cudaMemsetAsync(errors_, 0, std::size_t(n_) * std::size_t(cfg_.max_channels) * sizeof(wait_error), stream) !=
         cudaSuccess)
       return status::cuda_error;

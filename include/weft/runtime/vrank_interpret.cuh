@@ -290,20 +290,9 @@ public:
       if ((in_elems && !send[std::size_t(r)]) || (out_elems && !recv[std::size_t(r)]))
         return refuse(status::invalid_argument, "null buffer");
     if (nprog_ == 0) return status::success;
-    // This run's pointers (one kernel argument), and the direct sends' targets:
-    // each connection's receiver's output.
-    weft::detail::vrank_ptr_block b{};
-    for (int r = 0; r < s.nranks; ++r) {
-      b.p[r] = const_cast<T*>(send[std::size_t(r)]);
-      b.p[s.nranks + r] = recv[std::size_t(r)];
-    }
-    void** table = ptrs_;
-    int count = 2 * s.nranks, nconn = int(host_conns_.size()), nranks = s.nranks;
-    connection* conns = conns_;
-    int const* receivers = receivers_;
-    void* bind_args[] = {&table, &count, &conns, &receivers, &nconn, &b, &nranks};
-    if (cudaLaunchKernel(reinterpret_cast<void const*>(&weft::detail::vrank_bind_pointers<>), dim3(1), dim3(256), bind_args, 0,
-                         stream) != cudaSuccess ||
+    // This run's pointers, and the direct sends' targets: each connection's receiver's output.
+    if (weft::detail::bind_vrank_pointers(ptrs_, send, recv, conns_, receivers_, int(host_conns_.size()), stream) !=
+            cudaSuccess ||
         cudaMemsetAsync(progress_, 0, std::size_t(nprog_) * sizeof(conn_counter), stream) != cudaSuccess ||
         cudaMemsetAsync(errors_, 0, std::size_t(nprog_) * sizeof(wait_error), stream) != cudaSuccess ||
         cudaMemsetAsync(failed_, 0xff, std::size_t(nprog_) * sizeof(long long), stream) != cudaSuccess)

@@ -52,6 +52,62 @@ inline void unmap_range(CUdeviceptr& va, bool& mapped, std::size_t size) noexcep
   va = 0;
   mapped = false;
 }
+
+//! "cuX failed: CUDA_ERROR_Y (n)".
+inline std::string describe_call(char const* call, CUresult r) {
+  char const* name = nullptr;
+  if (driver().get_error_name) driver().get_error_name(r, &name);
+  return std::string(call) + " failed: " + (name ? name : "CUresult") + " (" + std::to_string(int(r)) + ")";
+}
+
+//! Pinned device memory on `ordinal`, exportable as `ht`.
+inline CUmemAllocationProp allocation_prop(int ordinal, CUmemAllocationHandleType ht) {
+  CUmemAllocationProp ap{};
+  ap.type = CU_MEM_ALLOCATION_TYPE_PINNED;
+  ap.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
+  ap.location.id = ordinal;
+  ap.requestedHandleTypes = ht;
+  return ap;
+}
+
+//! What the size of a multicast object of `ndevices` devices (handles `ht`) is
+//! rounded up to: the lcm of its granularity and the allocation granularity of
+//! each of `ordinals`. `why` names a failed driver call.
+inline status multicast_granularity(int ndevices, std::size_t bytes, CUmemAllocationHandleType ht,
+                                    std::vector<int> const& ordinals, std::size_t& gran, std::string& why) {
+  driver_api const& d = driver();
+  CUmulticastObjectProp mp{};
+  mp.numDevices = static_cast<unsigned int>(ndevices);
+  mp.size = bytes;
+  mp.handleTypes = static_cast<unsigned long long>(ht);
+  gran = 0;
+  if (CUresult r = d.multicast_get_granularity(&gran, &mp, CU_MULTICAST_GRANULARITY_MINIMUM); r != CUDA_SUCCESS) {
+    why = describe_call("cuMulticastGetGranularity", r);
+    return status::cuda_error;
+  }
+  if (gran == 0) {
+    why = "cuMulticastGetGranularity returned 0";
+    return status::cuda_error;
+  }
+  for (int o : ordinals) {
+    CUmemAllocationProp const ap = allocation_prop(o, ht);
+    std::size_t g = 0;
+    if (CUresult r = d.mem_get_allocation_granularity(&g, &ap, CU_MEM_ALLOC_GRANULARITY_MINIMUM); r != CUDA_SUCCESS) {
+      why = describe_call("cuMemGetAllocationGranularity", r);
+      return status::cuda_error;
+    }
+    if (g == 0) {
+      why = "cuMemGetAllocationGranularity returned 0";
+      return status::cuda_error;
+    }
+    gran = std::lcm(gran, g);
+  }
+  if (bytes > SIZE_MAX - gran) {
+    why = "multicast size overflows";
+    return status::invalid_argument;
+  }
+  return status::success;
+}
 } // namespace detail
 
 //! How a `multicast_region` is made.
@@ -200,12 +256,9 @@ private:
     return s;
   }
 
-  static std::string describe(char const* call, CUresult r) {
-    char const* name = nullptr;
-    if (driver().get_error_name) driver().get_error_name(r, &name);
-    return std::string(call) + " failed: " + (name ? name : "CUresult") + " (" + std::to_string(int(r)) + ")";
+  status driver_fail(char const* call, CUresult r, status s = status::cuda_error) {
+    return fail(s, detail::describe_call(call, r));
   }
-  status driver_fail(char const* call, CUresult r, status s = status::cuda_error) { return fail(s, describe(call, r)); }
 
   void unmap(CUdeviceptr& va, bool& mapped) noexcept { detail::unmap_range(va, mapped, size_); }
 
@@ -253,34 +306,23 @@ private:
     }
 
     // Granularities: the multicast object's and every device's allocation's.
-    CUmulticastObjectProp mp{};
-    mp.numDevices = static_cast<unsigned int>(n);
-    mp.size = bytes;
-    mp.handleTypes = static_cast<unsigned long long>(opt.handle_type);
     std::size_t gran = 0;
-    if (CUresult r = d.multicast_get_granularity(&gran, &mp, CU_MULTICAST_GRANULARITY_MINIMUM); r != CUDA_SUCCESS)
-      return driver_fail("cuMulticastGetGranularity", r);
-    if (gran == 0) return fail(status::cuda_error, "cuMulticastGetGranularity returned 0");
-    CUmemAllocationProp ap{};
-    ap.type = CU_MEM_ALLOCATION_TYPE_PINNED;
-    ap.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
-    ap.requestedHandleTypes = opt.handle_type;
-    for (per_device const& p : devs_) {
-      ap.location.id = p.ordinal;
-      std::size_t g = 0;
-      if (CUresult r = d.mem_get_allocation_granularity(&g, &ap, CU_MEM_ALLOC_GRANULARITY_MINIMUM); r != CUDA_SUCCESS)
-        return driver_fail("cuMemGetAllocationGranularity", r);
-      if (g == 0) return fail(status::cuda_error, "cuMemGetAllocationGranularity returned 0");
-      gran = std::lcm(gran, g);
+    {
+      std::string why;
+      if (status const g = detail::multicast_granularity(int(n), bytes, opt.handle_type, devices, gran, why);
+          g != status::success)
+        return fail(g, why);
     }
-    if (bytes > SIZE_MAX - gran) return fail(status::invalid_argument, "multicast region size overflows");
     std::size_t const size = (bytes + gran - 1) / gran * gran;
     size_ = size;
     requested_ = bytes;
     granularity_ = gran;
 
     // The multicast object, then every device joins it (all before any binding).
+    CUmulticastObjectProp mp{};
+    mp.numDevices = static_cast<unsigned int>(n);
     mp.size = size;
+    mp.handleTypes = static_cast<unsigned long long>(opt.handle_type);
     if (CUresult r = d.multicast_create(&mc_, &mp); r != CUDA_SUCCESS) {
       mc_ = 0;
       return driver_fail("cuMulticastCreate", r);
@@ -293,7 +335,7 @@ private:
     std::vector<CUmemAccessDesc> acc;
     for (per_device& p : devs_) {
       cudaSetDevice(p.ordinal);
-      ap.location.id = p.ordinal;
+      CUmemAllocationProp const ap = detail::allocation_prop(p.ordinal, opt.handle_type);
       if (CUresult r = d.mem_create(&p.mem, size, &ap, 0); r != CUDA_SUCCESS) {
         p.mem = 0;
         return driver_fail("cuMemCreate", r,
@@ -387,26 +429,10 @@ public:
       why = w;
       return status::unsupported;
     }
-    driver_api const& d = driver();
-    CUmulticastObjectProp mp{};
-    mp.numDevices = static_cast<unsigned int>(ndevices);
-    mp.size = bytes;
-    mp.handleTypes = static_cast<unsigned long long>(CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR);
-    std::size_t g = 0, a = 0;
-    if (CUresult r = d.multicast_get_granularity(&g, &mp, CU_MULTICAST_GRANULARITY_MINIMUM); r != CUDA_SUCCESS || !g) {
-      why = "cuMulticastGetGranularity failed (" + std::to_string(int(r)) + ")";
-      return status::cuda_error;
-    }
-    CUmemAllocationProp ap = allocation_prop(ordinal);
-    if (CUresult r = d.mem_get_allocation_granularity(&a, &ap, CU_MEM_ALLOC_GRANULARITY_MINIMUM); r != CUDA_SUCCESS || !a) {
-      why = "cuMemGetAllocationGranularity failed (" + std::to_string(int(r)) + ")";
-      return status::cuda_error;
-    }
-    gran = std::lcm(g, a);
-    if (bytes > SIZE_MAX - gran) {
-      why = "multicast size overflows";
-      return status::invalid_argument;
-    }
+    if (status const g = detail::multicast_granularity(ndevices, bytes, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, {ordinal},
+                                                       gran, why);
+        g != status::success)
+      return g;
     size = (bytes + gran - 1) / gran * gran;
     return status::success;
   }
@@ -460,7 +486,7 @@ public:
     if (!mc_) return fail_text(status::invalid_argument, "no multicast object");
     driver_api const& d = driver();
     if (cudaSetDevice(ordinal_) != cudaSuccess) return fail_text(status::cuda_error, "cudaSetDevice failed");
-    CUmemAllocationProp ap = allocation_prop(ordinal_);
+    CUmemAllocationProp const ap = detail::allocation_prop(ordinal_, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR);
     if (CUresult r = d.mem_create(&mem_, size_, &ap, 0); r != CUDA_SUCCESS) {
       mem_ = 0;
       return fail("cuMemCreate", r, r == CUDA_ERROR_OUT_OF_MEMORY ? status::out_of_memory : status::cuda_error);
@@ -514,14 +540,6 @@ private:
   std::size_t size_ = 0;
   std::string error_;
 
-  static CUmemAllocationProp allocation_prop(int ordinal) {
-    CUmemAllocationProp ap{};
-    ap.type = CU_MEM_ALLOCATION_TYPE_PINNED;
-    ap.location.type = CU_MEM_LOCATION_TYPE_DEVICE;
-    ap.location.id = ordinal;
-    ap.requestedHandleTypes = CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR;
-    return ap;
-  }
   status begin(int ordinal, std::size_t size) {
     error_.clear();
     driver_api const& d = driver();
@@ -539,9 +557,7 @@ private:
     return s;
   }
   status fail(char const* call, CUresult r, status s = status::cuda_error) {
-    char const* name = nullptr;
-    if (driver().get_error_name) driver().get_error_name(r, &name);
-    return fail_text(s, std::string(call) + " failed: " + (name ? name : "CUresult") + " (" + std::to_string(int(r)) + ")");
+    return fail_text(s, detail::describe_call(call, r));
   }
 };
 

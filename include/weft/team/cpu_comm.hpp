@@ -69,6 +69,27 @@ struct is_host_comm : std::false_type {};
 template <class Comm>
 inline constexpr bool is_host_comm_v = is_host_comm<std::remove_cv_t<Comm>>::value;
 
+//! The algorithm rules of the host communicators (cpu_comm, shm_comm): success,
+//! or the status and reason (`why`, a static string) of a refusal.
+inline status host_algorithm_check(algorithm a, coll_kind coll, char const*& why) noexcept {
+  bool const ag_rs = coll == coll_kind::all_gather || coll == coll_kind::reduce_scatter;
+  if (unsigned(a) >= unsigned(algorithm_count)) {
+    why = "unknown algorithm";
+    return status::invalid_argument;
+  }
+  if (a == algorithm::nvls) {
+    why = "nvls runs over a multicast window: weft::cpu_window with cpu_nvls.hpp on the CPU team, algorithm::nvls of "
+          "weft::comm on GPUs";
+    return status::unsupported;
+  }
+  if (a != algorithm::ring && coll != coll_kind::all_reduce && !(a == algorithm::hierarchical && ag_rs)) {
+    why = ag_rs ? "this algorithm is for all-reduce only (all-gather, reduce-scatter: ring or hierarchical)"
+                : "broadcast and reduce have the ring (chain) algorithm only";
+    return status::unsupported;
+  }
+  return status::success;
+}
+
 //! Per-call choices; the defaults suit small CPU teams.
 struct coll_options {
   //! all-reduce: ring, recursive_doubling, rabenseifner, tree, hierarchical or rank_order;
@@ -223,15 +244,10 @@ public:
     if (o.nchannels < 1 || o.nchannels > cfg_.max_channels)
       return refuse(status::invalid_argument, "nchannels outside 1..max_channels");
     if (unsigned(o.proto) >= unsigned(protocol_count)) return refuse(status::invalid_argument, "unknown protocol");
-    if (unsigned(o.algo) >= unsigned(algorithm_count)) return refuse(status::invalid_argument, "unknown algorithm");
-    if (o.algo == algorithm::nvls)
-      return refuse(status::unsupported, "nvls runs over a multicast window: weft::cpu_window with cpu_nvls.hpp on the CPU "
-                                         "team, algorithm::nvls of weft::comm on GPUs");
-    if (o.algo != algorithm::ring && coll != coll_kind::all_reduce &&
-        !(o.algo == algorithm::hierarchical && (coll == coll_kind::all_gather || coll == coll_kind::reduce_scatter)))
-      return refuse(status::unsupported, coll == coll_kind::all_gather || coll == coll_kind::reduce_scatter
-                                             ? "this algorithm is for all-reduce only (all-gather, reduce-scatter: ring or hierarchical)"
-                                             : "broadcast and reduce have the ring (chain) algorithm only");
+    {
+      char const* why = nullptr;
+      if (status const a = host_algorithm_check(o.algo, coll, why); a != status::success) return refuse(a, why);
+    }
     if (o.direct && o.proto != protocol::simple)
       return refuse(status::unsupported, "direct transfers need the Simple protocol");
     if (o.direct && o.algo != algorithm::ring)

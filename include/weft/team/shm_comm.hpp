@@ -336,16 +336,10 @@ public:
     if (o.nchannels < 1 || o.nchannels > layout_.nch)
       return refuse(status::invalid_argument, "nchannels outside 1..max_channels");
     if (unsigned(o.proto) >= unsigned(protocol_count)) return refuse(status::invalid_argument, "unknown protocol");
-    if (unsigned(o.algo) >= unsigned(algorithm_count)) return refuse(status::invalid_argument, "unknown algorithm");
-    if (o.algo == algorithm::nvls)
-      return refuse(status::unsupported, "nvls runs over a multicast window: weft::cpu_window with cpu_nvls.hpp on the CPU "
-                                         "team, algorithm::nvls of weft::comm on GPUs");
-    // The same algorithm rules as cpu_comm's.
-    if (o.algo != algorithm::ring && coll != coll_kind::all_reduce &&
-        !(o.algo == algorithm::hierarchical && (coll == coll_kind::all_gather || coll == coll_kind::reduce_scatter)))
-      return refuse(status::unsupported, coll == coll_kind::all_gather || coll == coll_kind::reduce_scatter
-                                             ? "this algorithm is for all-reduce only (all-gather, reduce-scatter: ring or hierarchical)"
-                                             : "broadcast and reduce have the ring (chain) algorithm only");
+    {
+      char const* why = nullptr; // the same algorithm rules as cpu_comm's
+      if (status const a = host_algorithm_check(o.algo, coll, why); a != status::success) return refuse(a, why);
+    }
     // Every algorithm but the ring family and rank order talks to arbitrary peers.
     if (o.algo != algorithm::ring && o.algo != algorithm::rank_order && !layout_.pairs && layout_.n > 1)
       return refuse(status::unsupported, "this algorithm needs pair connections (pair_connections = false)");
