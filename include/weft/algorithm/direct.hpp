@@ -265,18 +265,26 @@ struct sym_round {
 };
 
 //! Run `body(round)` for rounds of at most `m` elements over [r.lo, r.hi) on block `b`,
-//! alternating the parity; `barrier()` inside the body is the block's next barrier.
-//! The block's cursor is loaded first and stored back after the last round.
-template <class Group, class Sym, class Body>
-WEFT_HOST_DEVICE status sym_rounds(Group& g, Sym const& s, int b, elem_range r, cuda::std::size_t m, Body&& body) {
+//! alternating the parity; `barrier()` inside the body is the block's next barrier,
+//! `cross(e)` at the block's next epoch `e`. The block's cursor is loaded first
+//! and stored back after the last round.
+template <class Group, class Sym, class Cross, class Body>
+WEFT_HOST_DEVICE status sym_rounds_with(Group& g, Sym const& s, int b, elem_range r, cuda::std::size_t m,
+                                        Cross&& cross, Body&& body) {
   sym_cursor c = load_cursor(s, b);
-  auto barrier = [&] { return s.barrier(g, b, ++c.epoch); };
+  auto barrier = [&] { return cross(++c.epoch); };
   for (cuda::std::size_t base = r.lo; base < r.hi; base += m) {
     sym_round const rd{base, round_len(r, base, m), int(c.round++ & 1u)};
     WEFT_TRY(body(rd, barrier, c));
   }
   store_cursor(g, s, b, c);
   return status::success;
+}
+
+//! `sym_rounds_with` whose barrier is the view's own (`s.barrier`).
+template <class Group, class Sym, class Body>
+WEFT_HOST_DEVICE status sym_rounds(Group& g, Sym const& s, int b, elem_range r, cuda::std::size_t m, Body&& body) {
+  return sym_rounds_with(g, s, b, r, m, [&](cuda::std::uint64_t e) { return s.barrier(g, b, e); }, body);
 }
 
 } // namespace detail

@@ -14,6 +14,9 @@
 //!       both at once: the reduction of area `from` stored into area `to` everywhere
 //!   mc.supports(op)  status::success, or status::unsupported for an operator or
 //!       type the switch cannot reduce
+//!   mc.barrier(g, b, e)  block b's barrier at epoch e across every rank; it
+//!       also orders this rank's accesses through the multicast address with
+//!       those through its unicast view (they alias the same bytes)
 //! On sm_90+ these are multimem.ld_reduce / multimem.st (the switch reduces);
 //! `peer_multicast` below emulates them with peer pointers -- it reads every
 //! rank's copy and reduces in rank order, or writes every copy -- which is
@@ -41,6 +44,12 @@ WEFT_HOST_DEVICE void ld_reduce_then_st(Mc const& mc, Group& g, Op const& op, in
   T* mine = mc.sym().template area<T>(mc.sym().rank, b, par, to) + off;
   mc.ld_reduce(g, op, b, par, from, off, count, mine, true);
   mc.st(g, static_cast<T const*>(mine), b, par, to, off, count);
+}
+
+//! `sym_rounds` whose barrier is the multicast object's (`mc.barrier`).
+template <class Group, class Mc, class Body>
+WEFT_HOST_DEVICE status mc_rounds(Group& g, Mc const& mc, int b, elem_range r, cuda::std::size_t m, Body&& body) {
+  return sym_rounds_with(g, mc.sym(), b, r, m, [&](cuda::std::uint64_t e) { return mc.barrier(g, b, e); }, body);
 }
 
 } // namespace detail
@@ -75,6 +84,11 @@ struct peer_multicast {
                                      cuda::std::size_t count) const {
     detail::ld_reduce_then_st(*this, g, op, b, par, from, to, off, count);
   }
+  //! Peer pointers only: the view's flag barrier.
+  template <class Group>
+  WEFT_HOST_DEVICE status barrier(Group& g, int b, cuda::std::uint64_t e) const {
+    return v.barrier(g, b, e);
+  }
 };
 
 //! NVLS all-reduce of [r.lo, r.hi) on block `b`: stage, barrier, each rank
@@ -87,7 +101,7 @@ WEFT_HOST_DEVICE status nvls_all_reduce(Group& g, Mc const& mc, int b, Op const&
   auto const& s = mc.sym();
   cuda::std::size_t const m = s.template area_elems<T>();
   if (m == 0) return status::invalid_argument;
-  return detail::sym_rounds(g, s, b, r, m, [&](auto const& rd, auto& barrier, sym_cursor&) {
+  return detail::mc_rounds(g, mc, b, r, m, [&](auto const& rd, auto& barrier, sym_cursor&) {
     s.copy(g, in + rd.base, s.template area<T>(s.rank, b, rd.par, 0), rd.len);
     WEFT_TRY(barrier());
     elem_range const mine = partition(rd.len, s.nranks, s.rank);
@@ -107,7 +121,7 @@ WEFT_HOST_DEVICE status nvls_all_gather(Group& g, Mc const& mc, int b, T const* 
   auto const& s = mc.sym();
   cuda::std::size_t const m = direct_piece_elems<T>(s);
   if (m == 0) return status::unsupported;
-  return detail::sym_rounds(g, s, b, r, m, [&](auto const& rd, auto& barrier, sym_cursor&) {
+  return detail::mc_rounds(g, mc, b, r, m, [&](auto const& rd, auto& barrier, sym_cursor&) {
     mc.st(g, in + rd.base, b, rd.par, 0, cuda::std::size_t(s.rank) * m, rd.len);
     WEFT_TRY(barrier());
     for (int q = 0; q < s.nranks; ++q)
@@ -128,7 +142,7 @@ WEFT_HOST_DEVICE status nvls_reduce_scatter(Group& g, Mc const& mc, int b, Op co
   auto const& s = mc.sym();
   cuda::std::size_t const m = direct_piece_elems<T>(s);
   if (m == 0) return status::unsupported;
-  return detail::sym_rounds(g, s, b, r, m, [&](auto const& rd, auto& barrier, sym_cursor&) {
+  return detail::mc_rounds(g, mc, b, r, m, [&](auto const& rd, auto& barrier, sym_cursor&) {
     detail::stage_blocks(g, s, b, rd.par, in, count, rd.base, rd.len, m);
     WEFT_TRY(barrier());
     mc.ld_reduce(g, op, b, rd.par, 0, cuda::std::size_t(s.rank) * m, rd.len, out + rd.base, true);

@@ -283,7 +283,7 @@ status launch(comm const& c, launch_plan const& plan, Op const& op, void const* 
                 WEFT_RUNTIME_NVLS) {
     if (plan.algo == algorithm::nvls) {
       Op op_copy = op;
-      multimem_multicast mc{c.nvls_view(), c.nvls_multicast()};
+      multimem_multicast mc = c.nvls_object();
       T const* in = static_cast<T const*>(send);
       T* out = static_cast<T*>(recv);
       cuda::std::size_t n = count;

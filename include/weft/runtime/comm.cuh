@@ -53,6 +53,7 @@
 #include <weft/runtime/bootstrap.hpp>
 #include <weft/runtime/call.hpp>
 #include <weft/runtime/fd_exchange.hpp>
+#include <weft/runtime/nvls_multimem.cuh>
 #include <weft/runtime/registry.hpp>
 #include <weft/symmetric/block.hpp>
 #include <weft/symmetric/memory.cuh>
@@ -326,6 +327,11 @@ public:
   }
   //! This rank's unicast view of the multicast window (valid while nvls_ready()).
   sym_view const& nvls_view() const noexcept { return nvls_view_; }
+  //! The multicast object of the NVLS kernels: the view, the multicast address
+  //! and the offset of the switch barrier's counters (valid while nvls_ready()).
+  multimem_multicast nvls_object() const noexcept {
+    return multimem_multicast{nvls_view_, nvls_mc_, nvls_ready_ ? nvls_counters_offset() : 0};
+  }
   //! This rank's multicast address of the window (same layout as its unicast region).
   unsigned char* nvls_multicast() const noexcept { return nvls_mc_; }
   //! Where an NVLS kernel records a failed launch check (device memory).
@@ -610,7 +616,12 @@ private:
   std::size_t window_shared_bytes() const {
     return window_shared_bytes(cfg_.direct_blocks, cfg_.direct_area_bytes, cfg_.direct_ll_bytes);
   }
-  std::size_t nvls_shared_bytes() const { return window_shared_bytes(cfg_.nvls_blocks, cfg_.nvls_area_bytes, 0); }
+  //! The multicast window: a direct window without LL slots, then one 64-bit
+  //! barrier counter per block (multimem_multicast::counters).
+  std::size_t nvls_counters_offset() const { return window_shared_bytes(cfg_.nvls_blocks, cfg_.nvls_area_bytes, 0); }
+  std::size_t nvls_shared_bytes() const {
+    return nvls_counters_offset() + std::size_t(cfg_.nvls_blocks) * sizeof(std::uint64_t);
+  }
   //! This rank's own part: [cursors][staging][failure][status][region table][flag table], 256-aligned pieces.
   struct window_local_layout {
     std::size_t cursors = 0, staging = 0, failure = 0, status_at = 0, bufs = 0, flags = 0, total = 0;
@@ -887,9 +898,11 @@ private:
     if (f.st == status::success)
       return std::string(what) + ": " + to_string(launch_st) + " (a launch wider than " + blocks +
              ", or a window too small for one element per rank)";
-    return std::string(what) + ": " + to_string(f.st) + " waiting for rank " + std::to_string(f.peer) +
-           (f.ll ? " (LL line)" : " (barrier flag)") + ", block " + std::to_string(f.block) + ", epoch " +
-           std::to_string(f.epoch) + ", last seen " + std::to_string(f.seen);
+    std::string const who = f.peer < 0 ? std::string(" waiting for every rank (multicast barrier counter)")
+                                       : " waiting for rank " + std::to_string(f.peer) +
+                                             (f.ll ? " (LL line)" : " (barrier flag)");
+    return std::string(what) + ": " + to_string(f.st) + who + ", block " + std::to_string(f.block) + ", " +
+           (f.peer < 0 ? "target " : "epoch ") + std::to_string(f.epoch) + ", last seen " + std::to_string(f.seen);
   }
   std::size_t descriptor_count() const {
     return std::size_t(protocol_count) * std::size_t(cfg_.max_channels) * 2 *

@@ -14,6 +14,20 @@
 //! type). Other operators and types, the unaligned head/tail of a range, and
 //! host code fall back to `peer_multicast`: peer reads in rank order. The handle
 //! is trivially copyable: a kernel argument.
+//!
+//! Barriers. The copy of a rank's region is reached through two virtual
+//! addresses: the unicast one (staging copies, the copy out) and the multicast
+//! one (multimem.ld_reduce / st). Accesses through different addresses of the
+//! same bytes are ordered only by `fence.proxy.alias`, so every thread issues
+//! one on both sides of each barrier. Where the region holds barrier counters
+//! (`counters`, one 64-bit counter per block at that offset in every copy), the
+//! barrier is a switch barrier: thread 0 adds 1 to block b's counter in every
+//! copy with `multimem.red.release.sys` (one operation, whatever the rank count;
+//! the release covers the CTA's earlier stores, multicast ones included, made
+//! visible to it by the CTA barrier before it), then waits with an acquire load
+//! of its own copy until the counter reaches nranks x epoch. Counters only grow,
+//! like the flags, so back-to-back calls and graph replays need no reset. With
+//! `counters == 0` the barrier is the view's flag barrier between the fences.
 
 #include <weft/algorithm/direct.hpp>
 #include <weft/algorithm/nvls.hpp>
@@ -33,6 +47,9 @@ namespace weft {
 struct multimem_multicast {
   sym_view v;                  //!< unicast view (regions, flags, cursors)
   unsigned char* mc = nullptr; //!< multicast address of the region, same layout as v.bufs[v.rank]
+  //! Offset in the region of the per-block barrier counters ([nblocks] 64-bit,
+  //! zero at creation, 8-byte aligned); 0: none, the view's flag barrier is used.
+  cuda::std::size_t counters = 0;
 
   WEFT_HOST_DEVICE sym_view const& sym() const noexcept { return v; }
   template <class Op>
@@ -78,7 +95,43 @@ struct multimem_multicast {
     detail::ld_reduce_then_st(*this, g, op, b, par, from, to, off, count);
   }
 
+  //! Block b's barrier at epoch e (see the file comment).
+  template <class Group>
+  WEFT_HOST_DEVICE status barrier(Group& g, int b, cuda::std::uint64_t e) const {
+    status st = status::success;
+    NV_IF_ELSE_TARGET(NV_PROVIDES_SM_90, (st = switch_barrier(g, b, e);), (st = v.barrier(g, b, e);))
+    return st;
+  }
+  //! This rank's copy of block b's barrier counter (unicast), or null without counters.
+  WEFT_HOST_DEVICE cuda::std::uint64_t* counter(int b) const noexcept {
+    return counters ? reinterpret_cast<cuda::std::uint64_t*>(v.bufs[v.rank] + counters) + b : nullptr;
+  }
+
 private:
+  template <class Group>
+  WEFT_DEVICE status switch_barrier(Group& g, int b, cuda::std::uint64_t e) const {
+    detail::ptx::fence_proxy_alias(); // this thread's unicast and multicast accesses so far come first
+    if (!counters) {
+      status const st = v.barrier(g, b, e);
+      detail::ptx::fence_proxy_alias();
+      return st;
+    }
+    g.sync(); // the CTA's writes come before thread 0's release
+    status st = status::success;
+    if (g.thread_rank() == 0) {
+      detail::ptx::multimem_red_release_add_u64(mc + counters + sizeof(cuda::std::uint64_t) * cuda::std::size_t(b), 1);
+      detail::ptx::fence_proxy_alias(); // the addition went through the multicast address, the wait reads the unicast one
+      cuda::std::uint64_t const target = e * cuda::std::uint64_t(v.nranks);
+      cuda::std::uint64_t seen = 0;
+      st = wait_geq(counter(b), target, v.bound, cuda::memory_order_acquire, &seen);
+      if (st != status::success) v.fail(st, -1, b, target, seen, false);
+    }
+    bool const bad = sync_any(g, st != status::success);
+    detail::ptx::fence_proxy_alias(); // later accesses, through either address, come after the barrier
+    if (bad) return st != status::success ? st : status::aborted;
+    return status::success;
+  }
+
   // 16-byte vectors through the switch; returns how many leading elements were handled.
   template <class Group, class T>
   WEFT_DEVICE cuda::std::size_t switch_ld_reduce(Group& g, int b, int par, int which, cuda::std::size_t off,

@@ -68,6 +68,10 @@ struct trace_multicast {
   void ld_reduce_st(Group& g, Op const& op, int b, int par, int from, int to, std::size_t off, std::size_t count) const {
     weft::detail::ld_reduce_then_st(*this, g, op, b, par, from, to, off, count);
   }
+  template <class Group>
+  status barrier(Group& g, int b, std::uint64_t e) const {
+    return v.barrier(g, b, e);
+  }
 };
 
 namespace detail {

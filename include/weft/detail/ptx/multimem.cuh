@@ -62,4 +62,21 @@ WEFT_DEVICE void multimem_st_v4_f32(void* p, b128 v) {
     ((void)p; (void)v; __trap();))
 }
 
+//! `multimem.red.release.sys.global.add.u64`: add `v` to the 64-bit counter at
+//! `p` on every device of the group. Release: this thread's earlier memory
+//! operations (and, through a preceding CTA barrier, its CTA's) are visible to
+//! any thread that observes the addition with an acquire.
+WEFT_DEVICE void multimem_red_release_add_u64(void* p, unsigned long long v) {
+  NV_IF_ELSE_TARGET(NV_PROVIDES_SM_90,
+    (asm volatile("multimem.red.release.sys.global.add.u64 [%0], %1;" ::"l"(p), "l"(v) : "memory");),
+    ((void)p; (void)v; __trap();))
+}
+
+//! `fence.proxy.alias`: orders this thread's accesses to the same memory through
+//! different virtual addresses -- here the multicast address and the unicast
+//! address of one rank's copy, which alias the same physical bytes.
+WEFT_DEVICE void fence_proxy_alias() {
+  NV_IF_ELSE_TARGET(NV_PROVIDES_SM_70, (asm volatile("fence.proxy.alias;" ::: "memory");), ())
+}
+
 } // namespace weft::detail::ptx
