@@ -127,7 +127,37 @@ TEST_CASE("runtime api: calls on a communicator that was never made", "[runtime]
   bool ok = true;
   (void)c.device_view(sb, &ok);
   CHECK_FALSE(ok);
+  weft::symmetric_options mo;
+  mo.multicast = weft::multicast_use::require;
+  CHECK(c.alloc_symmetric(1024, &sb, mo) == status::invalid_argument);
+  CHECK_FALSE(sb);
+  CHECK(sb.multicast == nullptr);
+  std::string why;
+  CHECK(c.multicast_status(sb, &why) == status::invalid_argument);
+  CHECK(why == "unknown or freed symmetric buffer");
   CHECK(c.check_errors() == status::invalid_argument);
+}
+
+TEST_CASE("runtime api: a multicast member refuses handle types it cannot share", "[runtime][multicast]") {
+  std::size_t size = 0, gran = 0;
+  std::string why;
+  // Checked before any device is asked, so these hold with or without a GPU.
+  CHECK(weft::sym::multicast_member::round_size(0, 0, 4096, size, gran, why) == status::invalid_argument);
+  CHECK(weft::sym::multicast_member::round_size(0, 2, 0, size, gran, why) == status::invalid_argument);
+  CHECK(weft::sym::multicast_member::round_size(0, 2, 4096, size, gran, why, CU_MEM_HANDLE_TYPE_NONE) ==
+        status::invalid_argument);
+  CHECK(why.find("POSIX file descriptors or fabric handles") != std::string::npos);
+  // Without a multicast-capable device (CI), a fabric or fd request is refused as unsupported.
+  if (!weft::sym::multicast_region::supported(0)) {
+    CHECK(weft::sym::multicast_member::round_size(0, 2, 4096, size, gran, why, CU_MEM_HANDLE_TYPE_FABRIC) ==
+          status::unsupported);
+    CHECK_FALSE(why.empty());
+  }
+  weft::sym::multicast_member m;
+  CHECK(m.import(0, -1, 4096) == status::invalid_argument); // no descriptor
+  CHECK(m.add_device() == status::invalid_argument);        // no object
+  CHECK(m.bind(4096) == status::invalid_argument);
+  CHECK(m.handle_type() == CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR);
 }
 
 TEST_CASE("runtime api: refusals on a live communicator", "[runtime]") {

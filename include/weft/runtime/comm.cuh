@@ -62,6 +62,7 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -117,11 +118,27 @@ struct comm_config {
   plan_selector selector;                    //!< empty: the built-in policy (`default_plan`); see runtime/tuned.hpp
 };
 
+//! Whether a symmetric allocation is multicast memory (NVLS, sm_90 behind an NVSwitch).
+enum class multicast_use : std::uint8_t {
+  none,    //!< plain symmetric memory
+  prefer,  //!< multicast memory where it can be made, else plain (`comm::multicast_status` says why)
+  require, //!< multicast memory, or the allocation fails (`unsupported` or the driver's failure) with the reason
+};
+
+//! How `alloc_symmetric` allocates.
+struct symmetric_options {
+  int max_blocks = 64; //!< block slots of the device-side API (barrier flags)
+  multicast_use multicast = multicast_use::none;
+};
+
 //! A buffer allocated by `alloc_symmetric`: the same size on every rank.
 struct symmetric_buffer {
   std::uint64_t id = 0;
   void* local = nullptr; //!< this rank's part (device memory)
   std::size_t bytes = 0;
+  //! This rank's multicast address of `local` (a `multimem.st` there writes every
+  //! rank's part), or null where the buffer is plain symmetric memory.
+  void* multicast = nullptr;
   explicit operator bool() const noexcept { return id != 0; }
 };
 
@@ -259,17 +276,39 @@ public:
   //! barrier flags for `max_blocks` blocks of the device-side API. Freed by
   //! `free_symmetric` or by destroying the communicator.
   status alloc_symmetric(std::size_t bytes, symmetric_buffer* out, int max_blocks = 64, cudaStream_t check_stream = nullptr) {
+    symmetric_options o;
+    o.max_blocks = max_blocks;
+    return alloc_symmetric(bytes, out, o, check_stream);
+  }
+  //! `alloc_symmetric` with options: `o.multicast` asks for multicast memory
+  //! (one multicast object over every rank's part: each rank needs its own
+  //! multicast-capable GPU behind one NVSwitch, on one host -- VMM file
+  //! descriptors -- or across the nodes of an NVLink domain -- fabric handles).
+  status alloc_symmetric(std::size_t bytes, symmetric_buffer* out, symmetric_options const& o,
+                         cudaStream_t check_stream = nullptr) {
     if (clique_ && n_ > 1) return fail_local(status::invalid_argument, "a comm_init_all group allocates with alloc_symmetric_all");
     std::vector<comm*> me{this};
     std::vector<symmetric_buffer*> outs{out};
-    return alloc_symmetric_impl(me, bytes, max_blocks, outs, check_stream);
+    return alloc_symmetric_impl(me, bytes, o, outs, check_stream);
+  }
+  //! Whether a symmetric buffer is multicast memory: success, or why not
+  //! (`unsupported` and the reason, e.g. "not asked for" or "device 0 appears
+  //! twice"); `invalid_argument` for an unknown buffer.
+  status multicast_status(symmetric_buffer const& b, std::string* why = nullptr) const {
+    auto it = syms_.find(b.id);
+    if (it == syms_.end()) {
+      if (why) *why = "unknown or freed symmetric buffer";
+      return status::invalid_argument;
+    }
+    if (why) *why = it->second.mc.mc ? std::string("ready") : it->second.mc_why;
+    return it->second.mc.mc ? status::success : status::unsupported;
   }
   //! Free a symmetric allocation (every rank, its own handle). Handles made from
   //! it must not be used afterwards; an unknown handle gives `invalid_argument`.
   status free_symmetric(symmetric_buffer& b) {
     auto it = syms_.find(b.id);
     if (it == syms_.end()) return fail_local(status::invalid_argument, "unknown or already freed symmetric buffer");
-    sym_bytes_ -= it->second.mem.size + it->second.flags.size;
+    sym_bytes_ -= it->second.mem.size + it->second.mc.size + it->second.flags.size;
     release_sym(it->second);
     syms_.erase(it);
     b = {};
@@ -353,13 +392,36 @@ public:
   friend status comm_init_all(std::vector<int> const& devices, std::vector<std::unique_ptr<comm>>& out, comm_config cfg);
   friend status register_buffers_all(std::vector<comm*> const& comms, std::vector<void*> const& ptrs, std::size_t bytes,
                                      std::vector<registered_buffer>& out, cudaStream_t check_stream);
-  friend status alloc_symmetric_all(std::vector<comm*> const& comms, std::size_t bytes, int max_blocks,
+  friend status alloc_symmetric_all(std::vector<comm*> const& comms, std::size_t bytes, symmetric_options const& o,
                                     std::vector<symmetric_buffer>& out, cudaStream_t check_stream);
 
 private:
+  //! Memory bound to a multicast object on this rank's GPU (see make_multicast):
+  //! what holds it, the peers' unicast parts mapped here, every rank's unicast
+  //! part as this rank addresses it, and this rank's multicast address.
+  struct mc_part {
+    std::shared_ptr<sym::multicast_region> region; //!< one process: shared by the group
+    std::unique_ptr<sym::multicast_member> member;  //!< one rank per process: this process's part
+    detail::peer_set peers;
+    std::vector<unsigned char*> bases;
+    unsigned char* mc = nullptr;
+    std::size_t size = 0; //!< bytes per GPU, rounded up to the granularity
+    void release() {
+      peers.release();
+      member.reset();
+      region.reset();
+      bases.clear();
+      mc = nullptr;
+      size = 0;
+    }
+  };
+  using mc_admit = std::function<bool(comm&, std::size_t, std::string&)>;
+
   struct sym_entry {
     sym::local_alloc mem, flags;
     detail::peer_set peers, peer_flags;
+    mc_part mc; //!< the data, where it is multicast memory (mem is then unused)
+    std::string mc_why = "not asked for (symmetric_options::multicast is none)";
     sym::device_handle handle{};
   };
 
@@ -388,9 +450,7 @@ private:
   bool win_ready_ = false;
   // The multicast window: the region (shared by the ranks of a comm_init_all
   // group), then this rank's own part and view, as for the direct window.
-  std::shared_ptr<sym::multicast_region> nvls_region_; // one process: shared by the group
-  std::unique_ptr<sym::multicast_member> nvls_member_;  // one rank per process: this process's part
-  detail::peer_set nvls_peers_;                         // ... and the peers' unicast regions
+  mc_part nvls_part_;                                   // the multicast memory
   std::size_t nvls_counted_ = 0;                        // multicast bytes in scratch_
   unsigned char* nvls_local_ = nullptr;
   sym_view nvls_view_{};
@@ -425,9 +485,7 @@ private:
     scratch_ -= nvls_counted_;
     nvls_counted_ = 0;
     nvls_local_ = nullptr;
-    nvls_peers_.release();
-    nvls_member_.reset();
-    nvls_region_.reset();
+    nvls_part_.release();
     nvls_view_ = {};
     nvls_mc_ = nullptr;
     nvls_status_ = nullptr;
@@ -439,6 +497,7 @@ private:
   void release_sym(sym_entry& e) {
     e.peers.release();
     e.peer_flags.release();
+    e.mc.release();
     e.mem.release();
     e.flags.release();
   }
@@ -706,9 +765,18 @@ private:
       for (auto* c : ranks) c->release_nvls(s, why);
     };
     if (c0.cfg_.nvls_blocks < 1) return skip(status::unsupported, "comm_config::nvls_blocks is 0");
-    if (!c0.peer_access_) return skip(status::unsupported, "the GPUs lack peer access, so multicast barriers cannot run");
+    std::vector<mc_part*> parts;
+    for (auto* c : ranks) parts.push_back(&c->nvls_part_);
     std::string why;
-    status const s = c0.clique_ ? nvls_in_process(ranks, devs, why) : c0.nvls_across_processes(why);
+    status s = make_multicast(ranks, devs, c0.nvls_shared_bytes(), parts,
+                              [](comm& c, std::size_t size, std::string& w) { return c.count_nvls(size, w); }, why);
+    for (std::size_t i = 0; i < ranks.size() && s == status::success; ++i) {
+      comm& c = *ranks[i];
+      std::string view_why;
+      status const v = c.nvls_view(c.nvls_part_.bases, c.nvls_part_.mc, view_why);
+      s = c.clique_ ? v : c.agree_step(v, view_why, "could not set up its view of the multicast window", why);
+      if (c.clique_ && s != status::success) why = view_why;
+    }
     if (s != status::success) return skip(s, why);
     for (auto* c : ranks) {
       c->nvls_ready_ = true;
@@ -738,53 +806,94 @@ private:
     return s;
   }
 
+  //! One step of a cross-process setup, agreed by every rank: every rank learns
+  //! the first failure; the failing rank keeps its own reason (`local_why`).
+  status agree_step(status local, std::string const& local_why, char const* what, std::string& why) {
+    std::vector<comm*> const me{this};
+    std::string agreed;
+    status const s = agree(me, {int(local), rank_}, agreed, what);
+    if (s != status::success) why = local != status::success ? local_why : agreed;
+    return s;
+  }
+
+  //! Memory bound to one multicast object, `bytes` (rounded up) on the GPU of
+  //! every rank of `ranks` (a whole comm_init_all group, or this process's rank),
+  //! into `parts[i]` for ranks[i]. `admit(c, size, why)` is asked on each rank
+  //! before memory is bound (false refuses, with the reason). All or nothing:
+  //! on failure every part is released and `why` says why.
+  static status make_multicast(std::vector<comm*> const& ranks, std::vector<int> const& devs, std::size_t bytes,
+                               std::vector<mc_part*> const& parts, mc_admit const& admit, std::string& why) {
+    comm& c0 = *ranks[0];
+    status s = status::success;
+    if (!c0.peer_access_) {
+      why = "the GPUs lack peer access, so the multicast memory's barriers and fallbacks cannot run";
+      s = status::unsupported;
+    } else {
+      s = c0.clique_ ? multicast_in_process(ranks, devs, bytes, parts, admit, why)
+                     : c0.multicast_across_processes(bytes, *parts[0], admit, why);
+    }
+    if (s != status::success)
+      for (auto* p : parts) p->release();
+    return s;
+  }
+
   //! One process, one rank per GPU: one multicast_region shared by the group.
-  static status nvls_in_process(std::vector<comm*> const& ranks, std::vector<int> const& devs, std::string& why) {
+  static status multicast_in_process(std::vector<comm*> const& ranks, std::vector<int> const& devs, std::size_t bytes,
+                                     std::vector<mc_part*> const& parts, mc_admit const& admit, std::string& why) {
     auto region = std::make_shared<sym::multicast_region>();
-    if (status const s = region->create(devs, ranks[0]->nvls_shared_bytes()); s != status::success) {
+    if (status const s = region->create(devs, bytes); s != status::success) {
       why = region->last_error();
       return s;
     }
     std::vector<unsigned char*> bases;
     for (int i = 0; i < region->ndevices(); ++i) bases.push_back(static_cast<unsigned char*>(region->unicast_address(i)));
     for (std::size_t i = 0; i < ranks.size(); ++i) {
-      comm& c = *ranks[i];
-      c.nvls_region_ = region;
-      if (!c.count_nvls(region->size(), why)) return status::unsupported;
-      if (status const s = c.nvls_view(bases, static_cast<unsigned char*>(region->multicast_address(int(i))), why);
-          s != status::success)
-        return s;
+      mc_part& p = *parts[i];
+      p.region = region;
+      p.size = region->size();
+      p.bases = bases;
+      p.mc = static_cast<unsigned char*>(region->multicast_address(int(i)));
+      if (!admit(*ranks[i], p.size, why)) return status::unsupported;
     }
     return status::success;
   }
 
-  //! One rank per process, all on one host, one GPU each: rank 0 makes the object
-  //! and passes it as a file descriptor; every rank adds its GPU, then (after all
-  //! have) binds memory of its own; the unicast regions are mapped by every peer
-  //! as VMM file descriptors. Each step is agreed by every rank before the next.
-  status nvls_across_processes(std::string& why) {
+  //! One rank per process, one GPU each: rank 0 makes the object and shares it
+  //! (a file descriptor on one host, a fabric handle across the nodes of an
+  //! NVLink domain); every rank adds its GPU, then (after all have) binds memory
+  //! of its own; the unicast parts are mapped by every peer (VMM file
+  //! descriptors or fabric handles, the communicator's handle kind). Each step
+  //! is agreed by every rank before the next.
+  status multicast_across_processes(std::size_t bytes, mc_part& part, mc_admit const& admit, std::string& why) {
     std::vector<comm*> const me{this};
     {
       sym::rank_identity const& mine = ids_[std::size_t(rank_)];
+      bool several_hosts = false;
       for (int p = 0; p < n_; ++p) {
         sym::rank_identity const& id = ids_[std::size_t(p)];
-        if (id.host != mine.host) {
-          why = "ranks on several hosts: multicast across nodes needs fabric handles, which the multicast window does not use yet";
-          return status::unsupported;
-        }
+        several_hosts = several_hosts || id.host != mine.host;
         for (int q = 0; q < p; ++q)
-          if (std::string(ids_[std::size_t(q)].bus_id) == id.bus_id) {
+          if (ids_[std::size_t(q)].host == id.host && std::string(ids_[std::size_t(q)].bus_id) == id.bus_id) {
             why = "ranks " + std::to_string(q) + " and " + std::to_string(p) + " share GPU " + id.bus_id +
                   ": a multicast object holds each device once";
             return status::unsupported;
           }
       }
-      if (n_ > 1 && ipc_kind_ != sym::handle_kind::posix_fd) {
-        why = "the processes share memory as CUDA IPC handles: the multicast window needs VMM file descriptors "
-              "(comm_config::handles = posix_fd, on a driver and device that export them)";
+      if (several_hosts && ipc_kind_ != sym::handle_kind::fabric) {
+        why = "ranks on several hosts: multicast across nodes needs fabric handles (comm_config::handles = fabric, "
+              "on the nodes of one NVLink domain with IMEX); this communicator uses " +
+              std::string(sym::to_string(ipc_kind_));
+        return status::unsupported;
+      }
+      if (n_ > 1 && ipc_kind_ != sym::handle_kind::posix_fd && ipc_kind_ != sym::handle_kind::fabric) {
+        why = "the processes share memory as " + std::string(sym::to_string(ipc_kind_)) +
+              " handles: multicast memory needs VMM file descriptors or fabric handles "
+              "(comm_config::handles = posix_fd or fabric, on a driver and device that export them)";
         return status::unsupported;
       }
     }
+    bool const fabric = ipc_kind_ == sym::handle_kind::fabric;
+    CUmemAllocationHandleType const ht = fabric ? CU_MEM_HANDLE_TYPE_FABRIC : CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR;
     // Sizes (and this GPU's support), agreed: the largest size and granularity of all.
     struct sizing {
       std::int32_t st = 0, rank = 0;
@@ -794,7 +903,7 @@ private:
     mine.rank = rank_;
     {
       std::size_t size = 0, gran = 0;
-      mine.st = int(sym::multicast_member::round_size(dev_, n_, nvls_shared_bytes(), size, gran, why));
+      mine.st = int(sym::multicast_member::round_size(dev_, n_, bytes, size, gran, why, ht));
       mine.size = size;
       mine.gran = gran;
     }
@@ -813,69 +922,78 @@ private:
       gran = std::max<std::size_t>(gran, x.gran);
     }
     size = (size + gran - 1) / gran * gran;
-    nvls_member_ = std::make_unique<sym::multicast_member>();
-    sym::multicast_member& m = *nvls_member_;
-    // Every rank learns the first failure of a step; the failing rank keeps its own reason.
+    part.member = std::make_unique<sym::multicast_member>();
+    sym::multicast_member& m = *part.member;
     auto step = [&](status local, std::string const& local_why, char const* what) {
-      std::string agreed;
-      status const s = agree(me, {int(local), rank_}, agreed, what);
-      if (s != status::success) why = local != status::success ? local_why : agreed;
-      return s;
+      return agree_step(local, local_why, what, why);
     };
-    // The object: made by rank 0, its descriptor passed to every rank, imported.
-    int fd = -1;
-    status st = rank_ == 0 ? m.create(dev_, n_, size, fd) : status::success;
-    if (status const s = step(st, m.last_error(), "could not make the multicast object"); s != status::success) {
-      if (fd >= 0) ::close(fd);
-      return s;
-    }
-    std::vector<int> fds;
-    if (n_ > 1) {
-      int dummy = fd < 0 ? ::open("/dev/null", O_RDONLY | O_CLOEXEC) : -1;
-      st = exchange_fds(*boot_, fd >= 0 ? fd : dummy, fds);
-      if (dummy >= 0) ::close(dummy);
-      if (st != status::success) {
-        if (fd >= 0) ::close(fd);
-        why = "passing the multicast object's file descriptor failed";
-        return st;
+    // The object: made by rank 0, shared with every rank, imported.
+    status st = status::success;
+    if (fabric) {
+      CUmemFabricHandle fh{};
+      st = rank_ == 0 ? m.create_fabric(dev_, n_, size, fh) : status::success;
+      if (status const s = step(st, m.last_error(), "could not make the multicast object"); s != status::success) return s;
+      std::vector<CUmemFabricHandle> fhs(static_cast<std::size_t>(n_));
+      if (boot_->all_gather(&fh, sizeof fh, fhs.data()) != status::success) {
+        why = "bootstrap all-gather of the multicast object's fabric handle failed";
+        return status::internal_error;
       }
+      st = rank_ == 0 ? status::success : m.import_fabric(dev_, fhs[0], size);
+    } else {
+      int fd = -1;
+      st = rank_ == 0 ? m.create(dev_, n_, size, fd) : status::success;
+      if (status const s = step(st, m.last_error(), "could not make the multicast object"); s != status::success) {
+        if (fd >= 0) ::close(fd);
+        return s;
+      }
+      std::vector<int> fds;
+      if (n_ > 1) {
+        int dummy = fd < 0 ? ::open("/dev/null", O_RDONLY | O_CLOEXEC) : -1;
+        st = exchange_fds(*boot_, fd >= 0 ? fd : dummy, fds);
+        if (dummy >= 0) ::close(dummy);
+        if (st != status::success) {
+          if (fd >= 0) ::close(fd);
+          why = "passing the multicast object's file descriptor failed";
+          return st;
+        }
+      }
+      if (fd >= 0) ::close(fd);
+      st = rank_ == 0 ? status::success : m.import(dev_, fds[0], size);
+      for (int f : fds)
+        if (f >= 0) ::close(f);
     }
-    if (fd >= 0) ::close(fd);
-    st = rank_ == 0 ? status::success : m.import(dev_, fds[0], size);
-    for (int f : fds)
-      if (f >= 0) ::close(f);
     if (status const s = step(st, m.last_error(), "could not import the multicast object"); s != status::success) return s;
     st = m.add_device();
     if (status const s = step(st, m.last_error(), "could not add its GPU to the multicast object"); s != status::success)
       return s;
     std::string bind_why;
-    st = count_nvls(size, bind_why) ? m.bind(gran) : status::unsupported;
+    part.size = size;
+    st = admit(*this, size, bind_why) ? m.bind(gran) : status::unsupported;
     if (st != status::success && bind_why.empty()) bind_why = m.last_error();
     if (status const s = step(st, bind_why, "could not bind memory to the multicast object"); s != status::success)
       return s;
-    // Every peer maps every rank's unicast region (VMM file descriptors).
+    // Every peer maps every rank's unicast part.
     status const ex = exchange(
         me,
         [&](comm& c, sym::export_blob& b) {
           sym::local_alloc view; // describes the bound memory for the export (owns nothing)
-          view.kind = sym::handle_kind::posix_fd;
+          view.kind = c.ipc_kind_;
           view.ptr = m.unicast();
           view.size = view.bytes = m.size();
           view.device = c.dev_;
           view.vmm = m.memory();
-          return sym::export_buffer(sym::handle_kind::posix_fd, view.ptr, view.size, &view, c.ids_[std::size_t(c.rank_)], b);
+          return sym::export_buffer(c.ipc_kind_, view.ptr, view.size, &view, c.ids_[std::size_t(c.rank_)], b);
         },
         [&](comm& c, std::vector<sym::export_blob> const& blobs, std::vector<int> const& pfds) {
-          return c.map_peers(blobs, pfds, c.nvls_peers_, [](int) { return true; });
+          return c.map_peers(blobs, pfds, part.peers, [](int) { return true; });
         },
         why);
     if (ex != status::success) return ex;
-    std::vector<unsigned char*> bases(std::size_t(n_), nullptr);
+    part.bases.assign(std::size_t(n_), nullptr);
     for (int p = 0; p < n_; ++p)
-      bases[std::size_t(p)] = static_cast<unsigned char*>(p == rank_ ? m.unicast() : nvls_peers_.peers[std::size_t(p)].ptr);
-    std::string view_why;
-    st = nvls_view(bases, static_cast<unsigned char*>(m.multicast()), view_why);
-    return step(st, view_why, "could not set up its view of the multicast window");
+      part.bases[std::size_t(p)] = static_cast<unsigned char*>(p == rank_ ? m.unicast() : part.peers.peers[std::size_t(p)].ptr);
+    part.mc = static_cast<unsigned char*>(m.multicast());
+    return status::success;
   }
 
   //! check_errors() for one window: its failure record and launch status.
@@ -1232,12 +1350,14 @@ private:
     return 0;
   }
 
-  static status alloc_symmetric_impl(std::vector<comm*> const& ranks, std::size_t bytes, int max_blocks,
+  static status alloc_symmetric_impl(std::vector<comm*> const& ranks, std::size_t bytes, symmetric_options const& o,
                                      std::vector<symmetric_buffer*> const& outs, cudaStream_t check_stream) {
-    for (auto* o : outs)
-      if (!o) return status::invalid_argument;
-    for (auto* o : outs) *o = {};
-    if (bytes == 0 || max_blocks < 1 || max_blocks > sym::max_blocks) return status::invalid_argument;
+    for (auto* x : outs)
+      if (!x) return status::invalid_argument;
+    for (auto* x : outs) *x = {};
+    int const max_blocks = o.max_blocks;
+    if (bytes == 0 || max_blocks < 1 || max_blocks > sym::max_blocks || o.multicast > multicast_use::require)
+      return status::invalid_argument;
     if (ranks[0]->n_ > sym::max_ranks) {
       for (auto* c : ranks) c->last_error_ = "symmetric memory serves at most sym::max_ranks ranks";
       return status::unsupported;
@@ -1248,7 +1368,21 @@ private:
     std::vector<sym_entry> es(ranks.size());
     std::size_t const flag_bytes = sym::flag_bytes(ranks[0]->n_, max_blocks);
     std::string why;
-    // Two exchanges: the data, then the barrier flags.
+    // The data as multicast memory, where asked for and possible (agreed by every rank).
+    bool mc = false;
+    if (o.multicast != multicast_use::none) {
+      std::vector<mc_part*> parts;
+      for (auto& e : es) parts.push_back(&e.mc);
+      std::string mc_why;
+      status const m = make_multicast(ranks, devs, bytes, parts, [](comm&, std::size_t, std::string&) { return true; }, mc_why);
+      mc = m == status::success;
+      if (!mc && o.multicast == multicast_use::require) {
+        for (auto* c : ranks) c->last_error_ = "symmetric memory as multicast memory: " + mc_why;
+        return m;
+      }
+      for (auto& e : es) e.mc_why = mc ? std::string("ready") : mc_why;
+    }
+    // Exchanges: the data (unless multicast memory), then the barrier flags.
     auto run = [&](bool flags) {
       return exchange(
           ranks,
@@ -1265,7 +1399,7 @@ private:
           },
           why);
     };
-    status s = run(false);
+    status s = mc ? status::success : run(false);
     if (s == status::success) s = run(true);
     if (s != status::success) {
       for (std::size_t i = 0; i < es.size(); ++i) {
@@ -1283,13 +1417,15 @@ private:
       h.bytes = bytes;
       h.max_blocks = max_blocks;
       h.timeout_ns = c.cfg_.timeout_ns;
+      h.mc_data = mc ? e.mc.mc : nullptr;
       for (int p = 0; p < c.n_; ++p) {
-        h.data[p] = p == c.rank_ ? e.mem.ptr : e.peers.peers[std::size_t(p)].ptr;
+        h.data[p] = mc ? static_cast<void*>(e.mc.bases[std::size_t(p)])
+                       : p == c.rank_ ? e.mem.ptr : e.peers.peers[std::size_t(p)].ptr;
         h.flags[p] = static_cast<cuda::std::uint64_t*>(p == c.rank_ ? e.flags.ptr : e.peer_flags.peers[std::size_t(p)].ptr);
       }
       std::uint64_t const id = c.next_sym_++;
-      *outs[i] = symmetric_buffer{id, e.mem.ptr, bytes};
-      c.sym_bytes_ += e.mem.size + e.flags.size;
+      *outs[i] = symmetric_buffer{id, h.data[c.rank_], bytes, h.mc_data};
+      c.sym_bytes_ += e.mem.size + e.mc.size + e.flags.size;
       c.syms_.emplace(id, std::move(e));
     }
     return status::success;
@@ -1329,16 +1465,24 @@ inline status register_buffers_all(std::vector<comm*> const& comms, std::vector<
   return comm::register_impl(comms, ptrs, bytes, outs, check_stream);
 }
 
-//! `comm::alloc_symmetric` for every rank of a `comm_init_all` group, from one thread.
-inline status alloc_symmetric_all(std::vector<comm*> const& comms, std::size_t bytes, int max_blocks,
+//! `comm::alloc_symmetric` (with options) for every rank of a `comm_init_all` group, from one thread.
+inline status alloc_symmetric_all(std::vector<comm*> const& comms, std::size_t bytes, symmetric_options const& o,
                                   std::vector<symmetric_buffer>& out, cudaStream_t check_stream = nullptr) {
   out.assign(comms.size(), {});
   if (comms.empty() || int(comms.size()) != comms[0]->size()) return status::invalid_argument;
   for (std::size_t i = 0; i < comms.size(); ++i)
     if (!comms[i] || !comms[i]->clique_ || comms[i]->rank() != int(i)) return status::invalid_argument;
   std::vector<symmetric_buffer*> outs;
-  for (auto& o : out) outs.push_back(&o);
-  return comm::alloc_symmetric_impl(comms, bytes, max_blocks, outs, check_stream);
+  for (auto& b : out) outs.push_back(&b);
+  return comm::alloc_symmetric_impl(comms, bytes, o, outs, check_stream);
+}
+
+//! `comm::alloc_symmetric` for every rank of a `comm_init_all` group, from one thread.
+inline status alloc_symmetric_all(std::vector<comm*> const& comms, std::size_t bytes, int max_blocks,
+                                  std::vector<symmetric_buffer>& out, cudaStream_t check_stream = nullptr) {
+  symmetric_options o;
+  o.max_blocks = max_blocks;
+  return alloc_symmetric_all(comms, bytes, o, out, check_stream);
 }
 
 //! Raw pointers of a group made by `comm_init_all`.

@@ -56,6 +56,10 @@ struct device_handle {
   cuda::std::size_t bytes;                //!< of each rank's part
   int max_blocks;                         //!< block slots
   cuda::std::uint64_t timeout_ns;         //!< bound of every barrier wait
+  //! This rank's multicast address of its part (NVLS: a store there lands in
+  //! every rank's part at the same offset), or null where the buffer is plain
+  //! symmetric memory. Used by symmetric/block_multicast.cuh.
+  void* mc_data;
 };
 
 //! Bytes of barrier flags for `max_blocks` slots: per slot one word per rank

@@ -21,12 +21,16 @@
 //! Between processes of one host (one GPU each), `multicast_member` is one
 //! process's part of a shared object: the root creates it and exports it as a
 //! file descriptor, the others import it, and each binds memory of its own.
+//! Across the nodes of an NVLink domain (NVL72, with IMEX) the object and the
+//! memory are shared as fabric handles instead (`create_fabric`,
+//! `import_fabric`): 64 bytes that any bootstrap carries.
 //! The destructor unbinds, unmaps and releases, in that order; the caller must
 //! make sure no kernel still uses the addresses (synchronise first). Every driver
 //! function comes from `sym::driver()`.
 
 #include <weft/core/status.hpp>
 #include <weft/symmetric/driver.cuh>
+#include <weft/symmetric/memory.cuh>
 
 #include <cuda.h>
 #include <cuda_runtime_api.h>
@@ -418,10 +422,16 @@ public:
 
   //! `bytes` rounded up for an object of `ndevices` devices, of which `ordinal`
   //! is one (`size`), and the granularity that rounding used (`gran`).
+  //! `ht` is the handle type the object and the memory are exported as: POSIX
+  //! file descriptors (one host) or fabric handles (the nodes of an NVLink domain).
   static status round_size(int ordinal, int ndevices, std::size_t bytes, std::size_t& size, std::size_t& gran,
-                           std::string& why) {
+                           std::string& why, CUmemAllocationHandleType ht = CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR) {
     if (ndevices < 1 || bytes == 0) {
       why = "a multicast object needs a device and bytes > 0";
+      return status::invalid_argument;
+    }
+    if (ht != CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR && ht != CU_MEM_HANDLE_TYPE_FABRIC) {
+      why = "a multicast member is shared as POSIX file descriptors or fabric handles";
       return status::invalid_argument;
     }
     std::string w;
@@ -429,8 +439,11 @@ public:
       why = w;
       return status::unsupported;
     }
-    if (status const g = detail::multicast_granularity(ndevices, bytes, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, {ordinal},
-                                                       gran, why);
+    if (ht == CU_MEM_HANDLE_TYPE_FABRIC && !vmm_supports(ordinal, handle_kind::fabric)) {
+      why = "device " + std::to_string(ordinal) + " does not export fabric handles (an NVLink domain with IMEX is needed)";
+      return status::unsupported;
+    }
+    if (status const g = detail::multicast_granularity(ndevices, bytes, ht, {ordinal}, gran, why);
         g != status::success)
       return g;
     size = (bytes + gran - 1) / gran * gran;
@@ -440,22 +453,22 @@ public:
   //! The root: make the object (`size` bytes, `ndevices` devices) and export it;
   //! `fd` gets a descriptor the caller passes to the peers and then closes.
   status create(int ordinal, int ndevices, std::size_t size, int& fd) {
-    release();
     fd = -1;
-    if (status s = begin(ordinal, size); s != status::success) return s;
-    driver_api const& d = driver();
-    CUmulticastObjectProp mp{};
-    mp.numDevices = static_cast<unsigned int>(ndevices);
-    mp.size = size;
-    mp.handleTypes = static_cast<unsigned long long>(CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR);
-    if (CUresult r = d.multicast_create(&mc_, &mp); r != CUDA_SUCCESS) {
-      mc_ = 0;
-      return fail("cuMulticastCreate", r);
-    }
-    if (CUresult r = d.mem_export(&fd, mc_, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, 0); r != CUDA_SUCCESS) {
+    if (status s = make(ordinal, ndevices, size, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR); s != status::success) return s;
+    if (CUresult r = driver().mem_export(&fd, mc_, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, 0); r != CUDA_SUCCESS) {
       fd = -1;
       return fail("cuMemExportToShareableHandle (multicast)", r);
     }
+    return status::success;
+  }
+  //! The root, across the nodes of an NVLink domain: `fh` gets a fabric handle
+  //! (plain bytes: any bootstrap carries it) and the memory bound later is
+  //! exportable as fabric handles too.
+  status create_fabric(int ordinal, int ndevices, std::size_t size, CUmemFabricHandle& fh) {
+    fh = {};
+    if (status s = make(ordinal, ndevices, size, CU_MEM_HANDLE_TYPE_FABRIC); s != status::success) return s;
+    if (CUresult r = driver().mem_export(&fh, mc_, CU_MEM_HANDLE_TYPE_FABRIC, 0); r != CUDA_SUCCESS)
+      return fail("cuMemExportToShareableHandle (multicast, fabric)", r);
     return status::success;
   }
 
@@ -463,14 +476,13 @@ public:
   status import(int ordinal, int fd, std::size_t size) {
     release();
     if (fd < 0) return fail_text(status::invalid_argument, "no descriptor for the multicast object");
-    if (status s = begin(ordinal, size); s != status::success) return s;
-    if (CUresult r = driver().mem_import(&mc_, reinterpret_cast<void*>(std::intptr_t(fd)),
-                                         CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR);
-        r != CUDA_SUCCESS) {
-      mc_ = 0;
-      return fail("cuMemImportFromShareableHandle (multicast)", r);
-    }
-    return status::success;
+    return take(ordinal, size, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR, reinterpret_cast<void*>(std::intptr_t(fd)));
+  }
+  //! The others, across nodes: the root's object from its fabric handle.
+  status import_fabric(int ordinal, CUmemFabricHandle const& fh, std::size_t size) {
+    release();
+    CUmemFabricHandle copy = fh;
+    return take(ordinal, size, CU_MEM_HANDLE_TYPE_FABRIC, &copy);
   }
 
   //! This process's device joins the object.
@@ -486,7 +498,7 @@ public:
     if (!mc_) return fail_text(status::invalid_argument, "no multicast object");
     driver_api const& d = driver();
     if (cudaSetDevice(ordinal_) != cudaSuccess) return fail_text(status::cuda_error, "cudaSetDevice failed");
-    CUmemAllocationProp const ap = detail::allocation_prop(ordinal_, CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR);
+    CUmemAllocationProp const ap = detail::allocation_prop(ordinal_, ht_);
     if (CUresult r = d.mem_create(&mem_, size_, &ap, 0); r != CUDA_SUCCESS) {
       mem_ = 0;
       return fail("cuMemCreate", r, r == CUDA_ERROR_OUT_OF_MEMORY ? status::out_of_memory : status::cuda_error);
@@ -528,6 +540,8 @@ public:
   void* unicast() const noexcept { return reinterpret_cast<void*>(uc_); }
   void* multicast() const noexcept { return reinterpret_cast<void*>(mc_va_); }
   CUmemGenericAllocationHandle memory() const noexcept { return mem_; }
+  //! How the object and the memory are exported (POSIX file descriptors or fabric handles).
+  CUmemAllocationHandleType handle_type() const noexcept { return ht_; }
   std::size_t size() const noexcept { return size_; }
   std::string const& last_error() const noexcept { return error_; }
 
@@ -538,8 +552,32 @@ private:
   CUdeviceptr uc_ = 0, mc_va_ = 0;
   bool uc_mapped_ = false, mc_mapped_ = false, bound_ = false;
   std::size_t size_ = 0;
+  CUmemAllocationHandleType ht_ = CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR;
   std::string error_;
 
+  status make(int ordinal, int ndevices, std::size_t size, CUmemAllocationHandleType ht) {
+    release();
+    if (status s = begin(ordinal, size); s != status::success) return s;
+    ht_ = ht;
+    CUmulticastObjectProp mp{};
+    mp.numDevices = static_cast<unsigned int>(ndevices);
+    mp.size = size;
+    mp.handleTypes = static_cast<unsigned long long>(ht);
+    if (CUresult r = driver().multicast_create(&mc_, &mp); r != CUDA_SUCCESS) {
+      mc_ = 0;
+      return fail("cuMulticastCreate", r);
+    }
+    return status::success;
+  }
+  status take(int ordinal, std::size_t size, CUmemAllocationHandleType ht, void* shareable) {
+    if (status s = begin(ordinal, size); s != status::success) return s;
+    ht_ = ht;
+    if (CUresult r = driver().mem_import(&mc_, shareable, ht); r != CUDA_SUCCESS) {
+      mc_ = 0;
+      return fail("cuMemImportFromShareableHandle (multicast)", r);
+    }
+    return status::success;
+  }
   status begin(int ordinal, std::size_t size) {
     error_.clear();
     driver_api const& d = driver();
