@@ -673,6 +673,23 @@ TEST_CASE("runtime gpu: child process rank", "[.child]") {
     INFO(nv);
     CHECK(nv.find("share GPU") != std::string::npos);
   }
+  // Multicast symmetric memory across the two processes: refused the same way
+  // (require), plain memory with the reason (prefer); both processes agree.
+  {
+    weft::symmetric_options mo;
+    mo.max_blocks = 1;
+    mo.multicast = weft::multicast_use::require;
+    weft::symmetric_buffer mb;
+    CHECK(c.alloc_symmetric(1 << 16, &mb, mo) == status::unsupported);
+    CHECK(c.last_error().find("share GPU") != std::string::npos);
+    mo.multicast = weft::multicast_use::prefer;
+    REQUIRE(c.alloc_symmetric(1 << 16, &mb, mo) == status::success);
+    CHECK(mb.multicast == nullptr);
+    std::string mwhy;
+    CHECK(c.multicast_status(mb, &mwhy) == status::unsupported);
+    CHECK(mwhy.find("share GPU") != std::string::npos);
+    REQUIRE(c.free_symmetric(mb) == status::success);
+  }
   // Symmetric memory: write into the peer's part, read what the peer wrote into ours.
   weft::symmetric_buffer sb;
   REQUIRE(c.alloc_symmetric(1 << 16, &sb, 1) == status::success);
