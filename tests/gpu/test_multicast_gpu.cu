@@ -261,8 +261,8 @@ T nvls_input(std::size_t j, std::uint32_t salt) {
 // One out-of-place NVLS all-reduce of `count` elements on `nb` CTAs through `mc`;
 // the output must equal `want(j)` bit for bit and the 64 elements past it stay poisoned.
 // With `counters` (an offset in the region) the barriers are switch barriers
-// (multimem.red on one counter per block); afterwards each used block's counter
-// must equal its cursor's epoch (one rank: one addition per barrier).
+// (multimem.red on one counter per block); afterwards each block's counter must
+// equal its cursor's count of counter barriers (one rank: one addition per barrier).
 template <class T, class Want>
 void nvls_call(one_rank_world const& w, unsigned char* mc, cudaStream_t st, std::size_t count, int nb,
                std::uint32_t salt, Want want, char const* label, std::size_t counters = 0) {
@@ -306,9 +306,9 @@ void nvls_call(one_rank_world const& w, unsigned char* mc, cudaStream_t st, std:
     WEFT_TEST_CUDA(cudaMemcpy(after.data(), w.region + counters, view_blocks * sizeof(std::uint64_t), cudaMemcpyDeviceToHost));
     WEFT_TEST_CUDA(cudaMemcpy(cur.data(), w.cursors.p, view_blocks * sizeof(weft::sym_cursor), cudaMemcpyDeviceToHost));
     for (int b = 0; b < view_blocks; ++b) {
-      INFO("block " << b << ": counter " << before[std::size_t(b)] << " -> " << after[std::size_t(b)] << ", cursor epoch "
-                    << cur[std::size_t(b)].epoch);
-      CHECK(after[std::size_t(b)] == cur[std::size_t(b)].epoch);
+      INFO("block " << b << ": counter " << before[std::size_t(b)] << " -> " << after[std::size_t(b)]
+                    << ", cursor arrivals " << cur[std::size_t(b)].arrivals << ", epoch " << cur[std::size_t(b)].epoch);
+      CHECK(after[std::size_t(b)] == cur[std::size_t(b)].arrivals);
       if (b < nb && count > 0) CHECK(after[std::size_t(b)] > before[std::size_t(b)]); // this call's barriers went through the switch
     }
   }
@@ -436,7 +436,8 @@ TEST_CASE("one-rank NVLS all-reduce through a real multicast object (fp32, bf16 
     int k = 0;
     // One area holds 16384 fp32 / 32768 bf16: the larger counts take several rounds (both parities).
     // First with the view's flag barriers, then with switch barriers (counters
-    // after the window, as weft::comm lays them out); the cursors carry on.
+    // after the window, as weft::comm lays them out); the cursors carry on: the
+    // epochs from the flag barriers, the arrivals from 0.
     std::size_t const counters = (need + 63) / 64 * 64;
     REQUIRE(counters + view_blocks * sizeof(std::uint64_t) <= r.size());
     for (std::size_t ctr : {std::size_t(0), counters}) {
@@ -446,13 +447,9 @@ TEST_CASE("one-rank NVLS all-reduce through a real multicast object (fp32, bf16 
         nvls_call<float>(w, mc, st.s, count, nb, ++salt, same, "nvls all_reduce fp32 (multimem)", ctr);
         nvls_call<bfloat16_t>(w, mc, st.s, count, 3 - nb, ++salt, same, "nvls all_reduce bf16 (multimem)", ctr);
       }
-      // The switch barrier's counters start where the flag barriers left the
-      // cursors: re-zero the cursors before switching (a fresh window).
-      WEFT_TEST_CUDA(cudaMemset(w.cursors.p, 0, view_blocks * sizeof(weft::sym_cursor)));
-      WEFT_TEST_CUDA(cudaDeviceSynchronize());
     }
     std::printf("one-rank NVLS all-reduce through the multicast address: fp32 and bf16, 6 counts each, flag barriers "
-                "and switch barriers (multimem.red counters = cursor epochs), exact\n");
+                "and switch barriers (multimem.red counters = cursor arrivals), exact\n");
 
     // Negative control: the multicast address shifted by two areas reads another
     // (zeroed) area, so a kernel that really reads through `mc` returns zeros

@@ -56,6 +56,7 @@ namespace weft {
 struct sym_cursor {
   cuda::std::uint64_t epoch = 0;
   cuda::std::uint64_t round = 0;
+  cuda::std::uint64_t arrivals = 0; //!< counter barriers crossed (multicast objects with counters, algorithm/nvls.hpp)
 };
 
 //! The wait that failed (first failure of a call).
@@ -266,13 +267,14 @@ struct sym_round {
 
 //! Run `body(round)` for rounds of at most `m` elements over [r.lo, r.hi) on block `b`,
 //! alternating the parity; `barrier()` inside the body is the block's next barrier,
-//! `cross(e)` at the block's next epoch `e`. The block's cursor is loaded first
-//! and stored back after the last round.
+//! `cross(cursor)`, which advances the cursor's epoch (and whatever else its
+//! barrier counts). The block's cursor is loaded first and stored back after
+//! the last round.
 template <class Group, class Sym, class Cross, class Body>
 WEFT_HOST_DEVICE status sym_rounds_with(Group& g, Sym const& s, int b, elem_range r, cuda::std::size_t m,
                                         Cross&& cross, Body&& body) {
   sym_cursor c = load_cursor(s, b);
-  auto barrier = [&] { return cross(++c.epoch); };
+  auto barrier = [&] { return cross(c); };
   for (cuda::std::size_t base = r.lo; base < r.hi; base += m) {
     sym_round const rd{base, round_len(r, base, m), int(c.round++ & 1u)};
     WEFT_TRY(body(rd, barrier, c));
@@ -284,7 +286,7 @@ WEFT_HOST_DEVICE status sym_rounds_with(Group& g, Sym const& s, int b, elem_rang
 //! `sym_rounds_with` whose barrier is the view's own (`s.barrier`).
 template <class Group, class Sym, class Body>
 WEFT_HOST_DEVICE status sym_rounds(Group& g, Sym const& s, int b, elem_range r, cuda::std::size_t m, Body&& body) {
-  return sym_rounds_with(g, s, b, r, m, [&](cuda::std::uint64_t e) { return s.barrier(g, b, e); }, body);
+  return sym_rounds_with(g, s, b, r, m, [&](sym_cursor& c) { return s.barrier(g, b, ++c.epoch); }, body);
 }
 
 } // namespace detail

@@ -14,9 +14,10 @@
 //!       both at once: the reduction of area `from` stored into area `to` everywhere
 //!   mc.supports(op)  status::success, or status::unsupported for an operator or
 //!       type the switch cannot reduce
-//!   mc.barrier(g, b, e)  block b's barrier at epoch e across every rank; it
-//!       also orders this rank's accesses through the multicast address with
-//!       those through its unicast view (they alias the same bytes)
+//!   mc.barrier(g, b, cursor)  block b's next barrier across every rank (it
+//!       advances the block's cursor); it also orders this rank's accesses
+//!       through the multicast address with those through its unicast view
+//!       (they alias the same bytes)
 //! On sm_90+ these are multimem.ld_reduce / multimem.st (the switch reduces);
 //! `peer_multicast` below emulates them with peer pointers -- it reads every
 //! rank's copy and reduces in rank order, or writes every copy -- which is
@@ -46,18 +47,48 @@ WEFT_HOST_DEVICE void ld_reduce_then_st(Mc const& mc, Group& g, Op const& op, in
   mc.st(g, static_cast<T const*>(mine), b, par, to, off, count);
 }
 
+//! The counter barrier of a multicast object (the switch barrier of
+//! runtime/nvls_multimem.cuh, emulated by `peer_multicast` with counters): thread
+//! 0 adds 1 to block b's counter in every rank's copy (`add_all()`, a release),
+//! then waits, bounded, until its own copy `mine` reaches nranks x k, k being
+//! this counter barrier's number on the block (`++c.arrivals`; the epoch also
+//! advances, so flag barriers on the same block stay in step). Counters only
+//! grow, so calls and graph replays need no reset. A failed wait is recorded
+//! with peer -1 (every rank) and the target.
+template <class Group, class AddAll>
+WEFT_HOST_DEVICE status counter_barrier(Group& g, sym_view const& v, cuda::std::uint64_t* mine, int b, sym_cursor& c,
+                                        AddAll&& add_all) {
+  ++c.epoch;
+  cuda::std::uint64_t const k = ++c.arrivals;
+  g.sync(); // the group's writes come before thread 0's release
+  status st = status::success;
+  if (g.thread_rank() == 0) {
+    add_all();
+    cuda::std::uint64_t const target = k * cuda::std::uint64_t(v.nranks);
+    cuda::std::uint64_t seen = 0;
+    st = wait_geq(mine, target, v.bound, cuda::memory_order_acquire, &seen);
+    if (st != status::success) v.fail(st, -1, b, target, seen, false);
+  }
+  if (sync_any(g, st != status::success)) return st != status::success ? st : status::aborted;
+  return status::success;
+}
+
 //! `sym_rounds` whose barrier is the multicast object's (`mc.barrier`).
 template <class Group, class Mc, class Body>
 WEFT_HOST_DEVICE status mc_rounds(Group& g, Mc const& mc, int b, elem_range r, cuda::std::size_t m, Body&& body) {
-  return sym_rounds_with(g, mc.sym(), b, r, m, [&](cuda::std::uint64_t e) { return mc.barrier(g, b, e); }, body);
+  return sym_rounds_with(g, mc.sym(), b, r, m, [&](sym_cursor& c) { return mc.barrier(g, b, c); }, body);
 }
 
 } // namespace detail
 
 //! Multicast semantics emulated over a `sym_view`: ld_reduce reads every rank's
-//! copy (rank order), st writes every copy.
+//! copy (rank order), st writes every copy. With `counters` (an offset in every
+//! region of one 64-bit counter per block, zero at first) the barrier is the
+//! counter barrier a switch runs, each addition an atomic add to every copy;
+//! without, the view's flag barrier.
 struct peer_multicast {
   sym_view v;
+  cuda::std::size_t counters = 0;
 
   WEFT_HOST_DEVICE sym_view const& sym() const noexcept { return v; }
   template <class Op>
@@ -84,10 +115,17 @@ struct peer_multicast {
                                      cuda::std::size_t count) const {
     detail::ld_reduce_then_st(*this, g, op, b, par, from, to, off, count);
   }
-  //! Peer pointers only: the view's flag barrier.
+  //! Rank q's copy of block b's barrier counter (with counters).
+  WEFT_HOST_DEVICE cuda::std::uint64_t* counter(int q, int b) const noexcept {
+    return reinterpret_cast<cuda::std::uint64_t*>(v.bufs[q] + counters) + b;
+  }
   template <class Group>
-  WEFT_HOST_DEVICE status barrier(Group& g, int b, cuda::std::uint64_t e) const {
-    return v.barrier(g, b, e);
+  WEFT_HOST_DEVICE status barrier(Group& g, int b, sym_cursor& c) const {
+    if (!counters) return v.barrier(g, b, ++c.epoch);
+    return detail::counter_barrier(g, v, counter(v.rank, b), b, c, [&] {
+      for (int k = 0; k < v.nranks; ++k)
+        signal_add(counter(mod(v.rank + k, v.nranks), b), cuda::std::uint64_t(1));
+    });
   }
 };
 

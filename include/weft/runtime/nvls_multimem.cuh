@@ -25,7 +25,8 @@
 //! copy with `multimem.red.release.sys` (one operation, whatever the rank count;
 //! the release covers the CTA's earlier stores, multicast ones included, made
 //! visible to it by the CTA barrier before it), then waits with an acquire load
-//! of its own copy until the counter reaches nranks x epoch. Counters only grow,
+//! of its own copy until the counter reaches nranks x k, k counting the block's
+//! counter barriers (`sym_cursor::arrivals`). Counters only grow,
 //! like the flags, so back-to-back calls and graph replays need no reset. With
 //! `counters == 0` the barrier is the view's flag barrier between the fences.
 
@@ -95,11 +96,11 @@ struct multimem_multicast {
     detail::ld_reduce_then_st(*this, g, op, b, par, from, to, off, count);
   }
 
-  //! Block b's barrier at epoch e (see the file comment).
+  //! Block b's next barrier (see the file comment).
   template <class Group>
-  WEFT_HOST_DEVICE status barrier(Group& g, int b, cuda::std::uint64_t e) const {
+  WEFT_HOST_DEVICE status barrier(Group& g, int b, sym_cursor& c) const {
     status st = status::success;
-    NV_IF_ELSE_TARGET(NV_PROVIDES_SM_90, (st = switch_barrier(g, b, e);), (st = v.barrier(g, b, e);))
+    NV_IF_ELSE_TARGET(NV_PROVIDES_SM_90, (st = switch_barrier(g, b, c);), (st = peer_multicast{v, counters}.barrier(g, b, c);))
     return st;
   }
   //! This rank's copy of block b's barrier counter (unicast), or null without counters.
@@ -109,27 +110,19 @@ struct multimem_multicast {
 
 private:
   template <class Group>
-  WEFT_DEVICE status switch_barrier(Group& g, int b, cuda::std::uint64_t e) const {
+  WEFT_DEVICE status switch_barrier(Group& g, int b, sym_cursor& c) const {
     detail::ptx::fence_proxy_alias(); // this thread's unicast and multicast accesses so far come first
     if (!counters) {
-      status const st = v.barrier(g, b, e);
+      status const st = v.barrier(g, b, ++c.epoch);
       detail::ptx::fence_proxy_alias();
       return st;
     }
-    g.sync(); // the CTA's writes come before thread 0's release
-    status st = status::success;
-    if (g.thread_rank() == 0) {
+    status const st = detail::counter_barrier(g, v, counter(b), b, c, [&] {
       detail::ptx::multimem_red_release_add_u64(mc + counters + sizeof(cuda::std::uint64_t) * cuda::std::size_t(b), 1);
       detail::ptx::fence_proxy_alias(); // the addition went through the multicast address, the wait reads the unicast one
-      cuda::std::uint64_t const target = e * cuda::std::uint64_t(v.nranks);
-      cuda::std::uint64_t seen = 0;
-      st = wait_geq(counter(b), target, v.bound, cuda::memory_order_acquire, &seen);
-      if (st != status::success) v.fail(st, -1, b, target, seen, false);
-    }
-    bool const bad = sync_any(g, st != status::success);
+    });
     detail::ptx::fence_proxy_alias(); // later accesses, through either address, come after the barrier
-    if (bad) return st != status::success ? st : status::aborted;
-    return status::success;
+    return st;
   }
 
   // 16-byte vectors through the switch; returns how many leading elements were handled.

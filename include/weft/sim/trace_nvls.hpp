@@ -69,8 +69,8 @@ struct trace_multicast {
     weft::detail::ld_reduce_then_st(*this, g, op, b, par, from, to, off, count);
   }
   template <class Group>
-  status barrier(Group& g, int b, std::uint64_t e) const {
-    return v.barrier(g, b, e);
+  status barrier(Group& g, int b, sym_cursor& c) const {
+    return v.barrier(g, b, ++c.epoch);
   }
 };
 

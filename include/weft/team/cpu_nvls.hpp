@@ -3,7 +3,9 @@
 //! NVLS collectives on the CPU team: the algorithms of weft/algorithm/nvls.hpp
 //! over `peer_multicast`, which emulates a multicast object on a `cpu_window`
 //! (ld_reduce reads every rank's copy and reduces in rank order; st writes
-//! every copy). This is how the NVLS logic is tested without NVSwitch.
+//! every copy; barriers are the switch's counter barrier, each addition an
+//! atomic add to every rank's counter). This is how the NVLS logic is tested
+//! without NVSwitch.
 //!
 //! ```
 //! weft::cpu_window win(n);
@@ -28,7 +30,7 @@ status nvls_all_reduce(cpu_window& w, Rank& tr, T const* send, T* recv, std::siz
   static_assert(std::is_same_v<typename Op::value_type, T>, "op's value type must match the buffers");
   return detail::cpu_window_run<T>(w, tr, "nvls_all_reduce", send, recv, count, 1, o,
                                    [&](auto& g, sym_view const& v, int b, elem_range r) {
-                                     return nvls_all_reduce(g, peer_multicast{v}, b, op, send, recv, r);
+                                     return nvls_all_reduce(g, peer_multicast{v, w.counter_offset()}, b, op, send, recv, r);
                                    });
 }
 
@@ -37,7 +39,7 @@ template <class T, class Rank>
 status nvls_all_gather(cpu_window& w, Rank& tr, T const* send, T* recv, std::size_t sendcount, direct_options o = {}) {
   return detail::cpu_window_run<T>(w, tr, "nvls_all_gather", send, recv, sendcount, std::size_t(w.size()), o,
                                    [&](auto& g, sym_view const& v, int b, elem_range r) {
-                                     return nvls_all_gather(g, peer_multicast{v}, b, send, recv, sendcount, r);
+                                     return nvls_all_gather(g, peer_multicast{v, w.counter_offset()}, b, send, recv, sendcount, r);
                                    });
 }
 
@@ -48,7 +50,7 @@ status nvls_reduce_scatter(cpu_window& w, Rank& tr, T const* send, T* recv, std:
   static_assert(std::is_same_v<typename Op::value_type, T>, "op's value type must match the buffers");
   return detail::cpu_window_run<T>(w, tr, "nvls_reduce_scatter", send, recv, recvcount, std::size_t(w.size()), o,
                                    [&](auto& g, sym_view const& v, int b, elem_range r) {
-                                     return nvls_reduce_scatter(g, peer_multicast{v}, b, op, send, recv, recvcount, r);
+                                     return nvls_reduce_scatter(g, peer_multicast{v, w.counter_offset()}, b, op, send, recv, recvcount, r);
                                    });
 }
 

@@ -52,6 +52,11 @@ public:
 
   int size() const noexcept { return n_; }
   window_config const& config() const noexcept { return cfg_; }
+  //! Offset in every rank's region of the NVLS counter barrier's counters (one
+  //! 64-bit counter per block, after the areas and LL slots; see peer_multicast).
+  std::size_t counter_offset() const noexcept {
+    return (sym_view::region_bytes(n_, cfg_.nblocks, cfg_.area_bytes, cfg_.ll_bytes) + 63) / 64 * 64;
+  }
   //! Bytes of region, flags and staging the attached ranks hold (call outside a collective).
   std::size_t scratch_bytes() const noexcept {
     std::size_t b = 0;
@@ -124,7 +129,10 @@ public:
     mark_broken();
     sym_failure const& f = ranks_[std::size_t(tr.rank())].failure;
     std::string why = to_string(s);
-    if (f.st != status::success)
+    if (f.st != status::success && f.peer < 0)
+      why += " waiting for every rank (NVLS barrier counter, block " + std::to_string(f.block) + ", target " +
+             std::to_string(f.epoch) + ", last seen " + std::to_string(f.seen) + ")";
+    else if (f.st != status::success)
       why += std::string(" waiting for rank ") + std::to_string(f.peer) + (f.ll ? " (LL line" : " (flag") +
              ", block " + std::to_string(f.block) + ", epoch " + std::to_string(f.epoch) + ", last seen " +
              std::to_string(f.seen) + ")";
@@ -167,7 +175,7 @@ private:
   status attach(Rank& tr) {
     rank_state& me = ranks_[std::size_t(tr.rank())];
     std::size_t const nb = std::size_t(cfg_.nblocks);
-    std::size_t const region = sym_view::region_bytes(n_, cfg_.nblocks, cfg_.area_bytes, cfg_.ll_bytes);
+    std::size_t const region = counter_offset() + nb * sizeof(cuda::std::uint64_t);
     std::size_t const flags = nb * std::size_t(n_) * sizeof(cuda::std::uint64_t);
     std::size_t const staging = nb * std::size_t(n_) * cfg_.ll_bytes;
     me.region.reset(static_cast<unsigned char*>(alloc_zero(region)));
