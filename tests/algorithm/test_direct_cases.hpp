@@ -242,4 +242,22 @@ inline void sweep(kind k, algo a, std::vector<std::size_t> const& counts = {0, 1
   }
 }
 
+//! On a 3-rank team with a 0.2 s bound: every rank makes `call(w, tr, x, y)`
+//! once (which registers the window), then ranks 0 and 1 make it again while
+//! rank 2 does not. Returns each rank's status.
+template <class Call>
+std::vector<weft::status> second_call_without_rank2(weft::cpu_window& w, Call call) {
+  weft::team_options to;
+  to.timeout_ns = 200'000'000; // 0.2 s
+  weft::cpu_team team(3, to);
+  std::vector<weft::status> st;
+  team.run([&](weft::team_rank& tr) -> weft::status {
+    float x[8] = {1, 2, 3, 4, 5, 6, 7, 8}, y[8] = {};
+    WEFT_TRY(call(w, tr, x, y));                      // registers every rank
+    if (tr.rank() == 2) return weft::status::success; // rank 2 skips the next call
+    return call(w, tr, x, y);
+  }, &st);
+  return st;
+}
+
 } // namespace direct_test
