@@ -18,6 +18,7 @@
 #include "gpu_check.hpp"
 
 #include <weft/group/cuda_groups.cuh>
+#include <weft/runtime/collectives.cuh>
 #include <weft/runtime/comm.cuh>
 #include <weft/symmetric/block_multicast.cuh>
 #include <weft/symmetric/multicast.cuh>
@@ -229,4 +230,176 @@ TEST_CASE("symmetric multicast memory: one rank through the switch", "[gpu][mult
   REQUIRE(cs[0]->free_symmetric(fresh[0]) == status::success);
   REQUIRE(cs[0]->free_symmetric(sb[0]) == status::success);
   CHECK(cs[0]->symmetric_bytes() == 0);
+}
+
+namespace {
+
+// Every rank's input of the zero-copy checks: small integers, exact in fp32 and bf16 sums.
+float zc_input(int rank, std::size_t i) { return float(int((i * 3 + std::size_t(rank) * 11) % 23) - 11); }
+
+struct zc_group {
+  std::vector<std::unique_ptr<weft::comm>> cs;
+  std::vector<cudaStream_t> streams;
+  explicit zc_group(std::vector<int> const& devs) {
+    REQUIRE(weft::comm_init_all(devs, cs) == status::success);
+    for (std::size_t r = 0; r < devs.size(); ++r) {
+      WEFT_TEST_CUDA(cudaSetDevice(devs[r]));
+      cudaStream_t s = nullptr;
+      WEFT_TEST_CUDA(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+      streams.push_back(s);
+    }
+  }
+  ~zc_group() {
+    for (cudaStream_t s : streams) cudaStreamDestroy(s);
+  }
+  int size() const { return int(cs.size()); }
+  void sync() {
+    for (std::size_t r = 0; r < cs.size(); ++r) {
+      WEFT_TEST_CUDA(cudaSetDevice(cs[r]->device()));
+      WEFT_TEST_CUDA(cudaStreamSynchronize(streams[r]));
+      std::string why;
+      status const st = cs[r]->check_errors(&why);
+      INFO("rank " << r << ": " << why);
+      REQUIRE(st == status::success);
+    }
+  }
+};
+
+} // namespace
+
+TEST_CASE("nvls through weft::comm, zero-copy on multicast symmetric memory", "[gpu][multicast][runtime]") {
+  int ndev = 0;
+  WEFT_TEST_CUDA(cudaGetDeviceCount(&ndev));
+  std::vector<int> devs;
+  for (int d = 0; d < ndev; ++d) devs.push_back(d);
+  zc_group g(devs);
+  int const n = g.size();
+  std::string why;
+  if (g.cs[0]->nvls_status(&why) != status::success) {
+    std::printf("SKIPPED (zero-copy NVLS NOT exercised) on %d GPU(s): %s\n", n, why.c_str());
+    return;
+  }
+  std::size_t const max_count = std::size_t(1) << 18; // per rank
+  std::vector<weft::symmetric_buffer> sb;
+  weft::symmetric_options o;
+  o.max_blocks = 1;
+  o.multicast = weft::multicast_use::require;
+  INFO("alloc: " << g.cs[0]->last_error());
+  REQUIRE(weft::alloc_symmetric_all(weft::pointers(g.cs), max_count * std::size_t(n) * sizeof(float), o, sb) ==
+          status::success);
+  std::vector<float*> plain(std::size_t(n), nullptr);
+  for (int r = 0; r < n; ++r) {
+    WEFT_TEST_CUDA(cudaSetDevice(devs[std::size_t(r)]));
+    WEFT_TEST_CUDA(cudaMalloc(&plain[std::size_t(r)], max_count * std::size_t(n) * sizeof(float)));
+  }
+  weft::call_options co;
+  co.algo = weft::algorithm::nvls;
+  auto fill = [&](float* p, int r, std::size_t elems) {
+    std::vector<float> h(elems);
+    for (std::size_t i = 0; i < elems; ++i) h[i] = zc_input(r, i);
+    WEFT_TEST_CUDA(cudaMemcpy(p, h.data(), elems * sizeof(float), cudaMemcpyHostToDevice));
+  };
+  auto read = [&](float const* p, std::size_t elems) {
+    std::vector<float> h(elems);
+    WEFT_TEST_CUDA(cudaMemcpy(h.data(), p, elems * sizeof(float), cudaMemcpyDeviceToHost));
+    return h;
+  };
+  // count 4 * k: whole 16-byte vectors (zero-copy); 7: staged through the window.
+  for (std::size_t count : {std::size_t(4), std::size_t(7), std::size_t(4096), std::size_t(70004), max_count}) {
+    bool const zero_copy = count * sizeof(float) % 16 == 0;
+    INFO("count " << count << (zero_copy ? " (zero-copy)" : " (staged)"));
+    for (int variant = 0; variant < 4; ++variant) { // all-reduce in place, out of place, all-gather, reduce-scatter
+      for (int r = 0; r < n; ++r) {
+        WEFT_TEST_CUDA(cudaSetDevice(devs[std::size_t(r)]));
+        auto* mine = static_cast<float*>(sb[std::size_t(r)].local);
+        if (variant == 0) fill(mine, r, count);
+        if (variant == 1 || variant == 2) fill(plain[std::size_t(r)], r, count);
+        if (variant == 3) fill(mine, r, count * std::size_t(n));
+      }
+      WEFT_TEST_CUDA(cudaDeviceSynchronize());
+      for (int r = 0; r < n; ++r) {
+        weft::comm& c = *g.cs[std::size_t(r)];
+        auto* mine = static_cast<float*>(sb[std::size_t(r)].local);
+        float* pl = plain[std::size_t(r)];
+        cudaStream_t s = g.streams[std::size_t(r)];
+        status st = status::internal_error;
+        if (variant == 0) st = weft::all_reduce(c, mine, mine, count, weft::op::sum<float>{}, s, co);
+        if (variant == 1) st = weft::all_reduce(c, pl, mine, count, weft::op::sum<float>{}, s, co);
+        if (variant == 2) st = weft::all_gather(c, pl, mine, count, s, co);
+        if (variant == 3) st = weft::reduce_scatter(c, mine, pl, count, weft::op::sum<float>{}, s, co);
+        INFO("variant " << variant << ": " << c.last_call_error());
+        REQUIRE(st == status::success);
+        CHECK(c.last_nvls_zero_copy() == zero_copy);
+      }
+      g.sync();
+      std::size_t wrong = 0;
+      for (int r = 0; r < n; ++r) {
+        WEFT_TEST_CUDA(cudaSetDevice(devs[std::size_t(r)]));
+        auto const* mine = static_cast<float const*>(sb[std::size_t(r)].local);
+        if (variant <= 1) {
+          std::vector<float> h = read(mine, count);
+          for (std::size_t i = 0; i < count; ++i) {
+            float want = 0;
+            for (int q = 0; q < n; ++q) want += zc_input(q, i);
+            wrong += h[i] != want;
+          }
+        } else if (variant == 2) {
+          std::vector<float> h = read(mine, count * std::size_t(n));
+          for (std::size_t i = 0; i < h.size(); ++i) wrong += h[i] != zc_input(int(i / count), i % count);
+        } else {
+          std::vector<float> h = read(plain[std::size_t(r)], count);
+          for (std::size_t i = 0; i < count; ++i) {
+            float want = 0;
+            for (int q = 0; q < n; ++q) want += zc_input(q, std::size_t(r) * count + i);
+            wrong += h[i] != want;
+          }
+        }
+      }
+      INFO("variant " << variant << ": " << wrong << " wrong");
+      CHECK(wrong == 0);
+    }
+  }
+  // Captured in a CUDA graph (out of place: each replay computes the same sums), replayed 20 times.
+  std::size_t const count = 65536;
+  std::vector<cudaGraphExec_t> execs(std::size_t(n), nullptr);
+  for (int r = 0; r < n; ++r) {
+    WEFT_TEST_CUDA(cudaSetDevice(devs[std::size_t(r)]));
+    fill(plain[std::size_t(r)], r, count);
+    WEFT_TEST_CUDA(cudaDeviceSynchronize());
+    cudaStream_t s = g.streams[std::size_t(r)];
+    cudaGraph_t graph = nullptr;
+    WEFT_TEST_CUDA(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+    status const st = weft::all_reduce(*g.cs[std::size_t(r)], plain[std::size_t(r)],
+                                       static_cast<float*>(sb[std::size_t(r)].local), count, weft::op::sum<float>{}, s, co);
+    WEFT_TEST_CUDA(cudaStreamEndCapture(s, &graph));
+    REQUIRE(st == status::success);
+    CHECK(g.cs[std::size_t(r)]->last_nvls_zero_copy());
+    WEFT_TEST_CUDA(cudaGraphInstantiate(&execs[std::size_t(r)], graph, 0));
+    WEFT_TEST_CUDA(cudaGraphDestroy(graph));
+  }
+  for (int rep = 0; rep < 20; ++rep)
+    for (int r = 0; r < n; ++r) {
+      WEFT_TEST_CUDA(cudaSetDevice(devs[std::size_t(r)]));
+      WEFT_TEST_CUDA(cudaGraphLaunch(execs[std::size_t(r)], g.streams[std::size_t(r)]));
+    }
+  g.sync();
+  std::size_t wrong = 0;
+  for (int r = 0; r < n; ++r) {
+    WEFT_TEST_CUDA(cudaSetDevice(devs[std::size_t(r)]));
+    std::vector<float> h = read(static_cast<float const*>(sb[std::size_t(r)].local), count);
+    for (std::size_t i = 0; i < count; ++i) {
+      float want = 0;
+      for (int q = 0; q < n; ++q) want += zc_input(q, i);
+      wrong += h[i] != want;
+    }
+    cudaGraphExecDestroy(execs[std::size_t(r)]);
+  }
+  CHECK(wrong == 0);
+  std::printf("zero-copy NVLS on %d GPU(s): all-reduce (in and out of place), all-gather, reduce-scatter and 20 graph "
+              "replays exact; unaligned counts staged\n", n);
+  for (int r = 0; r < n; ++r) {
+    WEFT_TEST_CUDA(cudaSetDevice(devs[std::size_t(r)]));
+    cudaFree(plain[std::size_t(r)]);
+    REQUIRE(g.cs[std::size_t(r)]->free_symmetric(sb[std::size_t(r)]) == status::success);
+  }
 }

@@ -388,7 +388,8 @@ inline call_result plan_call(comm_facts const& f, coll_call const& c, plan_selec
   if (p.algo == algorithm::nvls) {
     if (f.nvls.blocks < 1)
       return {status::unsupported,
-              "nvls needs the communicator's multicast window: one rank per GPU, all on one host, every GPU with "
+              "nvls needs the communicator's multicast window: one rank per GPU (on one host, or across hosts with "
+              "fabric handles), every GPU with "
               "multicast support (NVSwitch, sm_90+), comm_config::nvls_blocks > 0 and WEFT_RUNTIME_NVLS "
               "(comm::nvls_status() says why it is missing)",
               false, p};

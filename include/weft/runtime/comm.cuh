@@ -371,6 +371,22 @@ public:
   multimem_multicast nvls_object() const noexcept {
     return multimem_multicast{nvls_view_, nvls_mc_, nvls_ready_ ? nvls_counters_offset() : 0};
   }
+  //! This rank's multicast address of [p, p + bytes) where that range lies in
+  //! one multicast symmetric buffer of this communicator (its own part), else null.
+  void* multicast_address(void const* p, std::size_t bytes) const {
+    auto const a = reinterpret_cast<std::uintptr_t>(p);
+    for (auto const& kv : syms_) {
+      sym_entry const& e = kv.second;
+      if (!e.mc.mc) continue;
+      auto const base = reinterpret_cast<std::uintptr_t>(e.mc.bases[std::size_t(rank_)]);
+      if (a >= base && bytes <= e.handle.bytes && a - base <= e.handle.bytes - bytes) return e.mc.mc + (a - base);
+    }
+    return nullptr;
+  }
+  //! Whether this rank's last NVLS collective ran zero-copy on multicast
+  //! symmetric memory (true) or was staged through the multicast window.
+  bool last_nvls_zero_copy() const noexcept { return nvls_zero_copy_; }
+  void note_nvls_path(bool zero_copy) const noexcept { nvls_zero_copy_ = zero_copy; }
   //! This rank's multicast address of the window (same layout as its unicast region).
   unsigned char* nvls_multicast() const noexcept { return nvls_mc_; }
   //! Where an NVLS kernel records a failed launch check (device memory).
@@ -457,6 +473,7 @@ private:
   unsigned char* nvls_mc_ = nullptr;
   status* nvls_status_ = nullptr;
   bool nvls_ready_ = false;
+  mutable bool nvls_zero_copy_ = false;
   status nvls_st_ = status::unsupported;
   std::string nvls_why_ = "not made";
   char const* last_call_ = "ok";
