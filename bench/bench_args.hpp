@@ -176,6 +176,7 @@ struct options {
   int average = 3;                    // -a: 0 rank 0, 1 mean, 2 min, 3 max over ranks
   std::string json_path;              // -J
   int graph_iters = 0;                // -G (ignored on the CPU)
+  int registration = 0;               // -R: 0 device memory, 1 registered, 2 symmetric memory (--backend cuda -g)
   int nthreads = 0;                   // -t (0: not given)
   int ngpus = 0;                      // -g (0: not given)
   // weft's own
@@ -297,6 +298,9 @@ inline void print_usage(std::FILE* f, char const* prog) {
       "                              with --backend cuda: N GPUs driven by this process (weft::comm ranks,\n"
       "                              --ranks of them, a multiple of N, default t*N; rank r on GPU r/(ranks/N))\n"
       "  -T,--timeout <s>            same as --timeout-ms, in seconds\n"
+      "  -R,--local_register <0/1/2> buffers of --backend cuda -g: 0 device memory, 1 registered with the\n"
+      "                              communicator, 2 symmetric memory (multicast where every rank has its own\n"
+      "                              NVSwitch GPU: --algo nvls then runs zero-copy) (default 0)\n"
       "weft flags:\n"
       "  --coll <c|all>              allreduce allgather reducescatter broadcast reduce alltoall, a comma list,\n"
       "                              or all (alltoall when the library has it)\n"
@@ -378,6 +382,7 @@ inline std::string parse_args(int argc, char** argv, options& o) {
         {"-o", "--op"},          {"-r", "--root"},          {"-z", "--blocking"},  {"-a", "--average"},
         {"-J", "--json"},        {"-G", "--cudagraph"},     {"-t", "--nthreads"},  {"-g", "--ngpus"},
         {"-T", "--timeout"},     {"", "--coll"},            {"", "--algo"},        {"", "--proto"},
+        {"-R", "--local_register"},
         {"", "--channels"},      {"", "--backend"},         {"", "--ranks"},       {"", "--timeout-ms"},
         {"", "--peers"},         {"", "--rounds"},          {"", "--nslots"},      {"", "--slot-bytes"},
     };
@@ -467,6 +472,9 @@ inline std::string parse_args(int argc, char** argv, options& o) {
     } else if (key == "--json") {
       if (value.empty()) return bad("a file name");
       o.json_path = value;
+    } else if (key == "--local_register") {
+      if (!parse_int(v, 0, 2, n)) return bad("0 device memory, 1 registered, 2 symmetric memory");
+      o.registration = int(n);
     } else if (key == "--cudagraph") {
       if (!parse_int(v, 0, 1 << 20, n)) return bad("integer >= 0");
       o.graph_iters = int(n);
@@ -600,6 +608,12 @@ inline std::string parse_args(int argc, char** argv, options& o) {
       return "-t/-g give " + std::to_string(tg) + " ranks but --ranks says " + std::to_string(o.nranks);
     o.nranks = tg;
   }
+  if (o.registration != 0 && !(o.backend == "cuda" && o.ngpus != 0))
+    return "-R " + std::to_string(o.registration) +
+           ": buffer registration applies to weft::comm ranks (--backend cuda -g N); " +
+           (o.backend == "cuda" ? std::string("without -g the cuda backend runs virtual ranks, which have")
+                                : "the " + o.backend + " backend has") +
+           " no communicator to register with";
   if (!o.algos_all)
     for (coll c : o.colls)
       for (weft::algorithm a : o.algos)

@@ -62,6 +62,7 @@ struct rank_slot {
   cudaEvent_t start = nullptr, stop = nullptr;
   void* send = nullptr;
   void* recv = nullptr;
+  bool owned = true;               // cudaMalloc'd here (false: -R 2, the communicator's symmetric memory)
   cudaGraphExec_t graph = nullptr; // -G: this measurement's captured iterations
 
   void drop_graph() {
@@ -74,8 +75,8 @@ struct rank_slot {
     if (start) cudaEventDestroy(start);
     if (stop) cudaEventDestroy(stop);
     if (stream) cudaStreamDestroy(stream);
-    if (send) cudaFree(send);
-    if (recv) cudaFree(recv);
+    if (send && owned) cudaFree(send);
+    if (recv && owned) cudaFree(recv);
     start = stop = nullptr;
     stream = nullptr;
     send = recv = nullptr;
@@ -90,17 +91,18 @@ struct gpu_info {
 class comm_backend final : public backend {
 public:
   comm_backend(int ngpus, std::vector<int> devices, weft::comm_config cfg, std::size_t max_bytes,
-               std::vector<gpu_info> gpus)
+               std::vector<gpu_info> gpus, int registration)
       : n_(int(devices.size())), ngpus_(ngpus), devices_(std::move(devices)), cfg_(cfg), max_bytes_(max_bytes),
-        gpus_(std::move(gpus)), host_(host_name()) {}
+        gpus_(std::move(gpus)), host_(host_name()), registration_(registration) {}
 
   std::string init() {
-    std::size_t const bytes = std::max<std::size_t>(max_bytes_, 256);
+    std::size_t const bytes = buffer_bytes();
     for (int r = 0; r < n_; ++r) {
       rank_slot& k = slots_.emplace_back();
       k.dev = devices_[std::size_t(r)];
+      k.owned = registration_ != 2;
       if (cudaSetDevice(k.dev) != cudaSuccess) return "cannot open CUDA device " + std::to_string(k.dev);
-      if (cudaMalloc(&k.send, bytes) != cudaSuccess || cudaMalloc(&k.recv, bytes) != cudaSuccess) {
+      if (k.owned && (cudaMalloc(&k.send, bytes) != cudaSuccess || cudaMalloc(&k.recv, bytes) != cudaSuccess)) {
         (void)cudaGetLastError();
         return "cannot allocate 2 x " + std::to_string(bytes) + " bytes on device " + std::to_string(k.dev) +
                " for rank " + std::to_string(r) + " of " + std::to_string(n_) + " (reduce -e or --ranks)";
@@ -112,8 +114,46 @@ public:
     if (weft::status const s = weft::comm_init_all(devices_, comms_, cfg_); s != weft::status::success)
       return "weft::comm_init_all for " + std::to_string(n_) + " ranks on " + std::to_string(ngpus_) +
              " GPU(s) failed: " + weft::to_string(s);
+    return attach_buffers();
+  }
+
+  //! -R 1: register every rank's buffers with its communicator; -R 2: the
+  //! buffers are symmetric memory of the communicators (multicast where it can
+  //! be made). After every (re)creation of the communicators.
+  std::string attach_buffers() {
+    if (registration_ == 0) return {};
+    std::size_t const bytes = buffer_bytes();
+    std::vector<weft::comm*> const cs = weft::pointers(comms_);
+    if (registration_ == 1) {
+      std::vector<void*> sends, recvs;
+      for (rank_slot const& k : slots_) {
+        sends.push_back(k.send);
+        recvs.push_back(k.recv);
+      }
+      std::vector<weft::registered_buffer> rs, rr;
+      if (weft::register_buffers_all(cs, sends, bytes, rs) != weft::status::success ||
+          weft::register_buffers_all(cs, recvs, bytes, rr) != weft::status::success)
+        return "-R 1: registering the buffers with the communicators failed: " + comms_[0]->last_error();
+      return {};
+    }
+    weft::symmetric_options so;
+    so.max_blocks = 1;
+    so.multicast = weft::multicast_use::prefer;
+    std::vector<weft::symmetric_buffer> ss, sr;
+    if (weft::alloc_symmetric_all(cs, bytes, so, ss) != weft::status::success ||
+        weft::alloc_symmetric_all(cs, bytes, so, sr) != weft::status::success)
+      return "-R 2: cannot allocate 2 x " + std::to_string(bytes) + " bytes of symmetric memory per rank: " +
+             comms_[0]->last_error() + " (reduce -e or --ranks)";
+    for (int r = 0; r < n_; ++r) {
+      slots_[std::size_t(r)].send = ss[std::size_t(r)].local;
+      slots_[std::size_t(r)].recv = sr[std::size_t(r)].local;
+    }
+    std::string why;
+    multicast_ = comms_[0]->multicast_status(sr[0], &why) == weft::status::success;
+    multicast_why_ = multicast_ ? std::string() : why;
     return {};
   }
+  std::size_t buffer_bytes() const { return std::max<std::size_t>(max_bytes_, 256); }
   ~comm_backend() override {
     comms_.clear();
     for (rank_slot& k : slots_) k.release();
@@ -127,6 +167,11 @@ public:
       d += " (ranks share a GPU: partitions of one device; " + std::to_string(n_ / ngpus_) + " per GPU)";
     else
       d += " (one rank per GPU)";
+    if (registration_ == 1) return d + ", device memory registered with the communicators (-R 1)";
+    if (registration_ == 2)
+      return d + ", symmetric memory (-R 2), " +
+             (multicast_ ? std::string("multicast: --algo nvls runs zero-copy")
+                         : "no multicast (" + multicast_why_ + ")");
     return d + ", device memory";
   }
   int nranks() const override { return n_; }
@@ -401,10 +446,14 @@ private:
 
   //! After a failure the communicators are unhealthy: make new ones.
   void rebuild() {
-    comms_.clear();
-    if (weft::status const s = weft::comm_init_all(devices_, comms_, cfg_); s != weft::status::success)
+    comms_.clear(); // frees -R 2's symmetric memory with them
+    if (weft::status const s = weft::comm_init_all(devices_, comms_, cfg_); s != weft::status::success) {
       broken_ = "the communicators could not be rebuilt after a failed collective: weft::comm_init_all: " +
                 std::string(weft::to_string(s));
+      return;
+    }
+    if (std::string const why = attach_buffers(); !why.empty())
+      broken_ = "the buffers could not be attached to the rebuilt communicators: " + why;
   }
 
   int n_, ngpus_;
@@ -413,6 +462,9 @@ private:
   std::size_t max_bytes_;
   std::vector<gpu_info> gpus_;
   std::string host_;
+  int registration_ = 0;
+  bool multicast_ = false;
+  std::string multicast_why_;
   std::vector<rank_slot> slots_;
   std::vector<std::unique_ptr<weft::comm>> comms_;
   std::string broken_;
@@ -454,7 +506,7 @@ std::unique_ptr<backend> make_comm_backend(options const& o, std::string& why) {
   cfg.recursive_connections = WEFT_RUNTIME_RECURSIVE && needs_pairs(o);
   // The connections this command line needs, whatever the default budget (which guards library users).
   cfg.max_scratch_bytes = std::max(cfg.max_scratch_bytes, weft::comm::planned_scratch_bytes(o.nranks, cfg));
-  auto be = std::make_unique<comm_backend>(o.ngpus, devices, cfg, o.max_bytes, gpus);
+  auto be = std::make_unique<comm_backend>(o.ngpus, devices, cfg, o.max_bytes, gpus, o.registration);
   why = be->init();
   if (!why.empty()) return nullptr;
   return be;

@@ -202,8 +202,15 @@ stray
 --rounds 0
 --slot-bytes 100 --proto ll
 --nslots 1
+-R 3
+-R 2
+--backend cuda -R 1
 EOF
+  "$bench" -R 2 >"$dir/reg_cpu.out" 2>"$dir/reg_cpu.err"
+  grep -qF 'weft-bench: -R 2: buffer registration applies to weft::comm ranks (--backend cuda -g N); the cpu backend has no communicator to register with' \
+    "$dir/reg_cpu.err" || fail "-R 2 on the CPU backend: no refusal naming --backend cuda -g"
   "$bench" --help >"$dir/help.out" 2>&1 || fail "--help did not exit 0"
+  grep -q -- '-R,--local_register' "$dir/help.out" || fail "--help does not list -R"
   grep -q -- '--inject-error' "$dir/help.out" && fail "--help shows the hidden --inject-error"
   # Exit 2 in every build: not built with CUDA; built, no device; built, a device (-G is refused).
   "$bench" --backend cuda -G 1 >"$dir/cuda.out" 2>"$dir/cuda.err"
@@ -511,6 +518,13 @@ cuda_g)
     [ "$ntab" = 4 ] || fail "g_auto: $ntab tables, expected 4 (auto and three direct flavours, one per --proto list)"
     grep -q '^# allreduce, algo auto, protocol auto, channels auto; ' "$dir/g_auto.out" || fail "g_auto: auto's title does not say channels auto"
     check_table "$dir/g_auto.out" 2 $((ntab * 4)) zero >/dev/null
+    # -R 1: buffers registered with the communicators; -R 2: symmetric memory (no multicast on a shared GPU, named).
+    run g_reg1 0 --backend cuda -g 1 --ranks 2 -b 8 -e 64K -f 8 -n 2 -w 1 -R 1 --coll allreduce,allgather,reducescatter
+    grep -qF 'device memory registered with the communicators (-R 1)' "$dir/g_reg1.out" || fail "g_reg1: the header does not say -R 1"
+    check_table "$dir/g_reg1.out" 2 - zero >/dev/null
+    run g_reg2 0 --backend cuda -g 1 --ranks 2 -b 8 -e 64K -f 8 -n 2 -w 1 -R 2 --coll all -G 1
+    grep -qF 'symmetric memory (-R 2), no multicast (' "$dir/g_reg2.out" || fail "g_reg2: the header does not say -R 2 without multicast"
+    check_table "$dir/g_reg2.out" 2 - zero >/dev/null
     # nvls needs one rank per GPU behind an NVSwitch: ranks sharing a GPU are refused up front.
     run g_nvls 2 --backend cuda -g 1 --ranks 2 --algo nvls
     grep -qF 'nvls: no multicast window' "$dir/g_nvls.err" || fail "--algo nvls: no refusal naming the multicast window"
