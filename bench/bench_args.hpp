@@ -38,6 +38,13 @@ inline int env_int(char const* const* names, int fallback) {
 }
 } // namespace detail
 
+struct options;
+namespace detail {
+//! The command-line rules of one rank per process under mpirun (`np` processes;
+//! `who` names the mode, `what` how a process maps to a rank): "" or the refusal.
+inline std::string one_rank_per_process(options const& o, int np, char const* who, char const* what);
+} // namespace detail
+
 //! The job's process count when this process was started by mpirun (Open MPI's
 //! OMPI_COMM_WORLD_SIZE) or a PMI launcher (MPICH's and Slurm's PMI_SIZE); 0 otherwise.
 inline int launcher_size() {
@@ -188,6 +195,7 @@ struct options {
   int nchannels = 1;
   std::string backend = "cpu";         // "cpu", "mpi" or "cuda"
   bool backend_given = false;
+  bool processes = false;              // --backend cuda under mpirun: one weft::comm rank per process, one GPU each
   int nranks = 4;
   bool nranks_given = false;
   long timeout_ms = 10000;
@@ -586,17 +594,26 @@ inline std::string parse_args(int argc, char** argv, options& o) {
     if (np <= 0)
       return "backend 'mpi' runs one rank per process: start weft-bench under mpirun "
              "(mpirun -np 4 weft-bench --backend mpi ...), or use --backend cpu for ranks as threads";
-    if (o.nranks_given && o.nranks != np)
-      return "--ranks " + std::to_string(o.nranks) + " but mpirun started " + std::to_string(np) +
-             " processes (under --backend mpi every process is one rank)";
-    if (o.nthreads > 1 || o.ngpus > 1)
-      return "-t/-g: under --backend mpi every process is one rank (one thread); use mpirun -np for more ranks";
-    if (!o.peers.empty())
-      return "--peers starts the peers from one weft-bench process: use it with --backend cpu, not under mpirun";
+    if (std::string const e = detail::one_rank_per_process(o, np, "--backend mpi", "every process is one rank (one thread)");
+        !e.empty())
+      return e;
     o.nranks = np;
     o.nthreads = o.ngpus = 0;
   }
-  if (o.backend == "cuda" && o.ngpus != 0) {
+  if (o.backend == "cuda" && launcher_size() > 0) {
+    // Under mpirun: every process is one weft::comm rank on one GPU (nccl-tests' mpirun mode with -g 1).
+    if (!WEFT_BENCH_HAVE_MPI)
+      return "--backend cuda under mpirun: this weft-bench was built without MPI (CMake found no MPI C++ library; "
+             "Debian: libopenmpi-dev openmpi-bin), so its processes cannot meet; use -g N in one process instead";
+    int const np = launcher_size();
+    if (std::string const e = detail::one_rank_per_process(o, np, "mpirun", "each process is one rank on one GPU (-g 1)");
+        !e.empty())
+      return e;
+    o.nranks = np;
+    o.ngpus = 1;
+    o.nthreads = 0;
+    o.processes = true;
+  } else if (o.backend == "cuda" && o.ngpus != 0) {
     // -g N GPUs of this process: --ranks of them (several ranks may share a GPU), else t * N.
     if (!o.nranks_given) o.nranks = (o.nthreads ? o.nthreads : 1) * o.ngpus;
     if (o.nranks % o.ngpus != 0)
@@ -623,6 +640,18 @@ inline std::string parse_args(int argc, char** argv, options& o) {
   if (o.root >= o.nranks) return "root " + std::to_string(o.root) + " is not a rank (0.." + std::to_string(o.nranks - 1) + ")";
   return err;
 }
+
+namespace detail {
+inline std::string one_rank_per_process(options const& o, int np, char const* who, char const* what) {
+  if (o.nranks_given && o.nranks != np)
+    return "--ranks " + std::to_string(o.nranks) + " but mpirun started " + std::to_string(np) + " processes (under " +
+           who + " every process is one rank)";
+  if (o.nthreads > 1 || o.ngpus > 1) return "-t/-g: under " + std::string(who) + " " + what + "; use mpirun -np for more ranks";
+  if (!o.peers.empty())
+    return "--peers starts the peers from one weft-bench process: use it with --backend cpu, not under mpirun";
+  return {};
+}
+} // namespace detail
 
 //! The sizes -b/-e/-f/-i select, in nccl-tests' order.
 inline std::vector<std::size_t> sizes(options const& o) {

@@ -18,6 +18,8 @@
 #include "bench_args.hpp"
 #include "bench_backend.hpp"
 
+#include <weft/runtime/bootstrap.hpp>
+
 #include <memory>
 #include <string>
 
@@ -38,6 +40,15 @@ std::unique_ptr<backend> make_cuda_backend(options const& o, std::string& why);
 //! rank's timed iterations in a CUDA graph. Null with `why`: no CUDA device,
 //! fewer devices than N, an allocation or communicator that failed.
 std::unique_ptr<backend> make_comm_backend(options const& o, std::string& why);
+
+//! --backend cuda under mpirun: this process is one weft::comm rank (comm::init
+//! over `boot`, the launcher's bootstrap) on the GPU given by its rank among
+//! the processes of its host, modulo the host's devices. Every process makes
+//! the same bootstrap calls; every process gets the same outcome. Null with
+//! `why`: a process without a CUDA device, an allocation or communicator that
+//! failed (on any rank: named).
+std::unique_ptr<backend> make_comm_process_backend(options const& o, std::unique_ptr<weft::comm_bootstrap> boot,
+                                                  std::string& why);
 #endif
 
 } // namespace weft_bench

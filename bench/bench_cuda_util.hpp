@@ -102,13 +102,14 @@ struct rank_views {
   std::vector<T*> recv_base; // the start of each rank's receive buffer (the region a call may write)
 };
 
-//! The views of `s` on buffers of `max_bytes` each (send[r], recv[r] device
-//! pointers); false with `error` when a rank's part does not fit.
+//! The views of `s` on buffers of `max_bytes` each (send[i], recv[i] device
+//! pointers of ranks first, first + 1, ... of `n`); false with `error` when a
+//! rank's part does not fit.
 template <class T>
 bool make_views(coll_spec const& s, int n, std::vector<void*> const& send, std::vector<void*> const& recv,
-                std::size_t max_bytes, rank_views<T>& v, std::string& error) {
-  for (int r = 0; r < n; ++r) {
-    layout const l = make_layout(s, r, n);
+                std::size_t max_bytes, rank_views<T>& v, std::string& error, int first = 0) {
+  for (int r = 0; r < int(send.size()); ++r) {
+    layout const l = make_layout(s, first + r, n);
     if (std::max(l.span_elems, l.in_elems) * sizeof(T) > max_bytes) {
       error = "count " + std::to_string(s.count) + " does not fit the buffers (-e)";
       return false;
@@ -139,30 +140,34 @@ inline bool copy_to_device(void* dst, void const* src, std::size_t bytes) {
 //! it (returns its status), then every defined output (reduce: root's only) is
 //! copied back and compared with the host reference, and an out-of-place input
 //! must be unchanged. Mismatching elements are added to `wrong`; a failed copy
-//! returns `cuda_error`, a failed call its status.
+//! returns `cuda_error`, a failed call its status. `v` holds ranks first,
+//! first + 1, ... of `n` (all of them in one process; one under mpirun).
 template <class T, class CallAll>
 weft::status check_runs(coll_spec const& s, run_settings const& how, int n, rank_views<T> const& v,
-                        CallAll&& call_all, long long& wrong) {
+                        CallAll&& call_all, long long& wrong, int first = 0) {
   std::vector<T> host;
+  int const local = int(v.ls.size());
   for (int c = 0; c < how.check_runs; ++c) {
     std::uint64_t const seed = how.seed + std::uint64_t(c);
-    for (int r = 0; r < n; ++r) {
-      layout const& l = v.ls[std::size_t(r)];
+    for (int k = 0; k < local; ++k) {
+      int const r = first + k;
+      layout const& l = v.ls[std::size_t(k)];
       std::size_t const region = s.in_place ? l.span_elems : l.out_elems;
       host.resize(std::max(region, l.in_elems));
       for (std::size_t i = 0; i < region; ++i) host[i] = poison_value<T>(seed, i);
-      if (!copy_to_device(v.recv_base[std::size_t(r)], host.data(), region * sizeof(T)))
+      if (!copy_to_device(v.recv_base[std::size_t(k)], host.data(), region * sizeof(T)))
         return weft::status::cuda_error;
       detail::fill_input(s, l, r, n, host.data(), seed);
-      if (!copy_to_device(const_cast<T*>(v.in[std::size_t(r)]), host.data(), l.in_elems * sizeof(T)))
+      if (!copy_to_device(const_cast<T*>(v.in[std::size_t(k)]), host.data(), l.in_elems * sizeof(T)))
         return weft::status::cuda_error;
     }
     if (weft::status const st = call_all(); st != weft::status::success) return st;
-    for (int r = 0; r < n; ++r) {
-      layout const& l = v.ls[std::size_t(r)];
+    for (int k = 0; k < local; ++k) {
+      int const r = first + k;
+      layout const& l = v.ls[std::size_t(k)];
       if (s.kind != coll::reduce || r == s.root) { // reduce: only root's output is defined
         host.resize(l.out_elems);
-        if (cudaMemcpy(host.data(), v.out[std::size_t(r)], l.out_elems * sizeof(T), cudaMemcpyDeviceToHost) !=
+        if (cudaMemcpy(host.data(), v.out[std::size_t(k)], l.out_elems * sizeof(T), cudaMemcpyDeviceToHost) !=
             cudaSuccess)
           return weft::status::cuda_error;
         int const inject_rank = s.kind == coll::reduce ? s.root : n - 1;
@@ -172,7 +177,7 @@ weft::status check_runs(coll_spec const& s, run_settings const& how, int n, rank
       }
       if (s.in_place) continue;
       host.resize(l.in_elems); // the input must be left as it was
-      if (cudaMemcpy(host.data(), v.in[std::size_t(r)], l.in_elems * sizeof(T), cudaMemcpyDeviceToHost) !=
+      if (cudaMemcpy(host.data(), v.in[std::size_t(k)], l.in_elems * sizeof(T), cudaMemcpyDeviceToHost) !=
           cudaSuccess)
         return weft::status::cuda_error;
       for (std::size_t i = 0; i < l.in_elems; ++i)

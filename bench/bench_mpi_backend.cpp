@@ -6,6 +6,10 @@
 // backends, so it compiles no collective of its own.
 #include "bench_mpi_backend.hpp"
 
+#if WEFT_BENCH_HAVE_CUDA
+#  include "bench_cuda_backend.hpp"
+#endif
+
 #include "bench_colls.hpp"
 #include "bench_rank.hpp"
 #include "bench_report.hpp"
@@ -188,14 +192,21 @@ private:
 
 } // namespace
 
-std::unique_ptr<backend> make_mpi_backend(options const& o, std::string& why) {
+//! MPI_Init unless the program did (`own`: this code finalises it). False with `why`.
+static bool start_mpi(bool& own, std::string& why) {
   int init = 0;
   MPI_Initialized(&init);
-  bool const own = init == 0;
+  own = init == 0;
   if (own && MPI_Init(nullptr, nullptr) != MPI_SUCCESS) {
     why = "MPI_Init failed";
-    return nullptr;
+    return false;
   }
+  return true;
+}
+
+std::unique_ptr<backend> make_mpi_backend(options const& o, std::string& why) {
+  bool own = false;
+  if (!start_mpi(own, why)) return nullptr;
   // MPI_Abort where a bootstrap wait timed out (its request is still pending).
   auto give_up = [&](std::string const& w, bool pending) -> std::unique_ptr<backend> {
     why = w;
@@ -266,5 +277,71 @@ std::unique_ptr<backend> make_mpi_backend(options const& o, std::string& why) {
   return std::make_unique<mpi_backend>(own, std::move(boot), std::move(comm), std::move(buf), o.max_bytes,
                                        std::move(pids));
 }
+
+#if WEFT_BENCH_HAVE_CUDA
+namespace {
+
+//! The MPI bootstrap as a communicator's bootstrap, owning it and MPI: MPI is
+//! finalised when it goes, or the job aborted where a wait failed (its request
+//! may still be pending, so MPI_Finalize might never return).
+class owned_mpi_bootstrap final : public weft::comm_bootstrap {
+public:
+  owned_mpi_bootstrap(bool own, std::unique_ptr<weft::mpi_bootstrap> b) : own_(own), b_(std::move(b)) {}
+  ~owned_mpi_bootstrap() override {
+    int const me = b_->rank();
+    b_.reset();
+    if (!own_) return;
+    if (!broken_) {
+      MPI_Finalize();
+      return;
+    }
+    std::fflush(stdout);
+    std::fflush(stderr);
+    if (me != 0) std::this_thread::sleep_for(std::chrono::seconds(2)); // rank 0 prints first
+    MPI_Abort(MPI_COMM_WORLD, 1);
+  }
+  int rank() const override { return b_->rank(); }
+  int size() const override { return b_->size(); }
+  weft::status all_gather(void const* mine, std::size_t bytes, void* all) override {
+    return note(b_->all_gather(mine, bytes, all));
+  }
+  weft::status barrier() override { return note(b_->barrier()); }
+
+private:
+  weft::status note(weft::status s) {
+    if (s != weft::status::success) broken_ = true;
+    return s;
+  }
+  bool own_;
+  std::unique_ptr<weft::mpi_bootstrap> b_;
+  bool broken_ = false;
+};
+
+} // namespace
+
+std::unique_ptr<backend> make_mpi_cuda_backend(options const& o, std::string& why) {
+  bool own = false;
+  if (!start_mpi(own, why)) return nullptr;
+  int n = 0;
+  MPI_Comm_size(MPI_COMM_WORLD, &n);
+  if (n != o.nranks) {
+    why = "MPI_COMM_WORLD has " + std::to_string(n) + " processes, the launcher said " + std::to_string(o.nranks);
+    if (own) MPI_Finalize();
+    return nullptr;
+  }
+  // The bootstrap's waits (setup, the barrier before timing, the results) are
+  // longer than the collectives' bound, so that a rank stuck in a collective fails there first.
+  std::uint64_t const coll_ns = std::uint64_t(o.timeout_ms) * 1'000'000ull;
+  std::uint64_t const boot_ns = std::max<std::uint64_t>(60'000'000'000ull, 2 * coll_ns);
+  auto mb = std::make_unique<weft::mpi_bootstrap>(MPI_COMM_WORLD, boot_ns);
+  if (mb->size() != n) {
+    why = mb->last_error();
+    if (own) MPI_Finalize();
+    return nullptr;
+  }
+  // On failure the bootstrap (and with it MPI) goes with the half-made backend.
+  return make_comm_process_backend(o, std::make_unique<owned_mpi_bootstrap>(own, std::move(mb)), why);
+}
+#endif
 
 } // namespace weft_bench

@@ -28,6 +28,14 @@ namespace weft_bench {
 //! with `why` (the same text on every rank), after finalising MPI. The
 //! backend finalises MPI when it is destroyed.
 std::unique_ptr<backend> make_mpi_backend(options const& o, std::string& why);
+
+#if WEFT_BENCH_HAVE_CUDA
+//! --backend cuda under mpirun: initialises MPI (unless the program did) and
+//! hands an MPI bootstrap to the CUDA backend (make_comm_process_backend): one
+//! weft::comm rank per process, one GPU each. MPI is finalised when the backend
+//! goes (or at once on failure, with `why`, the same text on every rank).
+std::unique_ptr<backend> make_mpi_cuda_backend(options const& o, std::string& why);
+#endif
 #endif
 
 } // namespace weft_bench

@@ -181,11 +181,17 @@ int run(int argc, char** argv) {
 #if WEFT_BENCH_HAVE_CUDA
   if (o.backend == "cuda") {
     std::string why;
-    // -g: weft::comm ranks on the GPUs of this process; else virtual ranks on device 0.
-    be = o.ngpus > 0 ? make_comm_backend(o, why) : make_cuda_backend(o, why);
+    // Under mpirun: one weft::comm rank per process; -g: weft::comm ranks on the GPUs
+    // of this process; else virtual ranks on device 0.
+#if WEFT_BENCH_HAVE_MPI
+    if (o.processes)
+      be = make_mpi_cuda_backend(o, why);
+    else
+#endif
+      be = o.ngpus > 0 ? make_comm_backend(o, why) : make_cuda_backend(o, why);
     if (!be) {
-      std::fprintf(stderr, "weft-bench: --backend cuda: %s\n", why.c_str());
-      return 2;
+      if (speaks) std::fprintf(stderr, "weft-bench: --backend cuda: %s\n", why.c_str());
+      return refuse(2);
     }
   }
 #endif

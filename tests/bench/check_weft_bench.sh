@@ -340,6 +340,51 @@ plot)
   echo '{"benchmark": "other"}' >"$dir/other.json"
   "$py" "$script" --out "$dir/bad.png" "$dir/other.json" >/dev/null 2>&1 && fail "plot: accepted foreign JSON"
   ;;
+mpi_cuda)
+  # --backend cuda under mpirun: one weft::comm rank per process on one GPU each.
+  mpirun=${4:?path of mpirun}
+  np=${5:?number of processes}
+  mpi=("$mpirun" --allow-run-as-root --oversubscribe --mca btl self,vader -np "$np")
+  mrun() { # mrun <name> <args...>: sets rc
+    local name=$1
+    shift
+    "${mpi[@]}" "$bench" "$@" >"$dir/$name.out" 2>"$dir/$name.err"
+    rc=$?
+  }
+  # Refused by the command line, once (rank 0 speaks), exit 2:
+  mrun mc_g --backend cuda -g 2
+  [ "$rc" != 0 ] || fail "mpi_cuda -g 2: exit code 0"
+  [ "$(grep -cF -- '-t/-g: under mpirun each process is one rank on one GPU (-g 1)' "$dir/mc_g.err")" = 1 ] ||
+    fail "mpi_cuda -g 2: no single refusal"
+  mrun mc_ranks --backend cuda --ranks $((np + 1))
+  [ "$(grep -cF "but mpirun started $np processes" "$dir/mc_ranks.err")" = 1 ] || fail "mpi_cuda --ranks: no single refusal"
+  mrun mc_peers --backend cuda --peers mpi
+  grep -qF -- '--peers starts the peers from one weft-bench process' "$dir/mc_peers.err" || fail "mpi_cuda --peers: not refused"
+  mrun mc -b 8 -e 4K -f 8 -n 2 -w 1 --backend cuda --coll allreduce,allgather --proto simple,ll
+  if grep -q -- '--backend cuda: no CUDA device' "$dir/mc.err"; then
+    echo "mpi_cuda: PATH no-gpu (no CUDA device: checked the refusals and the one-line error, said once, exit 2)"
+    [ "$rc" != 0 ] || fail "mpi_cuda no device: exit code 0"
+    [ "$(grep -c 'no CUDA device' "$dir/mc.err")" = 1 ] || fail "mpi_cuda no device: not said exactly once"
+    grep -qF 'under mpirun runs one weft::comm rank per process on a CUDA device' "$dir/mc.err" ||
+      fail "mpi_cuda no device: the message is not the process backend's"
+    grep -q 'size         count' "$dir/mc.out" && fail "mpi_cuda no device: printed a table"
+  else
+    echo "mpi_cuda: PATH gpu (a CUDA device: checked the header, rank lines and #wrong 0)"
+    [ "$rc" = 0 ] || { fail "mpi_cuda: exit code $rc"; cat "$dir/mc.err" >&2; }
+    [ "$(grep -c '^# weft-bench ' "$dir/mc.out")" = 1 ] || fail "mpi_cuda: not one header (rank 0 prints alone)"
+    grep -qF "on the cuda backend, $np ranks as processes under mpirun, one GPU each" "$dir/mc.out" ||
+      fail "mpi_cuda: the header does not say $np processes, one GPU each"
+    [ "$(grep -cE '^#  Rank +[0-9]+ Group +0 Pid +[0-9]+ on .* weft::comm rank [0-9]+ of '"$np"', process' "$dir/mc.out")" = "$np" ] ||
+      fail "mpi_cuda: not $np process rank lines"
+    check_table "$dir/mc.out" "$np" 16 zero >/dev/null
+    mrun mc_r2 -b 8 -e 64K -f 8 -n 2 -w 1 --backend cuda -R 2 --coll all -G 1
+    [ "$rc" = 0 ] || { fail "mpi_cuda -R 2: exit code $rc"; cat "$dir/mc_r2.err" >&2; }
+    grep -qF 'symmetric memory (-R 2)' "$dir/mc_r2.out" || fail "mpi_cuda -R 2: the header does not say so"
+    check_table "$dir/mc_r2.out" "$np" - zero >/dev/null
+    mrun mc_fail -b 1K -e 4K -n 2 -w 1 --backend cuda --inject-failure
+    grep -qF "failed on rank $((np - 1))" "$dir/mc_fail.out" || fail "mpi_cuda --inject-failure: no FAILED line naming the last rank"
+  fi
+  ;;
 mpi | mpi_fail)
   mpirun=${4:?path of mpirun}
   np=${5:?number of processes}

@@ -84,7 +84,7 @@ if [ "$(lim 400)" -gt 150 ]; then
   cmake --preset $preset "${prefix[@]}" -B $fdir -DWEFT_CUDA_FAST_COMPILE=ON -DWEFT_HEADER_TESTS=OFF \
     >"$OUT/bench_cuda_build.txt" 2>&1
   if timeout $(lim 240) cmake --build $fdir -j"$jobs" --target weft-bench >>"$OUT/bench_cuda_build.txt" 2>&1; then
-    timeout $(lim 150) ctest --test-dir $fdir -R '^bench_cuda' -V --timeout $(lim 140) >"$OUT/bench_cuda.txt" 2>&1
+    timeout $(lim 150) ctest --test-dir $fdir -R '^bench_(cuda|mpi_cuda)' -V --timeout $(lim 140) >"$OUT/bench_cuda.txt" 2>&1
     bench_cuda_rc=$?
   else
     bench_cuda_rc=build-failed
@@ -98,7 +98,7 @@ echo "================ weft GPU check ================"
 echo "card:   ${card:-unknown}"
 echo "build:  rc=$build_rc (${t_build}s)   tests: rc=$test_rc   memcheck: rc=$san_rc   runtime memcheck: rc=$rt_san_rc   racecheck: rc=$race_rc   total ${t_total}s"
 echo "weft-bench --backend cuda (fast compile): rc=$bench_cuda_rc"
-grep -E 'PATH (gpu|no-gpu)|Test +#[0-9]+: bench_cuda|tests passed|tests failed' "$OUT/bench_cuda.txt" 2>/dev/null
+grep -E 'PATH (gpu|no-gpu)|Test +#[0-9]+: bench_(cuda|mpi_cuda)|tests passed|tests failed' "$OUT/bench_cuda.txt" 2>/dev/null
 grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/sanitizer.txt" "$OUT/sanitizer_runtime.txt" "$OUT/racecheck.txt" 2>/dev/null
 grep -E 'worst error|PASSED|FAILED|SKIPPED|^exit' "$OUT/example_02.txt" 2>/dev/null
 grep -E '^\s*[0-9]+/[0-9]+ Test' "$OUT/tests.txt" | sed -E 's/ +/ /g'

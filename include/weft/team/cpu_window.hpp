@@ -175,7 +175,7 @@ private:
   status attach(Rank& tr) {
     rank_state& me = ranks_[std::size_t(tr.rank())];
     std::size_t const nb = std::size_t(cfg_.nblocks);
-    std::size_t const region = counter_offset() + nb * sizeof(cuda::std::uint64_t);
+    std::size_t const region = counter_offset() + (nb * sizeof(cuda::std::uint64_t) + 63) / 64 * 64;
     std::size_t const flags = nb * std::size_t(n_) * sizeof(cuda::std::uint64_t);
     std::size_t const staging = nb * std::size_t(n_) * cfg_.ll_bytes;
     me.region.reset(static_cast<unsigned char*>(alloc_zero(region)));
