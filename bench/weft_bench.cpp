@@ -555,7 +555,7 @@ int run(int argc, char** argv) {
     j.key("args").begin_array();
     for (int i = 0; i < argc; ++i) j.value(argv[i]);
     j.end_array();
-    j.field("backend", be->name()).field("ranks", n);
+    j.field("backend", be->name()).field("ranks", n).field("backend_description", be->description());
     json_hardware(j);
     j.key("params").begin_object();
     json_sweep_params(j, o);
@@ -565,6 +565,7 @@ int run(int argc, char** argv) {
     j.list("algos", o.algos, [](weft::algorithm a) { return algo_name(a); });
     j.list("protos", o.protos, [](weft::protocol p) { return weft::to_string(p); });
     j.field("root", o.root);
+    j.field("registration", o.registration).field("processes", o.processes);
     j.end_object();
     j.field("scratch_bytes", be->scratch_bytes());
     j.key("memcpy").begin_object();

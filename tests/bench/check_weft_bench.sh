@@ -243,6 +243,8 @@ assert d["benchmark"] == "weft-bench" and d["backend"] == "cpu" and d["ranks"] =
 assert d["hardware"]["cpu_model"] and d["hardware"]["logical_cpus"] >= 1
 assert d["memcpy"]["bytes"] == 32768 and d["memcpy"]["gbps"] > 0
 assert d["params"]["iters"] == 2 and d["params"]["colls"] == ["allreduce", "allgather"]
+assert d["params"]["registration"] == 0 and d["params"]["processes"] is False, d["params"]
+assert "as threads" in d["backend_description"], d["backend_description"]
 assert len(d["rows"]) == rows, (len(d["rows"]), rows)
 for r in d["rows"]:
     for k in ("size", "count", "type", "redop", "root", "oop", "ip"):
