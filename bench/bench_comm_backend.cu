@@ -200,7 +200,6 @@ public:
   int nranks() const override { return n_; }
   std::vector<std::string> rank_lines() const override {
     std::vector<std::string> v;
-    char buf[512];
     if (process()) {
       // Processes sharing a GPU: a device appears more than once on a host.
       for (int r = 0; r < n_; ++r) {
@@ -210,9 +209,7 @@ public:
           sharing += std::strcmp(q.host, p.host) == 0 && q.device == p.device;
         std::string about = "weft::comm rank " + std::to_string(r) + " of " + std::to_string(n_) + ", process";
         if (sharing > 1) about += ", " + std::to_string(sharing) + " processes share this GPU";
-        std::snprintf(buf, sizeof buf, "#  Rank %2d Group %2d Pid %6d on %10s device %2d [0x%02x] %s, %s", r, 0,
-                      int(p.pid), p.host, int(p.device), unsigned(p.pci_bus), p.gpu, about.c_str());
-        v.push_back(buf);
+        v.push_back(rank_line(r, p.pid, p.host, p.device, p.pci_bus, p.gpu, about));
       }
       return v;
     }
@@ -222,9 +219,7 @@ public:
       gpu_info const& g = gpus_[std::size_t(d)];
       std::string about = "weft::comm rank " + std::to_string(r) + " of " + std::to_string(n_);
       if (per > 1) about += ", " + std::to_string(per) + " ranks share this GPU";
-      std::snprintf(buf, sizeof buf, "#  Rank %2d Group %2d Pid %6d on %10s device %2d [0x%02x] %s, %s", r, 0,
-                    int(getpid()), host_.c_str(), d, g.pci_bus, g.name.c_str(), about.c_str());
-      v.push_back(buf);
+      v.push_back(rank_line(r, int(getpid()), host_.c_str(), d, g.pci_bus, g.name.c_str(), about));
     }
     return v;
   }
@@ -310,6 +305,15 @@ public:
 
 private:
   bool process() const noexcept { return boot_ != nullptr; }
+
+  //! nccl-tests' "#  Rank  r Group  0 Pid ... on host device  d [0xbus] GPU, about" line.
+  static std::string rank_line(int r, int pid, char const* host, int dev, int bus, char const* gpu,
+                               std::string const& about) {
+    char buf[512];
+    std::snprintf(buf, sizeof buf, "#  Rank %2d Group %2d Pid %6d on %10s device %2d [0x%02x] %s, %s", r, 0, pid, host,
+                  dev, unsigned(bus), gpu, about.c_str());
+    return buf;
+  }
 
   //! Process mode: every process learns whether any failed `what`; the text of the first that did.
   std::string agree(std::string const& local_why, char const* what) {

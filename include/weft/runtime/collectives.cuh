@@ -297,11 +297,7 @@ __global__ void __launch_bounds__(512)
         elem_range const mine = partition(r.size() / per, w.v.nranks, w.v.rank);
         unsigned char* const m = mc + r.lo * sizeof(T);
         for (cuda::std::size_t i = mine.lo + tid; i < mine.hi; i += nth) {
-          weft::detail::b128 x;
-          if constexpr (cuda::std::is_same_v<T, float>) x = ptx::multimem_ld_reduce_add_v4_f32(m + 16 * i);
-          else if constexpr (cuda::std::is_same_v<T, bfloat16_t>) x = ptx::multimem_ld_reduce_add_v4_bf16x2(m + 16 * i);
-          else x = ptx::multimem_ld_reduce_add_v4_f16x2(m + 16 * i);
-          ptx::multimem_st_v4_f32(m + 16 * i, x);
+          ptx::multimem_st_v4_f32(m + 16 * i, ptx::multimem_ld_reduce_add_v4<T>(m + 16 * i));
         }
         s = w.barrier(g, b, c);
       }
@@ -318,11 +314,7 @@ __global__ void __launch_bounds__(512)
       if (s == status::success) {
         unsigned char const* const m = mc + (cuda::std::size_t(w.v.rank) * count + r.lo) * sizeof(T);
         auto* dst = reinterpret_cast<weft::detail::b128*>(recv + r.lo);
-        for (cuda::std::size_t i = tid; i < r.size() / per; i += nth) {
-          if constexpr (cuda::std::is_same_v<T, float>) dst[i] = ptx::multimem_ld_reduce_add_v4_f32(m + 16 * i);
-          else if constexpr (cuda::std::is_same_v<T, bfloat16_t>) dst[i] = ptx::multimem_ld_reduce_add_v4_bf16x2(m + 16 * i);
-          else dst[i] = ptx::multimem_ld_reduce_add_v4_f16x2(m + 16 * i);
-        }
+        for (cuda::std::size_t i = tid; i < r.size() / per; i += nth) dst[i] = ptx::multimem_ld_reduce_add_v4<T>(m + 16 * i);
         s = w.barrier(g, b, c);
       }
     }

@@ -369,7 +369,7 @@ public:
   //! The multicast object of the NVLS kernels: the view, the multicast address
   //! and the offset of the switch barrier's counters (valid while nvls_ready()).
   multimem_multicast nvls_object() const noexcept {
-    return multimem_multicast{nvls_view_, nvls_mc_, nvls_ready_ ? nvls_counters_offset() : 0};
+    return multimem_multicast{nvls_view_, nvls_part_.mc, nvls_ready_ ? nvls_counters_offset() : 0};
   }
   //! This rank's multicast address of [p, p + bytes) where that range lies in
   //! one multicast symmetric buffer of this communicator (its own part), else null.
@@ -388,7 +388,7 @@ public:
   bool last_nvls_zero_copy() const noexcept { return nvls_zero_copy_; }
   void note_nvls_path(bool zero_copy) const noexcept { nvls_zero_copy_ = zero_copy; }
   //! This rank's multicast address of the window (same layout as its unicast region).
-  unsigned char* nvls_multicast() const noexcept { return nvls_mc_; }
+  unsigned char* nvls_multicast() const noexcept { return nvls_part_.mc; }
   //! Where an NVLS kernel records a failed launch check (device memory).
   status* nvls_launch_status() const noexcept { return nvls_status_; }
   //! Device descriptors: ring connections [protocol][channel][recv, send].
@@ -470,7 +470,6 @@ private:
   std::size_t nvls_counted_ = 0;                        // multicast bytes in scratch_
   unsigned char* nvls_local_ = nullptr;
   sym_view nvls_view_{};
-  unsigned char* nvls_mc_ = nullptr;
   status* nvls_status_ = nullptr;
   bool nvls_ready_ = false;
   mutable bool nvls_zero_copy_ = false;
@@ -504,7 +503,6 @@ private:
     nvls_local_ = nullptr;
     nvls_part_.release();
     nvls_view_ = {};
-    nvls_mc_ = nullptr;
     nvls_status_ = nullptr;
     nvls_ready_ = false;
     nvls_st_ = st;
@@ -790,7 +788,7 @@ private:
     for (std::size_t i = 0; i < ranks.size() && s == status::success; ++i) {
       comm& c = *ranks[i];
       std::string view_why;
-      status const v = c.nvls_view(c.nvls_part_.bases, c.nvls_part_.mc, view_why);
+      status const v = c.make_nvls_view(view_why);
       s = c.clique_ ? v : c.agree_step(v, view_why, "could not set up its view of the multicast window", why);
       if (c.clique_ && s != status::success) why = view_why;
     }
@@ -813,10 +811,9 @@ private:
     return false;
   }
 
-  //! This rank's view of the window over the ranks' unicast regions `bases`.
-  status nvls_view(std::vector<unsigned char*> const& bases, unsigned char* mc, std::string& why) {
-    nvls_mc_ = mc;
-    status const s = build_view(cfg_.nvls_blocks, cfg_.nvls_area_bytes, 0, bases,
+  //! This rank's view of the window over the ranks' unicast parts (nvls_part_).
+  status make_nvls_view(std::string& why) {
+    status const s = build_view(cfg_.nvls_blocks, cfg_.nvls_area_bytes, 0, nvls_part_.bases,
                                 window_flags_offset(cfg_.nvls_blocks, cfg_.nvls_area_bytes, 0), nvls_local_, nvls_view_,
                                 nvls_status_);
     if (s != status::success) why = "setting up rank " + std::to_string(rank_) + "'s view of the multicast window failed";
@@ -1397,7 +1394,8 @@ private:
         for (auto* c : ranks) c->last_error_ = "symmetric memory as multicast memory: " + mc_why;
         return m;
       }
-      for (auto& e : es) e.mc_why = mc ? std::string("ready") : mc_why;
+      if (!mc)
+        for (auto& e : es) e.mc_why = mc_why;
     }
     // Exchanges: the data (unless multicast memory), then the barrier flags.
     auto run = [&](bool flags) {

@@ -103,10 +103,6 @@ struct multimem_multicast {
     NV_IF_ELSE_TARGET(NV_PROVIDES_SM_90, (st = switch_barrier(g, b, c);), (st = peer_multicast{v, counters}.barrier(g, b, c);))
     return st;
   }
-  //! This rank's copy of block b's barrier counter (unicast), or null without counters.
-  WEFT_HOST_DEVICE cuda::std::uint64_t* counter(int b) const noexcept {
-    return counters ? reinterpret_cast<cuda::std::uint64_t*>(v.bufs[v.rank] + counters) + b : nullptr;
-  }
 
 private:
   template <class Group>
@@ -117,7 +113,7 @@ private:
       detail::ptx::fence_proxy_alias();
       return st;
     }
-    status const st = detail::counter_barrier(g, v, counter(b), b, c, [&] {
+    status const st = detail::counter_barrier(g, v, peer_multicast{v, counters}.counter(v.rank, b), b, c, [&] {
       detail::ptx::multimem_red_release_add_u64(mc + counters + sizeof(cuda::std::uint64_t) * cuda::std::size_t(b), 1);
       detail::ptx::fence_proxy_alias(); // the addition went through the multicast address, the wait reads the unicast one
     });
@@ -135,11 +131,7 @@ private:
     cuda::std::size_t const vecs = count / per;
     unsigned char const* m = mc_of(src);
     for (cuda::std::size_t i = cuda::std::size_t(g.thread_rank()); i < vecs; i += cuda::std::size_t(g.size())) {
-      detail::b128 x;
-      if constexpr (cuda::std::is_same_v<T, float>) x = detail::ptx::multimem_ld_reduce_add_v4_f32(m + 16 * i);
-      else if constexpr (cuda::std::is_same_v<T, bfloat16_t>) x = detail::ptx::multimem_ld_reduce_add_v4_bf16x2(m + 16 * i);
-      else x = detail::ptx::multimem_ld_reduce_add_v4_f16x2(m + 16 * i);
-      reinterpret_cast<detail::b128*>(dst)[i] = x;
+      reinterpret_cast<detail::b128*>(dst)[i] = detail::ptx::multimem_ld_reduce_add_v4<T>(m + 16 * i);
     }
     g.sync();
     return vecs * per;

@@ -85,11 +85,7 @@ WEFT_DEVICE status switch_all_reduce(Group& g, device_handle const& h, int slot,
   elem_range const part = partition(vecs, h.nranks, h.rank);
   unsigned char* const m = mc_of(h, mine);
   for (cuda::std::size_t i = part.lo + cuda::std::size_t(g.thread_rank()); i < part.hi; i += cuda::std::size_t(g.size())) {
-    weft::detail::b128 x;
-    if constexpr (cuda::std::is_same_v<T, float>) x = weft::detail::ptx::multimem_ld_reduce_add_v4_f32(m + 16 * i);
-    else if constexpr (cuda::std::is_same_v<T, bfloat16_t>) x = weft::detail::ptx::multimem_ld_reduce_add_v4_bf16x2(m + 16 * i);
-    else x = weft::detail::ptx::multimem_ld_reduce_add_v4_f16x2(m + 16 * i);
-    weft::detail::ptx::multimem_st_v4_f32(m + 16 * i, x);
+    weft::detail::ptx::multimem_st_v4_f32(m + 16 * i, weft::detail::ptx::multimem_ld_reduce_add_v4<T>(m + 16 * i));
   }
   WEFT_TRY(mc_barrier(g, h, slot));
   cuda::std::size_t const body = vecs * per;

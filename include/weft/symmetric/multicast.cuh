@@ -74,16 +74,22 @@ inline CUmemAllocationProp allocation_prop(int ordinal, CUmemAllocationHandleTyp
   return ap;
 }
 
+//! The properties of a multicast object of `ndevices` devices, `size` bytes, exportable as `ht`.
+inline CUmulticastObjectProp multicast_prop(int ndevices, std::size_t size, CUmemAllocationHandleType ht) {
+  CUmulticastObjectProp mp{};
+  mp.numDevices = static_cast<unsigned int>(ndevices);
+  mp.size = size;
+  mp.handleTypes = static_cast<unsigned long long>(ht);
+  return mp;
+}
+
 //! What the size of a multicast object of `ndevices` devices (handles `ht`) is
 //! rounded up to: the lcm of its granularity and the allocation granularity of
 //! each of `ordinals`. `why` names a failed driver call.
 inline status multicast_granularity(int ndevices, std::size_t bytes, CUmemAllocationHandleType ht,
                                     std::vector<int> const& ordinals, std::size_t& gran, std::string& why) {
   driver_api const& d = driver();
-  CUmulticastObjectProp mp{};
-  mp.numDevices = static_cast<unsigned int>(ndevices);
-  mp.size = bytes;
-  mp.handleTypes = static_cast<unsigned long long>(ht);
+  CUmulticastObjectProp const mp = multicast_prop(ndevices, bytes, ht);
   gran = 0;
   if (CUresult r = d.multicast_get_granularity(&gran, &mp, CU_MULTICAST_GRANULARITY_MINIMUM); r != CUDA_SUCCESS) {
     why = describe_call("cuMulticastGetGranularity", r);
@@ -323,10 +329,7 @@ private:
     granularity_ = gran;
 
     // The multicast object, then every device joins it (all before any binding).
-    CUmulticastObjectProp mp{};
-    mp.numDevices = static_cast<unsigned int>(n);
-    mp.size = size;
-    mp.handleTypes = static_cast<unsigned long long>(opt.handle_type);
+    CUmulticastObjectProp const mp = detail::multicast_prop(int(n), size, opt.handle_type);
     if (CUresult r = d.multicast_create(&mc_, &mp); r != CUDA_SUCCESS) {
       mc_ = 0;
       return driver_fail("cuMulticastCreate", r);
@@ -559,10 +562,7 @@ private:
     release();
     if (status s = begin(ordinal, size); s != status::success) return s;
     ht_ = ht;
-    CUmulticastObjectProp mp{};
-    mp.numDevices = static_cast<unsigned int>(ndevices);
-    mp.size = size;
-    mp.handleTypes = static_cast<unsigned long long>(ht);
+    CUmulticastObjectProp const mp = detail::multicast_prop(ndevices, size, ht);
     if (CUresult r = driver().multicast_create(&mc_, &mp); r != CUDA_SUCCESS) {
       mc_ = 0;
       return fail("cuMulticastCreate", r);

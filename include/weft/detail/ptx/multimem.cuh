@@ -6,7 +6,9 @@
 //! host caller must not select an NVLS algorithm there (the tuner refuses it).
 
 #include <weft/core/config.hpp>
+#include <weft/core/types.hpp>
 #include <weft/detail/ptx/b128.hpp>
+#include <cuda/std/type_traits>
 #include <nv/target>
 
 #if !defined(__CUDACC__)
@@ -51,6 +53,18 @@ WEFT_DEVICE b128 multimem_ld_reduce_add_v4_f16x2(void const* p) {
                   : "memory");),
     ((void)p; __trap();))
   return v;
+}
+
+//! The 16-byte `multimem.ld_reduce ... add` of element type T (float, bfloat16_t
+//! or half_t: the types the switch sums).
+template <class T>
+WEFT_DEVICE b128 multimem_ld_reduce_add_v4(void const* p) {
+  if constexpr (cuda::std::is_same_v<T, float>) return multimem_ld_reduce_add_v4_f32(p);
+  else if constexpr (cuda::std::is_same_v<T, bfloat16_t>) return multimem_ld_reduce_add_v4_bf16x2(p);
+  else {
+    static_assert(cuda::std::is_same_v<T, half_t>, "the switch sums float, bfloat16_t and half_t");
+    return multimem_ld_reduce_add_v4_f16x2(p);
+  }
 }
 
 //! `multimem.st.relaxed.sys.global.v4.f32`: store 16 bytes to every device of the group.
