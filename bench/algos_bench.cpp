@@ -3,7 +3,8 @@
 // doubling and Rabenseifner of `weft::cpu_comm` (coll_options::algo, Simple
 // protocol, one channel), and the direct one-shot, two-shot and LL and NVLS
 // (multicast emulated with peer reads and writes, `peer_multicast`) over a
-// `weft::cpu_window`. The CPU counterpart of algos_bench_gpu.cu.
+// `weft::cpu_window`, NVLS also zero-copy on send and recv registered as
+// symmetric buffers. The CPU counterpart of algos_bench_gpu.cu.
 //
 // Rows as nccl-tests prints them (time, algbw, busbw = algbw * 2(n-1)/n, #wrong
 // of one checked call of every rank against a host reference, guards past each
@@ -52,7 +53,7 @@ constexpr std::uint32_t kPoison = 0x7f7f7f7fu;
 constexpr int kWarmup = 2, kBatches = 5, kMaxCalls = 1000;
 constexpr double kBatchS = 0.02; // target seconds of one timed batch
 
-enum class algo { ring, tree, recursive_doubling, rabenseifner, one_shot, two_shot, ll, nvls };
+enum class algo { ring, tree, recursive_doubling, rabenseifner, one_shot, two_shot, ll, nvls, nvls_zc };
 struct algo_info {
   algo a;
   char const* name;
@@ -67,6 +68,7 @@ constexpr algo_info kAlgos[] = {
     {algo::two_shot, "direct_2shot", "simple"},
     {algo::ll, "direct_ll", "ll"},
     {algo::nvls, "nvls(emul)", "simple"},
+    {algo::nvls_zc, "nvls_zc(emul)", "simple"},
 };
 
 // Window of every rank: one block (blocks run one after another in a rank's
@@ -90,6 +92,11 @@ struct world {
   std::vector<float> ref;
   std::unique_ptr<weft::cpu_comm> comm;
   std::unique_ptr<weft::cpu_window> win;
+  // nvls_zc: a window whose ranks registered their `in` and `out` as symmetric
+  // buffers (register_symmetric), so its NVLS calls run zero-copy. Made by the
+  // first nvls_zc run (registration is collective: inside a team run).
+  std::unique_ptr<weft::cpu_window> win_zc;
+  bool zc_registered = false;
 
   world(int nranks, std::size_t count) : n(nranks), max_count(count), ref(count, 0.0f) {
     for (int r = 0; r < n; ++r) {
@@ -106,9 +113,19 @@ struct world {
   void renew() {
     if (!comm || !comm->healthy()) comm = std::make_unique<weft::cpu_comm>(n);
     if (!win || !win->healthy()) win = std::make_unique<weft::cpu_window>(n, window_cfg());
+    if (!win_zc || !win_zc->healthy()) {
+      win_zc = std::make_unique<weft::cpu_window>(n, window_cfg());
+      zc_registered = false;
+    }
   }
   std::string why(algo a, int rank) const {
-    return a >= algo::one_shot ? win->last_error(rank) : comm->last_error(rank);
+    return a == algo::nvls_zc ? win_zc->last_error(rank) : a >= algo::one_shot ? win->last_error(rank) : comm->last_error(rank);
+  }
+  // Collective (every rank of a team run): register this rank's buffers with win_zc.
+  weft::status register_zc(weft::team_rank& tr) {
+    std::size_t const r = std::size_t(tr.rank());
+    WEFT_TRY(win_zc->register_symmetric(tr, in[r].data(), in[r].size() * sizeof(float)));
+    return win_zc->register_symmetric(tr, out[r].data(), out[r].size() * sizeof(float));
   }
 };
 
@@ -117,6 +134,7 @@ weft::status call(world& w, algo a, weft::team_rank& tr, std::size_t count) {
   float const* send = w.in[r].data();
   float* recv = w.out[r].data();
   if (a == algo::nvls) return weft::nvls_all_reduce(*w.win, tr, send, recv, count, Op{});
+  if (a == algo::nvls_zc) return weft::nvls_all_reduce(*w.win_zc, tr, send, recv, count, Op{});
   if (a >= algo::one_shot) {
     weft::direct_options o;
     o.flavour = a == algo::two_shot ? weft::direct_flavour::two_shot
@@ -157,6 +175,7 @@ struct result {
   long wrong = 0;
   double us = 0;
   int calls = 0; // per timed batch
+  bool staged = false; // nvls_zc: the call did not qualify for zero-copy and was staged
 };
 
 // One configuration: the checked call, warm-up, probe, timed batches.
@@ -166,13 +185,17 @@ result measure(world& w, algo a, std::size_t bytes, bool quick) {
   std::vector<double> batch; // rank 0's
   int calls = 1;             // per batch: written by rank 0, published by a barrier
   std::vector<weft::status> st;
+  std::vector<int> staged(std::size_t(w.n), 0); // nvls_zc: calls that did not run zero-copy
+  bool const register_zc = a == algo::nvls_zc && !w.zc_registered;
   weft::cpu_team team(w.n);
   weft::status const s = team.run(
       [&](weft::team_rank& tr) -> weft::status {
         std::size_t const r = std::size_t(tr.rank());
+        if (register_zc) WEFT_TRY(w.register_zc(tr));
         std::memset(w.out[r].data(), 0x7f, (count + kGuard) * sizeof(float));
         WEFT_TRY(tr.barrier());
         WEFT_TRY(call(w, a, tr, count));
+        if (a == algo::nvls_zc) staged[r] = !w.win_zc->last_nvls_zero_copy(tr.rank());
         wrong[r] = count_wrong(w, w.out[r], count);
         // Calls of one batch timed on rank 0 between two barriers, in seconds per call.
         auto timed = [&](int k, double& t) -> weft::status {
@@ -200,6 +223,8 @@ result measure(world& w, algo a, std::size_t bytes, bool quick) {
       &st);
   result res;
   res.ok = s == weft::status::success;
+  if (register_zc && res.ok) w.zc_registered = true;
+  res.staged = staged[0] != 0;
   if (!res.ok) {
     for (int r = 0; r < w.n; ++r)
       if (st[std::size_t(r)] != weft::status::success)
@@ -286,7 +311,9 @@ int main(int argc, char** argv) {
               quick ? "  (--quick: smoke run, one timed call per row; the times mean little)" : "");
   std::printf("# ring, tree, rec_doubling, rabenseifner: weft::all_reduce over weft::cpu_comm (coll_options::algo, "
               "1 channel); direct_*, nvls(emul): weft::cpu_window of 1 block, 1 MiB areas, 64 KiB LL slots "
-              "(NVLS multicast emulated by peer reads and writes)\n");
+              "(NVLS multicast emulated by peer reads and writes); nvls_zc(emul): the same NVLS zero-copy, on "
+              "send and recv registered as symmetric buffers (cpu_window::register_symmetric: nothing staged "
+              "or copied)\n");
   if (quick)
     std::printf("# time(us): one call after the checked call, timed on rank 0 between two team barriers\n");
   else
@@ -317,8 +344,9 @@ int main(int argc, char** argv) {
         }
         double const algbw = double(bytes) / (res.us * 1e-6) / 1e9;
         double const busbw = algbw * 2.0 * (n - 1) / n;
-        std::printf("  %5d %13s %6s %10zu %11.2f %9.3f %9.3f %7ld %9.2f %6d\n", n, ai.name, ai.proto, bytes, res.us,
-                    algbw, busbw, res.wrong, res.us / (memcpy_s[i] * 1e6), res.calls);
+        std::printf("  %5d %13s %6s %10zu %11.2f %9.3f %9.3f %7ld %9.2f %6d%s\n", n, ai.name, ai.proto, bytes, res.us,
+                    algbw, busbw, res.wrong, res.us / (memcpy_s[i] * 1e6), res.calls,
+                    res.staged ? "  (staged: not whole 16-byte vectors)" : "");
         std::fflush(stdout);
         wrong_rows += res.wrong != 0;
         rows.push_back(row{n, ai.name, bytes, res.us, res.wrong == 0});

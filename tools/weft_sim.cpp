@@ -57,6 +57,7 @@ struct options {
   int root = 0;
   std::string csv, plot;
   bool list = false, calibration = false, verbose = false, help = false;
+  bool zero_copy = false; // the buffers are multicast symmetric memory
 };
 
 char const* usage =
@@ -76,6 +77,8 @@ char const* usage =
     "  -d,--datatype <type>        float double half bfloat16 fp8_e4m3 fp8_e5m2 int8 uint8 int32 uint32 int64 uint64\n"
     "  -o,--op <op>                sum prod max min avg mulsum (shown in the table; the model ignores it)\n"
     "  -r,--root <rank>            root of broadcast and reduce (default 0)\n"
+    "  --zero-copy                 the buffers are multicast symmetric memory (weft-bench -R 2):\n"
+    "                              zero-copy NVLS (nvls_zero_copy) becomes a candidate\n"
     "  --csv <file>                also write the rows as CSV (what tools/plot_busbw.py reads)\n"
     "  --plot <file.png>           plot predicted busbw against size per algorithm (python3 + matplotlib)\n"
     "  --data <dir>                topology data directory (default $WEFT_SIM_DATA or the source tree's)\n"
@@ -155,6 +158,7 @@ std::string parse_args(int argc, char** argv, options& o) {
     else if (flag("", "--list")) o.list = true;
     else if (flag("", "--calibration")) o.calibration = true;
     else if (flag("-v", "--verbose")) o.verbose = true;
+    else if (flag("", "--zero-copy")) o.zero_copy = true;
     else if (flag("", "--topo")) {
       if (!(v = need())) return bad("a topology");
       o.topo = v;
@@ -379,7 +383,9 @@ int main(int argc, char** argv) {
       ov.algo = algo == "auto" ? "" : algo;
       ov.proto = o.proto;
       ov.nchannels = o.nchannels;
-      weft::tune::choice const c = weft::tune::choose(t, rq, ov);
+      weft::tune::tune_options to;
+      to.zero_copy = o.zero_copy;
+      weft::tune::choice const c = weft::tune::choose(t, rq, ov, to);
       if (!c.ok) {
         std::printf("# %zu B: %s\n", rq.bytes, c.error.c_str());
         any_error = true;

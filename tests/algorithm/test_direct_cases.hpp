@@ -99,12 +99,14 @@ struct case_spec {
   bool in_place = false;
   int nblocks = 1;
   int iters = 1;
+  bool symmetric = false; //!< register every rank's buffer with the window (NVLS zero-copy)
+  int expect_zero_copy = -1; //!< NVLS: 1 or 0, the path every call must take; -1: not checked
 };
 
 inline std::string describe(case_spec const& c) {
   return std::string(name(c.k)) + " " + name(c.a) + " n=" + std::to_string(c.nranks) + " count=" +
          std::to_string(c.count) + (c.in_place ? " in-place" : " out-of-place") + " nblocks=" +
-         std::to_string(c.nblocks);
+         std::to_string(c.nblocks) + (c.symmetric ? " symmetric" : "");
 }
 
 inline std::size_t in_elems(case_spec const& c) {
@@ -172,6 +174,13 @@ std::string run_case(case_spec const& c, weft::cpu_window* w, weft::cpu_comm* co
     std::string& err = errors[std::size_t(r)];
     T *send, *recv;
     layout(r, send, recv);
+    if (c.symmetric) {
+      weft::status const s = w->register_symmetric(tr, mem[std::size_t(r)].data(), store * sizeof(T));
+      if (s != weft::status::success) {
+        err = "register_symmetric returned " + std::string(weft::to_string(s)) + ": " + w->last_error(r);
+        return s;
+      }
+    }
     for (int it = 0; it < c.iters; ++it) {
       for (auto& v : mem[std::size_t(r)]) v = sentinel<T>();
       for (std::size_t j = 0; j < ni; ++j) send[j] = input<T, Op>(r, it, j);
@@ -180,6 +189,11 @@ std::string run_case(case_spec const& c, weft::cpu_window* w, weft::cpu_comm* co
         err = "call " + std::to_string(it) + " returned " + weft::to_string(s) + ": " +
               (w ? w->last_error(r) : comm->last_error(r));
         return s;
+      }
+      if (c.expect_zero_copy >= 0 && w->last_nvls_zero_copy(r) != (c.expect_zero_copy == 1)) {
+        err = "call " + std::to_string(it) + " rank " + std::to_string(r) + ": ran " +
+              (c.expect_zero_copy == 1 ? "staged, not zero-copy" : "zero-copy, not staged");
+        return weft::status::internal_error;
       }
       auto expect = [&](std::size_t j) -> T {
         switch (c.k) {
@@ -205,6 +219,7 @@ std::string run_case(case_spec const& c, weft::cpu_window* w, weft::cpu_comm* co
         return weft::status::internal_error;
       }
     }
+    if (c.symmetric) return w->deregister_symmetric(tr, mem[std::size_t(r)].data());
     return weft::status::success;
   });
   for (auto const& e : errors)

@@ -79,7 +79,7 @@ struct dev_vec {
 // the results exactly against a host reference.
 template <class T>
 void run_checked(std::vector<std::unique_ptr<weft::comm>> const& cs, std::vector<weft::symmetric_buffer> const& sb,
-                 std::size_t count, int slot, char const* label) {
+                 std::size_t count, int slot, char const* label, std::size_t shift = 0) {
   int const n = int(cs.size());
   int const rounds = 3;
   INFO(label << ": n=" << n << " count=" << count << " T=" << sizeof(T));
@@ -102,9 +102,11 @@ void run_checked(std::vector<std::unique_ptr<weft::comm>> const& cs, std::vector
   dev_vec<int> dst{std::size_t(n)};
   WEFT_TEST_CUDA(cudaMemset(dst.p, 0xff, std::size_t(n) * sizeof(int)));
   WEFT_TEST_CUDA(cudaMemcpy(dh.p, hs.data(), hs.size() * sizeof hs[0], cudaMemcpyHostToDevice));
-  WEFT_TEST_CUDA(cudaMemcpy(din.p, hin.data(), hin.size() * sizeof(T), cudaMemcpyHostToDevice));
+  // `shift` elements into the allocation (16 spare bytes): an input that is not 16-byte aligned.
+  T* inp = din.p + shift;
+  WEFT_TEST_CUDA(cudaMemcpy(inp, hin.data(), hin.size() * sizeof(T), cudaMemcpyHostToDevice));
   int r_slot = slot, r_rounds = rounds;
-  void* args[] = {&dh.p, &r_slot, &din.p, &dred.p, &dgat.p, &count, &r_rounds, &dst.p};
+  void* args[] = {&dh.p, &r_slot, &inp, &dred.p, &dgat.p, &count, &r_rounds, &dst.p};
   WEFT_TEST_CUDA(cudaLaunchCooperativeKernel(reinterpret_cast<void const*>(&mc_block_collectives<T>), dim3(unsigned(n)),
                                              dim3(256), args, 0, nullptr));
   WEFT_TEST_CUDA(cudaDeviceSynchronize());
@@ -190,7 +192,11 @@ TEST_CASE("symmetric multicast memory: one rank through the switch", "[gpu][mult
     run_checked<float>(cs, sb, count, 0, "switch fp32");
     run_checked<weft::bfloat16_t>(cs, sb, count, 1, "switch bf16");
   }
-  std::printf("one-rank device-side all-reduce and all-gather through multicast memory: fp32 and bf16, exact\n");
+  // Inputs that are not 16-byte aligned: the all-gather multicasts from its own staged piece.
+  run_checked<float>(cs, sb, 4096, 0, "switch fp32, input 4 bytes off alignment", 1);
+  run_checked<weft::bfloat16_t>(cs, sb, 4096, 1, "switch bf16, input 6 bytes off alignment", 3);
+  std::printf("one-rank device-side all-reduce and all-gather through multicast memory: fp32 and bf16, exact "
+              "(aligned and unaligned inputs)\n");
 
   // Negative control: a fresh buffer, the multicast address shifted by one slot.
   std::vector<weft::symmetric_buffer> fresh;
@@ -308,13 +314,19 @@ TEST_CASE("nvls through weft::comm, zero-copy on multicast symmetric memory", "[
   for (std::size_t count : {std::size_t(4), std::size_t(7), std::size_t(4096), std::size_t(70004), max_count}) {
     bool const zero_copy = count * sizeof(float) % 16 == 0;
     INFO("count " << count << (zero_copy ? " (zero-copy)" : " (staged)"));
-    for (int variant = 0; variant < 4; ++variant) { // all-reduce in place, out of place, all-gather, reduce-scatter
+    // Variant 4's send lies in the same multicast buffer, after recv: the sums are read
+    // from the sends through the switch and nothing is copied.
+    std::size_t const send_off = (count + 3) / 4 * 4;
+    for (int variant = 0; variant < 5; ++variant) { // all-reduce in place, out of place, all-gather, reduce-scatter,
+                                                    // all-reduce out of place with send and recv multicast
+      if (variant == 4 && send_off + count > max_count * std::size_t(n)) continue;
       for (int r = 0; r < n; ++r) {
         WEFT_TEST_CUDA(cudaSetDevice(devs[std::size_t(r)]));
         auto* mine = static_cast<float*>(sb[std::size_t(r)].local);
         if (variant == 0) fill(mine, r, count);
         if (variant == 1 || variant == 2) fill(plain[std::size_t(r)], r, count);
         if (variant == 3) fill(mine, r, count * std::size_t(n));
+        if (variant == 4) fill(mine + send_off, r, count);
       }
       WEFT_TEST_CUDA(cudaDeviceSynchronize());
       for (int r = 0; r < n; ++r) {
@@ -327,6 +339,7 @@ TEST_CASE("nvls through weft::comm, zero-copy on multicast symmetric memory", "[
         if (variant == 1) st = weft::all_reduce(c, pl, mine, count, weft::op::sum<float>{}, s, co);
         if (variant == 2) st = weft::all_gather(c, pl, mine, count, s, co);
         if (variant == 3) st = weft::reduce_scatter(c, mine, pl, count, weft::op::sum<float>{}, s, co);
+        if (variant == 4) st = weft::all_reduce(c, mine + send_off, mine, count, weft::op::sum<float>{}, s, co);
         INFO("variant " << variant << ": " << c.last_call_error());
         REQUIRE(st == status::success);
         CHECK(c.last_nvls_zero_copy() == zero_copy);
@@ -336,7 +349,7 @@ TEST_CASE("nvls through weft::comm, zero-copy on multicast symmetric memory", "[
       for (int r = 0; r < n; ++r) {
         WEFT_TEST_CUDA(cudaSetDevice(devs[std::size_t(r)]));
         auto const* mine = static_cast<float const*>(sb[std::size_t(r)].local);
-        if (variant <= 1) {
+        if (variant <= 1 || variant == 4) {
           std::vector<float> h = read(mine, count);
           for (std::size_t i = 0; i < count; ++i) {
             float want = 0;
@@ -395,8 +408,8 @@ TEST_CASE("nvls through weft::comm, zero-copy on multicast symmetric memory", "[
     cudaGraphExecDestroy(execs[std::size_t(r)]);
   }
   CHECK(wrong == 0);
-  std::printf("zero-copy NVLS on %d GPU(s): all-reduce (in and out of place), all-gather, reduce-scatter and 20 graph "
-              "replays exact; unaligned counts staged\n", n);
+  std::printf("zero-copy NVLS on %d GPU(s): all-reduce (in place, out of place from plain and from multicast memory), "
+              "all-gather, reduce-scatter and 20 graph replays exact; unaligned counts staged\n", n);
   for (int r = 0; r < n; ++r) {
     WEFT_TEST_CUDA(cudaSetDevice(devs[std::size_t(r)]));
     cudaFree(plain[std::size_t(r)]);

@@ -154,18 +154,24 @@ void check(group& g, coll c, std::size_t count, weft::call_options o, bool in_pl
 }
 
 // Every rank's device input (`count` elements of input(r, i)) and output
-// (`out_count` elements, uninitialised), freed at the end of the scope.
+// (`out_count` elements, uninitialised), freed at the end of the scope; on
+// device devs[r] where given (one rank per GPU), else on the current device.
 struct rank_io {
   std::vector<float*> in, out;
-  rank_io(int n, std::size_t count, std::size_t out_count) : in(std::size_t(n)), out(std::size_t(n)) {
+  rank_io(int n, std::size_t count, std::size_t out_count, std::vector<int> const& devs = {})
+      : in(std::size_t(n)), out(std::size_t(n)) {
+    int prev = 0;
+    WEFT_TEST_CUDA(cudaGetDevice(&prev));
     for (std::size_t r = 0; r < in.size(); ++r) {
+      if (r < devs.size()) WEFT_TEST_CUDA(cudaSetDevice(devs[r]));
       std::vector<float> h(count);
       for (std::size_t i = 0; i < count; ++i) h[i] = input(int(r), i);
       WEFT_TEST_CUDA(cudaMalloc(&in[r], count * sizeof(float)));
       WEFT_TEST_CUDA(cudaMalloc(&out[r], out_count * sizeof(float)));
       WEFT_TEST_CUDA(cudaMemcpy(in[r], h.data(), count * sizeof(float), cudaMemcpyHostToDevice));
+      WEFT_TEST_CUDA(cudaDeviceSynchronize()); // see check()
     }
-    WEFT_TEST_CUDA(cudaDeviceSynchronize()); // see check()
+    WEFT_TEST_CUDA(cudaSetDevice(prev));
   }
   rank_io(rank_io const&) = delete;
   rank_io& operator=(rank_io const&) = delete;
@@ -403,7 +409,7 @@ TEST_CASE("runtime gpu: nvls collectives over the communicator's multicast windo
       }
   // 200 calls back to back, collectives and block counts mixed, no synchronisation in between.
   std::size_t const count = 50000;
-  rank_io io(n, count * std::size_t(n), count * std::size_t(n));
+  rank_io io(n, count * std::size_t(n), count * std::size_t(n), devs);
   for (int call = 0; call < 200; ++call) {
     weft::call_options o;
     o.algo = weft::algorithm::nvls;

@@ -249,3 +249,54 @@ TEST_CASE("symmetric: the round extrapolation matches full simulations", "[sim][
       CHECK(a.time_us == Approx(b.time_us).epsilon(0.01));
     }
 }
+
+TEST_CASE("symmetric: zero-copy NVLS, a candidate only on multicast buffers, beats staged NVLS", "[sim][symmetric]") {
+  topology const t = preset("gb200-nvl72");
+  std::size_t const big = std::size_t(256) << 20;
+  // By default the buffers are not multicast symmetric memory: listed with the reason, never chosen.
+  tune::choice const plain = tune::choose(t, all_reduce(big));
+  REQUIRE(plain.ok);
+  CHECK(plain.best.algo != "nvls_zero_copy");
+  bool said = false;
+  for (auto const& c : plain.considered)
+    said = said || (c.algo == "nvls_zero_copy" && c.error.find("multicast symmetric memory") != std::string::npos);
+  CHECK(said);
+  // On multicast buffers it is simulated whole (one pass, whatever the size) and,
+  // moving no staging copies, is predicted faster than the staged NVLS.
+  tune::tune_options zc;
+  zc.zero_copy = true;
+  for (int n : {8, 72}) {
+    INFO(n << " ranks");
+    tune::prediction const z = tune::predict(t, all_reduce(big, n), "nvls_zero_copy", protocol::simple, 16, zc);
+    tune::prediction const s = tune::predict(t, all_reduce(big, n), "nvls", protocol::simple, 16, zc);
+    INFO(z.error << s.error);
+    REQUIRE(z.ok);
+    REQUIRE(s.ok);
+    CHECK(z.rounds == 1);
+    CHECK_FALSE(z.extrapolated);
+    CHECK(z.time_us < s.time_us);
+    tune::overrides ov;
+    ov.algo = "nvls_zero_copy";
+    tune::choice const forced = tune::choose(t, all_reduce(big, n), ov, zc);
+    REQUIRE(forced.ok);
+    CHECK(forced.best.algo == "nvls_zero_copy");
+  }
+  // A per-rank piece that is not whole 16-byte vectors is staged by the runtime: refused, with why.
+  tune::request odd = all_reduce(4 * 1001, 8);
+  tune::prediction const o = tune::predict(t, odd, "nvls_zero_copy", protocol::simple, 4, zc);
+  CHECK_FALSE(o.ok);
+  CHECK(o.error.find("16-byte vectors") != std::string::npos);
+  // The same on all-gather and reduce-scatter.
+  for (auto c : {collective::all_gather, collective::reduce_scatter}) {
+    tune::request rq;
+    rq.coll = c;
+    rq.nranks = 8;
+    rq.bytes = big;
+    tune::prediction const z = tune::predict(t, rq, "nvls_zero_copy", protocol::simple, 16, zc);
+    tune::prediction const s = tune::predict(t, rq, "nvls", protocol::simple, 16, zc);
+    INFO(to_string(c) << ": " << z.error << s.error);
+    REQUIRE(z.ok);
+    REQUIRE(s.ok);
+    CHECK(z.time_us < s.time_us);
+  }
+}

@@ -241,18 +241,90 @@ TEST_CASE("trace direct/nvls: in the main registry, under the names weft-sim use
     REQUIRE_FALSE(s.steps.empty());
     CHECK(s.name == a.name);
   }
-  CHECK(found == 8);
-  for (char const* name : {"direct_one_shot", "direct_two_shot", "direct_ll", "nvls"}) {
+  CHECK(found == 11);
+  for (char const* name : {"direct_one_shot", "direct_two_shot", "direct_ll", "nvls", "nvls_zero_copy"}) {
     bool ok = false;
     for (auto const& m : traced_algorithms(collective::all_reduce)) ok = ok || std::string(m.name) == name;
     INFO(name);
     CHECK(ok);
   }
-  // Only NVLS needs switches that reduce; the LL flavour runs under LL, the others under Simple.
+  // Only NVLS needs switches that reduce, and only its zero-copy form the call's buffers
+  // in multicast memory; the LL flavour runs under LL, the others under Simple.
   for (auto const& a : symmetric_list()) {
     INFO(label(a));
-    CHECK(a.multicast == (std::string(a.name) == "nvls"));
+    bool const nvls = std::string(a.name) == "nvls" || std::string(a.name) == "nvls_zero_copy";
+    CHECK(a.multicast == nvls);
+    CHECK(a.zero_copy == (std::string(a.name) == "nvls_zero_copy"));
     CHECK(traces_under(a, weft::protocol::ll) == (std::string(a.name) == "direct_ll"));
     CHECK(traces_under(a, weft::protocol::simple) == (std::string(a.name) != "direct_ll"));
   }
+}
+
+TEST_CASE("trace nvls zero-copy: on the call's own buffers, nothing staged", "[trace][direct][zero-copy]") {
+  trace_options o;
+  o.step_elems = 16;
+  struct expect {
+    schedule s;
+    buf reduced, stored; // the buffers mc_ld_reduce reads and mc_st writes (every rank's)
+  };
+  // The all-reduce has its input and output in multicast memory: reduced from
+  // every input, stored into every output.
+  expect const cases[] = {{trace_nvls_zero_copy_all_reduce(4, 1, 64, o), buf::input, buf::output},
+                          {trace_nvls_zero_copy_all_gather(4, 1, 64, o), buf::none, buf::output},
+                          {trace_nvls_zero_copy_reduce_scatter(4, 1, 64, o), buf::input, buf::none}};
+  for (auto const& c : cases) {
+    INFO(to_string(c.s.coll));
+    std::size_t lds = 0, sts = 0, signals = 0, scratch = 0, local = 0;
+    for (auto const& t : c.s.steps) {
+      lds += t.op == step_op::mc_ld_reduce;
+      sts += t.op == step_op::mc_st;
+      signals += t.op == step_op::signal;
+      local += t.op == step_op::local;
+      scratch += t.src == buf::scratch || t.dst == buf::scratch;
+      if (t.op == step_op::mc_ld_reduce) CHECK(t.src == c.reduced);
+      if (t.op == step_op::mc_st) CHECK(t.dst == c.stored);
+    }
+    CHECK(local == 0);                                 // nothing is copied
+    CHECK(scratch == 0);                               // no staging area is touched
+    CHECK(signals == 4 * 3 * 2);                       // two barriers per rank
+    CHECK(lds == (c.s.coll == collective::all_gather ? 0u : 4u));
+    CHECK(sts == (c.s.coll == collective::reduce_scatter ? 0u : 4u));
+    CHECK(verify(c.s).ok());
+  }
+  // The staged all-reduce moves the same data through the window as well.
+  schedule const staged = trace_nvls_all_reduce(4, 1, 64, o);
+  CHECK(staged.steps.size() > cases[0].s.steps.size());
+}
+
+TEST_CASE("trace nvls zero-copy: more ranks than one pass of sources, through the interpreter", "[trace][direct][zero-copy]") {
+  // Past 8 sources the reduction takes several passes; each rank's mc_ld_reduce reads
+  // its own output among the sources and writes it (the interpreter reduces into a copy).
+  for (int n : {9, 12, 16})
+    for (auto c : {collective::all_reduce, collective::reduce_scatter}) {
+      trace_options o;
+      std::size_t const count = 16 * std::size_t(n) + 4;
+      schedule const s = c == collective::all_reduce ? trace_nvls_zero_copy_all_reduce(n, 2, count, o)
+                                                     : trace_nvls_zero_copy_reduce_scatter(n, 2, count, o);
+      std::size_t const ni = buffer_elems(s, buf::input), no = buffer_elems(s, buf::output);
+      std::vector<std::vector<float>> in(static_cast<std::size_t>(n), std::vector<float>(ni)),
+          out(static_cast<std::size_t>(n), std::vector<float>(no, -1.0f));
+      std::vector<float const*> send;
+      std::vector<float*> recv;
+      for (int r = 0; r < n; ++r) {
+        for (std::size_t j = 0; j < ni; ++j) in[std::size_t(r)][j] = float(1 + (r * 5 + int(j)) % 13);
+        send.push_back(in[std::size_t(r)].data());
+        recv.push_back(out[std::size_t(r)].data());
+      }
+      std::string err;
+      INFO(to_string(c) << " n " << n << ": " << err);
+      REQUIRE(weft::sim::interpret(s, send, recv, weft::op::sum<float>{}, {}, &err) == weft::status::success);
+      for (int r = 0; r < n; ++r)
+        for (std::size_t j = 0; j < no; ++j) {
+          float want = 0;
+          for (int q = 0; q < n; ++q)
+            want += in[std::size_t(q)][c == collective::reduce_scatter ? std::size_t(r) * count + j : j];
+          INFO("rank " << r << " element " << j);
+          REQUIRE(out[std::size_t(r)][j] == want);
+        }
+    }
 }

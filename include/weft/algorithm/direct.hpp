@@ -67,6 +67,7 @@ struct sym_failure {
   cuda::std::uint64_t epoch = 0; //!< the epoch waited for
   cuda::std::uint64_t seen = 0;  //!< the value last read
   bool ll = false;               //!< an LL line, not a barrier flag
+  int claimed = 0;               //!< 1 once a failure wrote the record (the first one wins, whole)
 };
 
 //! Sources reduced in one pass of `reduce_sources` (more peers take more passes).
@@ -196,7 +197,19 @@ struct sym_view {
   }
   WEFT_HOST_DEVICE void fail(status s, int q, int b, cuda::std::uint64_t e, cuda::std::uint64_t seen,
                              bool ll) const noexcept {
-    if (failure && failure->st == status::success) *failure = sym_failure{s, q, b, e, seen, ll};
+    if (!failure) return;
+    // Every waiting thread of every block may fail at once: the first to claim
+    // the record writes all of it, so block, epoch and value come from one wait.
+    int expected = 0;
+    if (!cuda::atomic_ref<int, cuda::thread_scope_system>(failure->claimed)
+             .compare_exchange_strong(expected, 1, cuda::memory_order_relaxed))
+      return;
+    failure->st = s;
+    failure->peer = q;
+    failure->block = b;
+    failure->epoch = e;
+    failure->seen = seen;
+    failure->ll = ll;
   }
 
   // ---- data movement (what a tracing view records instead) ----

@@ -26,12 +26,31 @@
 //! Areas alternate parity per round exactly as in the direct collectives
 //! (weft/algorithm/direct.hpp), so a barrier per phase suffices and flags are
 //! never reset.
+//!
+//! Zero-copy NVLS (`nvls_zero_copy_*` at the end) runs on the call's own buffer
+//! when that buffer is symmetric memory with a multicast address: the data never
+//! enters the window, whose multicast object only lends its barrier. The buffer
+//! is a second object `Mb` with element offsets from its start (every rank's
+//! copy has the same layout):
+//!   mb.ld_reduce_st(g, op, off, count, to)  every copy of buffer `to` gets, at
+//!       [off, off + count), the op-reduction over ranks of that range of `mb`
+//!       (`to` may be `mb`: in place)
+//!   mb.st(g, src, off, count)           every copy's [off, off + count) = src
+//!   mb.ld_reduce(g, op, off, count, dst)  dst = the reduction of that range
+//! `multimem_buffer` (runtime/nvls_multimem.cuh) runs them through the switch;
+//! `peer_multicast_buffer` (team/cpu_nvls.hpp) emulates them with peer pointers.
+//! Which calls qualify is `nvls_zero_copy_fits`, the same rule on both.
 
 #include <weft/algorithm/direct.hpp>
 #include <weft/algorithm/partition.hpp>
 #include <weft/core/config.hpp>
+#include <weft/core/ops.hpp>
 #include <weft/core/status.hpp>
+#include <weft/core/types.hpp>
+#include <weft/prims/wait_error.hpp>
 #include <cuda/std/cstddef>
+#include <cuda/std/cstdint>
+#include <cuda/std/type_traits>
 
 namespace weft {
 
@@ -185,6 +204,105 @@ WEFT_HOST_DEVICE status nvls_reduce_scatter(Group& g, Mc const& mc, int b, Op co
     WEFT_TRY(barrier());
     mc.ld_reduce(g, op, b, rd.par, 0, cuda::std::size_t(s.rank) * m, rd.len, out + rd.base, true);
     return status::success;
+  });
+}
+
+// ---- zero-copy NVLS over the call's own multicast buffer (see the file comment) ----
+
+//! Whether the switch reduces `Op` itself (multimem.ld_reduce .add): a plain sum
+//! of fp32, bf16 or fp16. Other reductions need the staged path's peer fallback.
+template <class Op>
+inline constexpr bool nvls_switch_reduces =
+    cuda::std::is_same_v<Op, op::sum<float>> || cuda::std::is_same_v<Op, op::sum<bfloat16_t>> ||
+    cuda::std::is_same_v<Op, op::sum<half_t>>;
+
+//! Bytes of one multicast access: a zero-copy call moves whole 16-byte vectors.
+inline constexpr cuda::std::size_t nvls_vector_bytes = 16;
+
+//! Whether a call whose per-rank piece is `bytes` long, on buffers `send` and
+//! `recv`, can run zero-copy once its multicast buffer is found: a nonzero
+//! multiple of 16 bytes, both pointers 16-byte aligned, and (all-reduce,
+//! reduce-scatter) a reduction the switch runs. Every rank gets the same answer
+//! from the same call, so all take the same path.
+template <coll_kind Coll, class Op>
+WEFT_HOST_DEVICE constexpr bool nvls_zero_copy_fits(cuda::std::size_t bytes, void const* send, void const* recv) noexcept {
+  if constexpr (Coll != coll_kind::all_gather)
+    if (!nvls_switch_reduces<Op>) return false;
+  auto aligned = [](void const* p) { return reinterpret_cast<cuda::std::uintptr_t>(p) % nvls_vector_bytes == 0; };
+  return bytes != 0 && bytes % nvls_vector_bytes == 0 && aligned(send) && aligned(recv);
+}
+
+namespace detail {
+
+//! Run `body(barrier)` once on block b, `barrier()` being the multicast object's
+//! next barrier; the block's cursor is loaded first and stored back after.
+template <class Group, class Mc, class Body>
+WEFT_HOST_DEVICE status mc_once(Group& g, Mc const& mc, int b, Body&& body) {
+  sym_cursor c = load_cursor(mc.sym(), b);
+  auto barrier = [&] { return mc.barrier(g, b, c); };
+  WEFT_TRY(body(barrier));
+  store_cursor(g, mc.sym(), b, c);
+  return status::success;
+}
+
+} // namespace detail
+
+//! Zero-copy NVLS all-reduce of [r.lo, r.hi) on block b. `to` is the multicast
+//! buffer over every rank's `recv`; `from` the one the sums are read from:
+//! `to` itself in place, or when `send` is not multicast memory (then `send` is
+//! first copied into `recv`, `copy_in`), else the multicast buffer over every
+//! rank's `send` (no copy at all). Barrier (every copy holds its input); each
+//! rank reduces its slice (`partition` of the range over the ranks) across
+//! every copy of `from` and stores the result into every copy of `to`; barrier
+//! (every result is in place). An empty range crosses no barrier (every rank
+//! computes the same ranges). Slices start on multiples of 16 elements, so when
+//! the range is whole 16-byte vectors so is every slice; the algorithm itself
+//! is exact for any count.
+template <class Group, class Mc, class Mb, class Op>
+WEFT_HOST_DEVICE status nvls_zero_copy_all_reduce(Group& g, Mc const& mc, Mb const& from, Mb const& to, bool copy_in,
+                                                  int b, Op const& op, typename Op::value_type const* send,
+                                                  typename Op::value_type* recv, elem_range r) {
+  if (r.size() == 0) return status::success;
+  auto const& s = mc.sym();
+  return detail::mc_once(g, mc, b, [&](auto& barrier) {
+    if (copy_in && send != recv) s.copy(g, send + r.lo, recv + r.lo, r.size());
+    WEFT_TRY(barrier());
+    elem_range const mine = partition(r.size(), s.nranks, s.rank);
+    from.ld_reduce_st(g, op, r.lo + mine.lo, mine.size(), to);
+    return barrier();
+  });
+}
+
+//! Zero-copy NVLS all-gather of [r.lo, r.hi) of every rank's `count` elements;
+//! `mb` is the multicast buffer over every rank's `recv` (nranks x count).
+//! Barrier (no rank still uses its recv); this rank stores its range of `send`
+//! into piece `rank` of every copy; barrier.
+template <class Group, class Mc, class Mb, class T>
+WEFT_HOST_DEVICE status nvls_zero_copy_all_gather(Group& g, Mc const& mc, Mb const& mb, int b, T const* send,
+                                                  cuda::std::size_t count, elem_range r) {
+  if (r.size() == 0) return status::success;
+  auto const& s = mc.sym();
+  return detail::mc_once(g, mc, b, [&](auto& barrier) {
+    WEFT_TRY(barrier());
+    mb.st(g, send + r.lo, cuda::std::size_t(s.rank) * count + r.lo, r.size());
+    return barrier();
+  });
+}
+
+//! Zero-copy NVLS reduce-scatter of [r.lo, r.hi) of each rank's block; `mb` is
+//! the multicast buffer over every rank's `send` (nranks x count). Barrier
+//! (every send is ready); this rank reduces its block of every copy into
+//! `recv`; barrier (no send is reused before every rank has read it).
+template <class Group, class Mc, class Mb, class Op>
+WEFT_HOST_DEVICE status nvls_zero_copy_reduce_scatter(Group& g, Mc const& mc, Mb const& mb, int b, Op const& op,
+                                                      typename Op::value_type* recv, cuda::std::size_t count,
+                                                      elem_range r) {
+  if (r.size() == 0) return status::success;
+  auto const& s = mc.sym();
+  return detail::mc_once(g, mc, b, [&](auto& barrier) {
+    WEFT_TRY(barrier());
+    mb.ld_reduce(g, op, cuda::std::size_t(s.rank) * count + r.lo, r.size(), recv + r.lo);
+    return barrier();
   });
 }
 

@@ -259,25 +259,20 @@ __global__ void __launch_bounds__(512) comm_nvls_kernel(Op op, multimem_multicas
   if ((s == status::invalid_argument || s == status::unsupported) && threadIdx.x == 0) *result = s;
 }
 
-//! Zero-copy NVLS over multicast symmetric memory: the data never enters the
-//! window; `mc` is this rank's multicast address of the call's multicast
-//! buffer (recv for all-reduce and all-gather, send for reduce-scatter), and
-//! the window `w` lends its per-block counter barriers. CTA b takes
-//! `partition(count, gridDim.x, b)`:
-//!  - all-reduce (a sum the switch reduces): copy send -> recv if out of
-//!    place; barrier; ld_reduce + st this rank's 1/n of the range's 16-byte
-//!    vectors, in place through `mc`; barrier.
-//!  - all-gather (bytes): barrier (every recv free); st this rank's range of
-//!    send into piece `rank` of every recv; barrier.
-//!  - reduce-scatter: barrier (every send ready); ld_reduce this rank's block of
-//!    every send into recv; barrier (no send is reused before all have read).
-//! The host made sure that every address is 16-byte aligned and that the
-//! per-rank byte count is a multiple of 16.
+//! Zero-copy NVLS over multicast symmetric memory (algorithm/nvls.hpp,
+//! `nvls_zero_copy_*`): the data never enters the window; `mc` is this rank's
+//! multicast address of the call's multicast buffer (recv for all-reduce and
+//! all-gather, send for reduce-scatter), `mc_send` that of an out-of-place
+//! all-reduce's send where it is multicast memory too (else null: send is
+//! copied into recv first), and the window `w` lends its per-block counter
+//! barriers. CTA b runs block b on `partition(count, gridDim.x, b)`.
+//! The host checked `nvls_zero_copy_fits`. A failed wait is in the window's
+//! failure record; a grid wider than the window records invalid_argument.
 template <coll_kind Coll, class Op>
 __global__ void __launch_bounds__(512)
     comm_nvls_zero_copy_kernel(Op op, multimem_multicast w, typename Op::value_type const* send,
-                               typename Op::value_type* recv, unsigned char* mc, cuda::std::size_t count, status* result) {
-  using T = typename Op::value_type;
+                               typename Op::value_type* recv, unsigned char* mc, unsigned char* mc_send,
+                               cuda::std::size_t count, status* result) {
   if (int(gridDim.x) > w.v.nblocks) {
     if (threadIdx.x == 0) *result = status::invalid_argument;
     return;
@@ -286,43 +281,17 @@ __global__ void __launch_bounds__(512)
     cuda_cta g;
     int const b = int(blockIdx.x);
     elem_range const r = partition(count, int(gridDim.x), b);
-    constexpr cuda::std::size_t per = 16 / sizeof(T);
-    cuda::std::size_t const tid = cuda::std::size_t(g.thread_rank()), nth = cuda::std::size_t(g.size());
-    sym_cursor c = load_cursor(w.v, b);
-    status s = status::success;
+    multimem_buffer const mb{mc};
     if constexpr (Coll == coll_kind::all_reduce) {
-      if (send != recv) copy_to(g, send + r.lo, recv + r.lo, r.size());
-      s = w.barrier(g, b, c);
-      if (s == status::success) {
-        elem_range const mine = partition(r.size() / per, w.v.nranks, w.v.rank);
-        unsigned char* const m = mc + r.lo * sizeof(T);
-        for (cuda::std::size_t i = mine.lo + tid; i < mine.hi; i += nth) {
-          ptx::multimem_st_v4_f32(m + 16 * i, ptx::multimem_ld_reduce_add_v4<T>(m + 16 * i));
-        }
-        s = w.barrier(g, b, c);
-      }
-    } else if constexpr (Coll == coll_kind::all_gather) {
-      s = w.barrier(g, b, c);
-      if (s == status::success) {
-        unsigned char* const m = mc + (cuda::std::size_t(w.v.rank) * count + r.lo) * sizeof(T);
-        auto const* src = reinterpret_cast<weft::detail::b128 const*>(send + r.lo);
-        for (cuda::std::size_t i = tid; i < r.size() * sizeof(T) / 16; i += nth) ptx::multimem_st_v4_f32(m + 16 * i, src[i]);
-        s = w.barrier(g, b, c);
-      }
-    } else {
-      s = w.barrier(g, b, c);
-      if (s == status::success) {
-        unsigned char const* const m = mc + (cuda::std::size_t(w.v.rank) * count + r.lo) * sizeof(T);
-        auto* dst = reinterpret_cast<weft::detail::b128*>(recv + r.lo);
-        for (cuda::std::size_t i = tid; i < r.size() / per; i += nth) dst[i] = ptx::multimem_ld_reduce_add_v4<T>(m + 16 * i);
-        s = w.barrier(g, b, c);
-      }
+      // With send in multicast memory too (mc_send), the sums are read from the sends: no copy.
+      multimem_buffer const from{mc_send ? mc_send : mc};
+      (void)nvls_zero_copy_all_reduce(g, w, from, mb, mc_send == nullptr, b, op, send, recv, r);
     }
-    store_cursor(g, w.v, b, c);
-    (void)s; // a failed wait is in the window's failure record
-    (void)op;
+    else if constexpr (Coll == coll_kind::all_gather) (void)nvls_zero_copy_all_gather(g, w, mb, b, send, count, r);
+    else (void)nvls_zero_copy_reduce_scatter(g, w, mb, b, op, recv, count, r);
+    // a failed wait is in the window's failure record
   ), (
-    (void)send; (void)recv; (void)mc; (void)count; (void)op;
+    (void)send; (void)recv; (void)mc; (void)mc_send; (void)count; (void)op;
     if (threadIdx.x == 0) *result = status::unsupported;
   ))
 }
@@ -332,12 +301,8 @@ __global__ void __launch_bounds__(512)
 template <coll_kind Coll, class Op>
 unsigned char* nvls_zero_copy_address(comm const& c, void const* send, void* recv, std::size_t count) {
   using T = typename Op::value_type;
-  if (!c.nvls_ready()) return nullptr;
-  if constexpr (Coll == coll_kind::all_reduce || Coll == coll_kind::reduce_scatter)
-    if (!multimem_multicast::switch_reduces<Op>) return nullptr;
   std::size_t const bytes = count * sizeof(T), n = std::size_t(c.size());
-  auto aligned = [](void const* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; };
-  if (bytes == 0 || bytes % 16 != 0 || !aligned(send) || !aligned(recv)) return nullptr;
+  if (!c.nvls_ready() || !nvls_zero_copy_fits<Coll, Op>(bytes, send, recv)) return nullptr;
   if constexpr (Coll == coll_kind::reduce_scatter) return static_cast<unsigned char*>(c.multicast_address(send, bytes * n));
   else if constexpr (Coll == coll_kind::all_gather) return static_cast<unsigned char*>(c.multicast_address(recv, bytes * n));
   else return static_cast<unsigned char*>(c.multicast_address(recv, bytes));
@@ -374,7 +339,10 @@ status launch(comm const& c, launch_plan const& plan, Op const& op, void const* 
       status* res = c.nvls_launch_status();
       if (unsigned char* zc = nvls_zero_copy_address<Coll, Op>(c, send, recv, count)) {
         c.note_nvls_path(true);
-        void* zargs[] = {&op_copy, &mc, &in, &out, &zc, &n, &res};
+        unsigned char* zc_send = nullptr;
+        if (Coll == coll_kind::all_reduce && send != recv)
+          zc_send = static_cast<unsigned char*>(c.multicast_address(send, count * sizeof(T)));
+        void* zargs[] = {&op_copy, &mc, &in, &out, &zc, &zc_send, &n, &res};
         cudaError_t const e =
             cudaLaunchKernel(reinterpret_cast<void const*>(&comm_nvls_zero_copy_kernel<Coll, Op>), dim3(unsigned(plan.nchannels)),
                              dim3(unsigned(c.config().threads)), zargs, 0, stream);

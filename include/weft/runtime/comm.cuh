@@ -857,7 +857,15 @@ private:
     auto region = std::make_shared<sym::multicast_region>();
     if (status const s = region->create(devs, bytes); s != status::success) {
       why = region->last_error();
-      return s;
+      if (s != status::cuda_error) return s;
+      // A driver that refuses objects with no exportable handle type may take
+      // POSIX file descriptors (what the cross-process path uses).
+      sym::multicast_options fd;
+      fd.handle_type = CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR;
+      if (status const s2 = region->create(devs, bytes, fd); s2 != status::success) {
+        why = "handle type none: " + why + "; POSIX file descriptor: " + region->last_error();
+        return s2;
+      }
     }
     std::vector<unsigned char*> bases;
     for (int i = 0; i < region->ndevices(); ++i) bases.push_back(static_cast<unsigned char*>(region->unicast_address(i)));

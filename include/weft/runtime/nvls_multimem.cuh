@@ -60,9 +60,7 @@ struct multimem_multicast {
 
   //! Whether the switch can reduce `Op` (a plain sum of fp32, bf16 or fp16).
   template <class Op>
-  static constexpr bool switch_reduces =
-      cuda::std::is_same_v<Op, op::sum<float>> || cuda::std::is_same_v<Op, op::sum<bfloat16_t>> ||
-      cuda::std::is_same_v<Op, op::sum<half_t>>;
+  static constexpr bool switch_reduces = nvls_switch_reduces<Op>;
 
   template <class T>
   WEFT_HOST_DEVICE unsigned char* mc_of(T const* unicast) const noexcept {
@@ -148,6 +146,56 @@ private:
       detail::ptx::multimem_st_v4_f32(m + 16 * i, reinterpret_cast<detail::b128 const*>(src)[i]);
     g.sync();
     return vecs * per;
+  }
+};
+
+//! The multicast buffer of zero-copy NVLS (algorithm/nvls.hpp): `mc` is this
+//! rank's multicast address of the call's symmetric buffer (element offsets
+//! count from it). Every access is a 16-byte multimem vector; the caller made
+//! sure (`nvls_zero_copy_fits`) that ranges are whole vectors, addresses are
+//! aligned and the switch reduces the operator. sm_90+ only: elsewhere the
+//! operations do nothing (the launch refuses such a device first).
+struct multimem_buffer {
+  unsigned char* mc = nullptr;
+
+  template <class Group, class Op>
+  WEFT_HOST_DEVICE void ld_reduce_st(Group& g, Op const&, cuda::std::size_t off, cuda::std::size_t count,
+                                     multimem_buffer const& to) const {
+    using T = typename Op::value_type;
+    static_assert(nvls_switch_reduces<Op>, "zero-copy reductions run in the switch");
+    NV_IF_TARGET(NV_PROVIDES_SM_90, (
+      unsigned char const* const m = mc + off * sizeof(T);
+      unsigned char* const d = to.mc + off * sizeof(T);
+      cuda::std::size_t const vecs = count * sizeof(T) / 16;
+      for (cuda::std::size_t i = cuda::std::size_t(g.thread_rank()); i < vecs; i += cuda::std::size_t(g.size()))
+        detail::ptx::multimem_st_v4_f32(d + 16 * i, detail::ptx::multimem_ld_reduce_add_v4<T>(m + 16 * i));
+    ))
+    (void)g; (void)off; (void)count; (void)to;
+  }
+  template <class Group, class T>
+  WEFT_HOST_DEVICE void st(Group& g, T const* src, cuda::std::size_t off, cuda::std::size_t count) const {
+    NV_IF_TARGET(NV_PROVIDES_SM_90, (
+      unsigned char* const m = mc + off * sizeof(T);
+      auto const* s = reinterpret_cast<detail::b128 const*>(src);
+      cuda::std::size_t const vecs = count * sizeof(T) / 16;
+      for (cuda::std::size_t i = cuda::std::size_t(g.thread_rank()); i < vecs; i += cuda::std::size_t(g.size()))
+        detail::ptx::multimem_st_v4_f32(m + 16 * i, s[i]);
+    ))
+    (void)g; (void)src; (void)off; (void)count;
+  }
+  template <class Group, class Op>
+  WEFT_HOST_DEVICE void ld_reduce(Group& g, Op const&, cuda::std::size_t off, cuda::std::size_t count,
+                                  typename Op::value_type* dst) const {
+    using T = typename Op::value_type;
+    static_assert(nvls_switch_reduces<Op>, "zero-copy reductions run in the switch");
+    NV_IF_TARGET(NV_PROVIDES_SM_90, (
+      unsigned char const* const m = mc + off * sizeof(T);
+      auto* d = reinterpret_cast<detail::b128*>(dst);
+      cuda::std::size_t const vecs = count * sizeof(T) / 16;
+      for (cuda::std::size_t i = cuda::std::size_t(g.thread_rank()); i < vecs; i += cuda::std::size_t(g.size()))
+        d[i] = detail::ptx::multimem_ld_reduce_add_v4<T>(m + 16 * i);
+    ))
+    (void)g; (void)off; (void)count; (void)dst;
   }
 };
 

@@ -226,8 +226,21 @@ private:
         // Every rank's source, gathered first: reduce_sources is host-device and
         // takes a host-device callable (nvcc warns about a host lambda there).
         std::vector<T const*> srcs(std::size_t(s_.nranks));
-        for (int q = 0; q < s_.nranks; ++q) srcs[std::size_t(q)] = ptr(t.src, q, t.src_offset);
-        weft::detail::reduce_sources(g, op_, s_.nranks, source_list<T>{srcs.data()}, ptr(t.dst, t.rank, t.dst_offset), n, t.post);
+        T* const dst = ptr(t.dst, t.rank, t.dst_offset);
+        bool aliased = false; // zero-copy NVLS reduces a range of every rank's buffer into this rank's own
+        for (int q = 0; q < s_.nranks; ++q) {
+          srcs[std::size_t(q)] = ptr(t.src, q, t.src_offset);
+          aliased = aliased || srcs[std::size_t(q)] == dst;
+        }
+        if (!aliased) {
+          weft::detail::reduce_sources(g, op_, s_.nranks, source_list<T>{srcs.data()}, dst, n, t.post);
+          break;
+        }
+        // Past the first pass of sources, reduce_sources reads the partial sum in dst,
+        // which must not be one of the sources: reduce into a copy first.
+        std::vector<T> tmp(n);
+        weft::detail::reduce_sources(g, op_, s_.nranks, source_list<T>{srcs.data()}, tmp.data(), n, t.post);
+        reduce_copy(g, op_, ptr_list<T const, 1>{{tmp.data()}, 1}, ptr_list<T, 1>{{dst}, 1}, n, reduce_copy_flags{0u, false});
         break;
       }
       case step_op::mc_st:

@@ -240,6 +240,11 @@ struct traced_algorithm {
   //! The rail-rotated ring family: traced with `trace_options::ring_local` (the
   //! tuner sets it to the topology's GPUs per node); each channel is its own ring.
   bool rail = false;
+  //! Runs on the call's own buffers, which must be multicast symmetric memory
+  //! (zero-copy NVLS; the runtime takes it only for whole 16-byte vectors per
+  //! rank, `nvls_zero_copy_fits`). The tuner considers it only when told the
+  //! buffers are (`tune_options::zero_copy`).
+  bool zero_copy = false;
 };
 
 //! Whether `a` is cut for / runs under protocol `p`.

@@ -8,8 +8,11 @@
 //! switch writes every copy), `ld_reduce_st` both; staging copies and barriers
 //! are recorded by the underlying `trace_sym` (weft/sim/trace_direct.hpp).
 //!
-//! In `traced_algorithm_list` (trace.hpp) as nvls (all-reduce, all-gather,
-//! reduce-scatter); `traced_nvls_list` lists them alone.
+//! `trace_multicast_buffer` is the call's own buffer as the multicast buffer of
+//! zero-copy NVLS (`mc_ld_reduce` / `mc_st` steps on the output or input buffers).
+//!
+//! In `traced_algorithm_list` (trace.hpp) as nvls and nvls_zero_copy
+//! (all-reduce, all-gather, reduce-scatter); `traced_nvls_list` lists them alone.
 
 #include <weft/algorithm/nvls.hpp>
 #include <weft/sim/trace_core.hpp>
@@ -74,6 +77,67 @@ struct trace_multicast {
   }
 };
 
+//! One of the call's own buffers, `b`, as a multicast buffer of zero-copy
+//! NVLS: `ld_reduce_st` records an `mc_ld_reduce` of every rank's range of `b`
+//! into this rank's own range of `to` and an `mc_st` of that to every rank's
+//! `to` (the GPU keeps the sum in registers between the two), `st` an
+//! `mc_st` into every rank's `b`, `ld_reduce` an `mc_ld_reduce` of every rank's
+//! `b` into this rank's buffer.
+template <class T>
+struct trace_multicast_buffer {
+  trace_sym<T> const* v = nullptr;
+  buf b = buf::output;
+
+  step mc(step_op op, std::size_t count) const {
+    step t = v->make(op, v->current_block);
+    t.count = count;
+    return t;
+  }
+  template <class Group, class Op>
+  void ld_reduce_st(Group&, Op const&, std::size_t off, std::size_t count, trace_multicast_buffer const& to) const {
+    if (count == 0) return;
+    step t = mc(step_op::mc_ld_reduce, count);
+    t.src = b;
+    t.dst = to.b; // this rank's own range of `to` holds the sum until it is stored
+    t.src_offset = t.dst_offset = off;
+    t.post = true;
+    v->out->push_back(t);
+    step u = mc(step_op::mc_st, count);
+    u.src = u.dst = to.b;
+    u.src_offset = u.dst_offset = off;
+    u.pre = false; // stores the finished sum
+    v->out->push_back(u);
+  }
+  template <class Group>
+  void st(Group&, T const* src, std::size_t off, std::size_t count) const {
+    if (count == 0) return;
+    int q;
+    step t = mc(step_op::mc_st, count);
+    if (!v->decode(src, q, t.src, t.src_offset) || q != v->rank) {
+      v->fail("mc_st from a buffer that is not this rank's");
+      return;
+    }
+    t.dst = b;
+    t.dst_offset = off;
+    t.pre = false;
+    v->out->push_back(t);
+  }
+  template <class Group, class Op>
+  void ld_reduce(Group&, Op const&, std::size_t off, std::size_t count, T* dst) const {
+    if (count == 0) return;
+    int q;
+    step t = mc(step_op::mc_ld_reduce, count);
+    if (!v->decode(dst, q, t.dst, t.dst_offset) || q != v->rank) {
+      v->fail("mc_ld_reduce into a buffer that is not this rank's");
+      return;
+    }
+    t.src = b;
+    t.src_offset = off;
+    t.post = true;
+    v->out->push_back(t);
+  }
+};
+
 namespace detail {
 
 template <class Body>
@@ -119,6 +183,44 @@ inline schedule trace_nvls_reduce_scatter(int nranks, int nchannels, std::size_t
                                       }, error);
 }
 
+//! Zero-copy NVLS all-reduce (weft::nvls_zero_copy_all_reduce) with the input
+//! and output buffers in multicast symmetric memory: each rank's slice is
+//! reduced from every input and stored into every output, nothing is copied.
+inline schedule trace_nvls_zero_copy_all_reduce(int nranks, int nchannels, std::size_t count,
+                                                trace_options const& o = {}, std::string* error = nullptr) {
+  return detail::trace_nvls_algorithm("nvls_zero_copy", collective::all_reduce, nranks, nchannels, count, o, 1,
+                                      [](auto& g, auto const& mc, auto const& c) {
+                                        using T = std::remove_const_t<std::remove_pointer_t<decltype(c.in)>>;
+                                        trace_multicast_buffer<T> const in{&mc.v, buf::input}, out{&mc.v, buf::output};
+                                        return nvls_zero_copy_all_reduce(g, mc, in, out, false, c.channel, trace_op<T>{},
+                                                                         c.in, c.out, c.range);
+                                      }, error);
+}
+
+//! Zero-copy NVLS all-gather (weft::nvls_zero_copy_all_gather); `count` is each rank's send count.
+inline schedule trace_nvls_zero_copy_all_gather(int nranks, int nchannels, std::size_t count,
+                                                trace_options const& o = {}, std::string* error = nullptr) {
+  return detail::trace_nvls_algorithm("nvls_zero_copy", collective::all_gather, nranks, nchannels, count, o, 1,
+                                      [](auto& g, auto const& mc, auto const& c) {
+                                        using T = std::remove_const_t<std::remove_pointer_t<decltype(c.in)>>;
+                                        trace_multicast_buffer<T> const mb{&mc.v, buf::output};
+                                        return nvls_zero_copy_all_gather(g, mc, mb, c.channel, c.in, c.count, c.range);
+                                      }, error);
+}
+
+//! Zero-copy NVLS reduce-scatter (weft::nvls_zero_copy_reduce_scatter); `count`
+//! is each rank's receive count; the input buffers are the multicast buffer.
+inline schedule trace_nvls_zero_copy_reduce_scatter(int nranks, int nchannels, std::size_t count,
+                                                    trace_options const& o = {}, std::string* error = nullptr) {
+  return detail::trace_nvls_algorithm("nvls_zero_copy", collective::reduce_scatter, nranks, nchannels, count, o, 1,
+                                      [](auto& g, auto const& mc, auto const& c) {
+                                        using T = std::remove_const_t<std::remove_pointer_t<decltype(c.in)>>;
+                                        trace_multicast_buffer<T> const mb{&mc.v, buf::input};
+                                        return nvls_zero_copy_reduce_scatter(g, mc, mb, c.channel, trace_op<T>{}, c.out,
+                                                                             c.count, c.range);
+                                      }, error);
+}
+
 //! Registry entries of the NVLS schedules (spliced into `traced_algorithm_list`,
 //! trace.hpp, by `WEFT_TRACED_NVLS`): Simple, multicast.
 #define WEFT_TRACED_NVLS_ENTRIES                                                                                      \
@@ -129,7 +231,16 @@ inline schedule trace_nvls_reduce_scatter(int nranks, int nchannels, std::size_t
        algorithm::ring, false, protocol_bit(protocol::simple), true, true},                                           \
       {collective::reduce_scatter, "nvls", &trace_nvls_reduce_scatter,                                                \
        "stage, then each rank multicast-reduces its own block", algorithm::ring, false,                               \
-       protocol_bit(protocol::simple), true, true},
+       protocol_bit(protocol::simple), true, true},                                                                   \
+      {collective::all_reduce, "nvls_zero_copy", &trace_nvls_zero_copy_all_reduce,                                    \
+       "in the output buffers (multicast symmetric memory): each rank multicast-reduces and -stores its slice",       \
+       algorithm::ring, false, protocol_bit(protocol::simple), true, true, false, true},                              \
+      {collective::all_gather, "nvls_zero_copy", &trace_nvls_zero_copy_all_gather,                                   \
+       "each rank multicast-stores its input into every output buffer (multicast symmetric memory)", algorithm::ring, \
+       false, protocol_bit(protocol::simple), true, true, false, true},                                               \
+      {collective::reduce_scatter, "nvls_zero_copy", &trace_nvls_zero_copy_reduce_scatter,                            \
+       "each rank multicast-reduces its block of the input buffers (multicast symmetric memory)", algorithm::ring,   \
+       false, protocol_bit(protocol::simple), true, true, false, true},
 
 //! The NVLS schedules alone.
 inline constexpr traced_algorithm traced_nvls_list[] = {WEFT_TRACED_NVLS_ENTRIES};

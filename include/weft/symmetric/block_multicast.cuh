@@ -24,14 +24,18 @@
 //! same sums, since each element is summed once and multicast).
 //!
 //! All-gather: each rank writes its `count` elements into slot piece `rank` of
-//! every copy with `multimem.st`; barrier; every rank copies the n pieces out
-//! of its own staging; barrier. It needs n x count elements of staging and
-//! 16-byte-aligned pieces.
+//! every copy with `multimem.st` (an input that is not 16-byte aligned is first
+//! copied into its own piece and multicast from there); barrier; every rank
+//! copies the n pieces out of its own staging; barrier. It needs n x count
+//! elements of staging and 16-byte-aligned pieces.
+//!
+//! Every rank must take the same path, so the choice depends only on what the
+//! ranks share: the handle, the slot, the count and the type.
 //!
 //! Where a call cannot use the switch -- no multicast address (`h.mc_data`
 //! null: plain symmetric memory), another operator or type, a pre-sm_90 target,
-//! host code, an unaligned buffer, an all-gather too large for the slot's n
-//! pieces -- it is exactly the plain `block_all_reduce` / `block_all_gather`,
+//! host code, an all-gather whose pieces are not whole 16-byte vectors or too
+//! large for the slot's n pieces -- it is exactly the plain `block_all_reduce` / `block_all_gather`,
 //! with the same rules and results.
 //!
 //! Ordering. A rank's staging is reached through two virtual addresses (its
@@ -103,9 +107,18 @@ template <class Group, class T>
 WEFT_DEVICE status switch_all_gather(Group& g, device_handle const& h, int slot, T const* in, T* out,
                                      cuda::std::size_t count) {
   T* base = stage<T>(h, h.rank, slot);
-  unsigned char* const m = mc_of(h, base + cuda::std::size_t(h.rank) * count);
+  T* const piece = base + cuda::std::size_t(h.rank) * count;
+  unsigned char* const m = mc_of(h, piece);
   cuda::std::size_t const vecs = count * sizeof(T) / 16;
-  auto const* src = reinterpret_cast<weft::detail::b128 const*>(in);
+  // An unaligned input is first copied into this rank's own piece (through the
+  // unicast address) and multicast from there: the path depends only on what
+  // every rank shares, so all ranks take the same one.
+  if (!aligned16(in)) {
+    copy(g, in, dsts(piece), count);
+    g.sync();
+    weft::detail::ptx::fence_proxy_alias();
+  }
+  auto const* src = reinterpret_cast<weft::detail::b128 const*>(aligned16(in) ? in : piece);
   for (cuda::std::size_t i = cuda::std::size_t(g.thread_rank()); i < vecs; i += cuda::std::size_t(g.size()))
     weft::detail::ptx::multimem_st_v4_f32(m + 16 * i, src[i]);
   WEFT_TRY(mc_barrier(g, h, slot));
@@ -137,7 +150,7 @@ template <class Group, class T>
 WEFT_HOST_DEVICE status block_all_gather_multicast(Group& g, device_handle const& h, int slot, T const* in, T* out,
                                                    cuda::std::size_t count) {
   if (h.mc_data && slot >= 0 && slot < h.max_blocks && h.nranks <= max_ranks &&
-      count * cuda::std::size_t(h.nranks) <= stage_elems<T>(h) && count * sizeof(T) % 16 == 0 && detail::aligned16(in) &&
+      count * cuda::std::size_t(h.nranks) <= stage_elems<T>(h) && count * sizeof(T) % 16 == 0 &&
       detail::aligned16(stage<T>(h, h.rank, slot))) {
     NV_IF_TARGET(NV_PROVIDES_SM_90, (return detail::switch_all_gather(g, h, slot, in, out, count);))
   }

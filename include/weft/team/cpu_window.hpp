@@ -16,6 +16,12 @@
 //! region and flags, the same handle a GPU kernel takes with peer pointers.
 //! Flags carry 64-bit epochs that only grow, so nothing is reset between calls.
 //!
+//! Symmetric buffers. `register_symmetric(tr, base, bytes)` (collective, every
+//! rank with its own buffer of the same size) makes the ranks' buffers one
+//! symmetric buffer, the CPU counterpart of multicast symmetric memory on a GPU:
+//! NVLS calls whose buffer lies in it (the same offset on every rank) then run
+//! zero-copy over it (`peer_multicast_buffer`, team/cpu_nvls.hpp).
+//!
 //! A call that fails (timeout, abort) leaves the window broken: flags of the
 //! ranks disagree about the epoch, so later calls return `status::aborted`
 //! and `last_error` says why; make a new window.
@@ -75,7 +81,90 @@ public:
     return e.empty() ? "no error" : e;
   }
 
+  //! Make every rank's [base, base + bytes) one symmetric buffer (collective:
+  //! every rank calls it, each with its own buffer; the sizes must agree).
+  //! Refused on every rank, and nothing registered, when any rank's buffer is
+  //! null, empty, overlaps one it registered already, or the sizes differ.
+  //! Call outside a collective.
+  template <class Rank>
+  status register_symmetric(Rank& tr, void* base, std::size_t bytes) {
+    char const* what = "register_symmetric";
+    if (!valid_) return status::invalid_argument;
+    if (tr.size() != n_ || tr.rank() < 0 || tr.rank() >= n_) return status::invalid_argument;
+    rank_state& me = ranks_[std::size_t(tr.rank())];
+    me.error.clear();
+    auto* const b = static_cast<unsigned char*>(base);
+    bool ok = b && bytes > 0;
+    for (auto const& r : me.symmetric)
+      if (ok && b < r.base + r.bytes && r.base < b + bytes) ok = false;
+    symmetric_entry const mine{ok ? b : nullptr, bytes};
+    std::vector<symmetric_entry> all(static_cast<std::size_t>(n_));
+    if (status s = tr.all_gather(&mine, sizeof mine, all.data()); s != status::success)
+      return refuse(tr, what, s, "the exchange of buffer addresses failed");
+    for (int q = 0; q < n_; ++q) {
+      symmetric_entry const& e = all[std::size_t(q)];
+      if (!e.base)
+        return refuse(tr, what, status::invalid_argument,
+                      "rank " + std::to_string(q) + " gave a null or empty buffer, or one overlapping a registered one");
+      if (e.bytes != bytes)
+        return refuse(tr, what, status::invalid_argument,
+                      "rank " + std::to_string(q) + " registers " + std::to_string(e.bytes) + " bytes, rank " +
+                          std::to_string(tr.rank()) + " " + std::to_string(bytes));
+    }
+    registered_buffer r{b, bytes, std::vector<unsigned char*>(static_cast<std::size_t>(n_))};
+    for (int q = 0; q < n_; ++q) r.bases[std::size_t(q)] = all[std::size_t(q)].base;
+    me.symmetric.push_back(std::move(r));
+    return status::success;
+  }
+
+  //! Undo `register_symmetric` (collective: every rank names its own base).
+  //! Nothing is removed unless every rank names a buffer it registered.
+  template <class Rank>
+  status deregister_symmetric(Rank& tr, void* base) {
+    if (!valid_) return status::invalid_argument;
+    if (tr.size() != n_ || tr.rank() < 0 || tr.rank() >= n_) return status::invalid_argument;
+    rank_state& me = ranks_[std::size_t(tr.rank())];
+    me.error.clear();
+    std::size_t i = 0;
+    while (i < me.symmetric.size() && me.symmetric[i].base != base) ++i;
+    unsigned char found = i < me.symmetric.size() ? 1 : 0;
+    std::vector<unsigned char> all(static_cast<std::size_t>(n_));
+    if (status s = tr.all_gather(&found, 1, all.data()); s != status::success)
+      return refuse(tr, "deregister_symmetric", s, "the exchange failed");
+    for (int q = 0; q < n_; ++q)
+      if (!all[std::size_t(q)])
+        return refuse(tr, "deregister_symmetric", status::invalid_argument,
+                      "rank " + std::to_string(q) + " named a buffer it has not registered");
+    me.symmetric.erase(me.symmetric.begin() + std::ptrdiff_t(i));
+    return status::success;
+  }
+
+  //! The symmetric buffer of `rank` that holds [p, p + bytes): every rank's
+  //! base (`bases`) and p's offset in it. False where none does.
+  bool find_symmetric(int rank, void const* p, std::size_t bytes, unsigned char* const*& bases,
+                      std::size_t& offset) const noexcept {
+    if (!valid_ || rank < 0 || rank >= n_ || !p) return false;
+    auto const* c = static_cast<unsigned char const*>(p);
+    for (auto const& r : ranks_[std::size_t(rank)].symmetric)
+      if (c >= r.base && bytes <= r.bytes && std::size_t(c - r.base) <= r.bytes - bytes) {
+        bases = r.bases.data();
+        offset = std::size_t(c - r.base);
+        return true;
+      }
+    return false;
+  }
+
+  //! Whether `rank`'s last NVLS call ran zero-copy over a symmetric buffer.
+  bool last_nvls_zero_copy(int rank) const noexcept {
+    return valid_ && rank >= 0 && rank < n_ && ranks_[std::size_t(rank)].zero_copy;
+  }
+
   // ---- used by the collective entry points ----
+
+  //! Record which path `rank`'s NVLS call takes (see last_nvls_zero_copy).
+  void note_nvls_path(int rank, bool zero_copy) noexcept {
+    if (valid_ && rank >= 0 && rank < n_) ranks_[std::size_t(rank)].zero_copy = zero_copy;
+  }
 
   //! Check a call of `what` on `nblocks` blocks; register the rank on its first call.
   template <class Rank>
@@ -150,6 +239,16 @@ private:
   template <class T>
   using owned = std::unique_ptr<T, free_deleter>;
 
+  struct symmetric_entry {
+    unsigned char* base;
+    std::size_t bytes;
+  };
+  struct registered_buffer {
+    unsigned char* base = nullptr;    //!< this rank's
+    std::size_t bytes = 0;
+    std::vector<unsigned char*> bases; //!< every rank's
+  };
+
   struct rank_state {
     owned<unsigned char> region;
     owned<cuda::std::uint64_t> flag_array;
@@ -159,8 +258,10 @@ private:
     std::vector<cuda::std::uint64_t*> flags;   //!< every rank's flag array
     sym_failure failure;
     std::string error;
+    std::vector<registered_buffer> symmetric;  //!< register_symmetric
     std::size_t bytes = 0;
     bool attached = false;
+    bool zero_copy = false; //!< the last NVLS call's path
   };
 
   static void* alloc_zero(std::size_t bytes) {

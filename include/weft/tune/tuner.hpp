@@ -95,6 +95,10 @@ struct tune_options {
   //! Symmetric schedules repeat the same round: beyond this many rounds the time
   //! is extrapolated from two shorter simulations (see `predict`). 0: never.
   int max_rounds_simulated = 8;
+  //! The call's buffers are multicast symmetric memory (weft-bench -R 2):
+  //! zero-copy NVLS (`traced_algorithm::zero_copy`) is a candidate. Off, it is
+  //! listed with the reason and never chosen.
+  bool zero_copy = false;
 };
 
 //! One predicted candidate.
@@ -117,6 +121,24 @@ inline sim::traced_algorithm const* find_algorithm(sim::collective c, std::strin
   for (auto const& a : sim::traced_algorithm_list)
     if (a.coll == c && algo == a.name) return &a;
   return nullptr;
+}
+
+//! Why zero-copy schedule `a` cannot run for `rq` ("" when it can, or `a` is
+//! not zero-copy): the buffers must be multicast symmetric memory, and the
+//! runtime takes the zero-copy path only for whole 16-byte vectors per rank
+//! (`nvls_zero_copy_fits`; other calls are staged).
+inline std::string zero_copy_reason(sim::traced_algorithm const& a, request const& rq, int nranks,
+                                    tune_options const& o) {
+  if (!a.zero_copy) return {};
+  if (!o.zero_copy)
+    return std::string(a.name) + " runs on the call's own buffers when they are multicast symmetric memory "
+                                 "(tune_options::zero_copy; weft-sim --zero-copy)";
+  std::size_t const per = rq.elem_bytes * (sim::size_is_total(rq.coll) ? std::size_t(nranks) : 1u);
+  std::size_t const piece = per ? rq.bytes / per * rq.elem_bytes : 0;
+  if (piece % nvls_vector_bytes != 0)
+    return std::string(a.name) + " moves whole 16-byte vectors: " + std::to_string(piece) +
+           " bytes per rank is not a multiple of 16 (the runtime stages such a call)";
+  return {};
 }
 
 //! Why `a` cannot run with `nranks` ranks on `t` ("" when it can): symmetric-memory
@@ -250,7 +272,9 @@ inline prediction predict_symmetric(sim::topology const& t, request const& rq, s
   if (step == 0) return fail("the symmetric window's area holds no aligned piece per rank");
   int const busy = busy_channels(pr.count, nchannels);
   std::size_t const stepb = step * std::size_t(busy);
-  pr.rounds = div_up(pr.count, stepb);
+  // Zero-copy runs each block's range in one pass, whatever its size: its
+  // schedule does not grow with the count, so it is simulated whole.
+  pr.rounds = a.zero_copy ? 1 : div_up(pr.count, stepb);
   std::size_t const cap = o.max_rounds_simulated > 0 ? std::size_t(o.max_rounds_simulated) : pr.rounds;
   double const est = double(n) * double(std::min(pr.rounds, std::max<std::size_t>(cap, 8))) * (6.0 * n + 8.0);
   if (est > double(o.max_steps))
@@ -304,6 +328,8 @@ inline prediction predict(sim::topology const& t, request const& rq, std::string
     return fail(algo + " does not run under the " + std::string(to_string(proto)) + " protocol");
   if (entry)
     if (std::string const why = unsupported_reason(t, n, *entry, o.gpu_of_rank); !why.empty()) return fail(why);
+  if (entry)
+    if (std::string const why = zero_copy_reason(*entry, rq, n, o); !why.empty()) return fail(why);
   if (entry && entry->symmetric) return detail::predict_symmetric(t, rq, *entry, n, proto, nchannels, o, pr);
   std::size_t const step = sim::prims_step_elems(proto, o.slots.slot_bytes(proto), rq.elem_bytes);
   if (step == 0) return fail("a slot carries no element");
@@ -379,13 +405,17 @@ inline choice choose(sim::topology const& t, request const& rq, overrides const&
   double best = -1;
   for (auto const& entry : algos) {
     std::string const a = entry.name;
-    // Algorithms the system cannot run, or protocols they do not run under: listed once, never simulated.
-    if (std::string const why = unsupported_reason(t, n, entry, o.gpu_of_rank); !why.empty()) {
+    // Algorithms the system cannot run, zero-copy ones the buffers do not allow, or
+    // protocols they do not run under: listed once, never simulated.
+    std::string why = unsupported_reason(t, n, entry, o.gpu_of_rank);
+    if (!why.empty()) why = "not on this system: " + why;
+    else if (std::string const zc = zero_copy_reason(entry, rq, n, o); !zc.empty()) why = "not for these buffers: " + zc;
+    if (!why.empty()) {
       prediction pr;
       pr.algo = a;
       if (ov.proto >= 0) pr.proto = protocol(ov.proto); // the candidate as asked for
       if (ov.nchannels > 0) pr.nchannels = ov.nchannels;
-      pr.error = "not on this system: " + why;
+      pr.error = why;
       ch.considered.push_back(std::move(pr));
       continue;
     }
