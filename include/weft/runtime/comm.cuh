@@ -65,6 +65,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <numeric>
 #include <string>
 #include <vector>
 
@@ -916,7 +917,7 @@ private:
     }
     bool const fabric = ipc_kind_ == sym::handle_kind::fabric;
     CUmemAllocationHandleType const ht = fabric ? CU_MEM_HANDLE_TYPE_FABRIC : CU_MEM_HANDLE_TYPE_POSIX_FILE_DESCRIPTOR;
-    // Sizes (and this GPU's support), agreed: the largest size and granularity of all.
+    // Sizes (and this GPU's support), agreed: the largest size, rounded to a multiple of every granularity.
     struct sizing {
       std::int32_t st = 0, rank = 0;
       std::uint64_t size = 0, gran = 0;
@@ -941,7 +942,7 @@ private:
         return status(x.st);
       }
       size = std::max<std::size_t>(size, x.size);
-      gran = std::max<std::size_t>(gran, x.gran);
+      gran = gran == 0 ? std::size_t(x.gran) : std::lcm(gran, std::size_t(x.gran)); // a multiple of every GPU's
     }
     size = (size + gran - 1) / gran * gran;
     part.member = std::make_unique<sym::multicast_member>();
