@@ -376,6 +376,8 @@ int main(int argc, char** argv) {
       rq.bytes = bytes;
       rq.elem_bytes = weft::dtype_size(o.type);
       rq.root = o.root;
+      rq.switch_sum = o.op == weft::redop::sum &&
+                      (o.type == weft::dtype::f32 || o.type == weft::dtype::bf16 || o.type == weft::dtype::f16);
       std::size_t const count = weft::tune::count_for(rq, n);
       if (count == 0) continue; // nccl-tests skips sizes below one element per rank
       rq.bytes = count * rq.elem_bytes * (weft::sim::size_is_total(o.coll) ? std::size_t(n) : 1u);

@@ -199,15 +199,78 @@ TEST_CASE("nvls zero-copy: a buffer outside the registered one is staged; a send
     // Out of place from [96, 128) (not registered) into [0, 16): zero-copy, the send copied in first.
     for (int i = 96; i < 128; ++i) base[i] = float((r + 1) * (i - 95));
     WEFT_TRY(weft::nvls_all_reduce(w, tr, base + 96, base, 16, weft::op::sum<float>{}));
-    ok = ok && w.last_nvls_zero_copy(r);
+    ok = ok && w.last_nvls_zero_copy(r) && w.last_nvls_copied_in(r);
     for (int i = 0; i < 16; ++i) ok = ok && base[i] == float(n * (n + 1) / 2 * (i + 1));
     for (int i = 96; i < 128; ++i) ok = ok && base[i] == float((r + 1) * (i - 95)); // the send is left alone
+    // Out of place from [32, 48) (registered) into [0, 16): read from the sends, nothing copied.
+    for (int i = 32; i < 48; ++i) base[i] = float((r + 1) * (i - 31));
+    WEFT_TRY(weft::nvls_all_reduce(w, tr, base + 32, base, 16, weft::op::sum<float>{}));
+    ok = ok && w.last_nvls_zero_copy(r) && !w.last_nvls_copied_in(r);
+    for (int i = 0; i < 16; ++i) ok = ok && base[i] == float(n * (n + 1) / 2 * (i + 1));
     right[std::size_t(r)] = ok;
     return w.deregister_symmetric(tr, base);
   }) == weft::status::success);
   for (int r = 0; r < n; ++r) {
     CHECK(paths[std::size_t(r)] == 0);
     CHECK(right[std::size_t(r)] == 1);
+  }
+}
+
+TEST_CASE("nvls zero-copy: each rank's own buffers may be aligned differently", "[nvls][zero-copy]") {
+  // The path is decided from what every rank shares (count, type, operator, the
+  // symmetric buffer's place). The ranks' own buffers -- an all-reduce's plain
+  // send, an all-gather's send, a reduce-scatter's recv -- sit 4 bytes off a
+  // 16-byte boundary on odd ranks: every rank still runs zero-copy, and the
+  // results are exact.
+  int const n = 4;
+  std::size_t const count = 1000; // per rank: whole 16-byte vectors
+  weft::cpu_window w(n, small_window());
+  std::vector<std::vector<float>> sym(n, std::vector<float>(count * n)), own(n, std::vector<float>(count * n + 4));
+  std::vector<std::string> errors(n);
+  weft::cpu_team team(n);
+  REQUIRE(team.run([&](weft::team_rank& tr) -> weft::status {
+    int const r = tr.rank();
+    std::string& err = errors[std::size_t(r)];
+    float* const s = sym[std::size_t(r)].data();
+    float* const mine = own[std::size_t(r)].data() + (r % 2); // 4 bytes off on odd ranks
+    WEFT_TRY(w.register_symmetric(tr, s, count * std::size_t(n) * sizeof(float)));
+    weft::direct_options two;
+    two.nblocks = 2;
+    auto x = [](int q, std::size_t j) { return float(int((j * 5 + std::size_t(q) * 3) % 17) - 8); };
+    auto check_path = [&](char const* what) {
+      if (err.empty() && !w.last_nvls_zero_copy(r)) err = std::string(what) + ": staged, not zero-copy";
+    };
+    // all-reduce: plain send (copied in) -> symmetric recv
+    for (std::size_t j = 0; j < count; ++j) mine[j] = x(r, j);
+    WEFT_TRY(weft::nvls_all_reduce(w, tr, mine, s, count, weft::op::sum<float>{}, two));
+    check_path("all-reduce");
+    for (std::size_t j = 0; j < count && err.empty(); ++j) {
+      float want = 0;
+      for (int q = 0; q < n; ++q) want += x(q, j);
+      if (s[j] != want) err = "all-reduce: wrong element " + std::to_string(j);
+    }
+    // all-gather: plain send -> symmetric recv
+    for (std::size_t j = 0; j < count; ++j) mine[j] = x(r, j) + 100.0f;
+    WEFT_TRY(weft::nvls_all_gather(w, tr, mine, s, count, two));
+    check_path("all-gather");
+    for (std::size_t j = 0; j < count * std::size_t(n) && err.empty(); ++j)
+      if (s[j] != x(int(j / count), j % count) + 100.0f) err = "all-gather: wrong element " + std::to_string(j);
+    // reduce-scatter: symmetric send -> plain recv
+    WEFT_TRY(tr.barrier()); // every rank has read the all-gather's result before the sends are refilled
+    for (std::size_t j = 0; j < count * std::size_t(n); ++j) s[j] = x(r, j);
+    WEFT_TRY(weft::nvls_reduce_scatter(w, tr, s, mine, count, weft::op::sum<float>{}, two));
+    check_path("reduce-scatter");
+    for (std::size_t j = 0; j < count && err.empty(); ++j) {
+      float want = 0;
+      for (int q = 0; q < n; ++q) want += x(q, std::size_t(r) * count + j);
+      if (mine[j] != want) err = "reduce-scatter: wrong element " + std::to_string(j);
+    }
+    WEFT_TRY(tr.barrier());
+    return w.deregister_symmetric(tr, s);
+  }) == weft::status::success);
+  for (int r = 0; r < n; ++r) {
+    INFO("rank " << r);
+    CHECK(errors[std::size_t(r)] == "");
   }
 }
 
@@ -235,6 +298,27 @@ TEST_CASE("nvls zero-copy: register_symmetric refuses on every rank and register
     });
     for (int r = 0; r < n; ++r) CHECK(st[std::size_t(r)] == weft::status::invalid_argument);
     CHECK(w.last_error(1).find("rank 2 gave a null or empty buffer") != std::string::npos);
+  }
+  SECTION("buffers aligned differently (address mod 16)") {
+    auto const st = run([&](weft::team_rank& tr, float* b) {
+      return w.register_symmetric(tr, b + (tr.rank() == 1 ? 1 : 0), 512);
+    });
+    for (int r = 0; r < n; ++r) CHECK(st[std::size_t(r)] == weft::status::invalid_argument);
+    INFO(w.last_error(2));
+    CHECK(w.last_error(2).find("rank 1's buffer sits 4 bytes past a 16-byte boundary, rank 0's 0") != std::string::npos);
+  }
+  SECTION("deregistering parts of different registrations") {
+    auto const st = run([&](weft::team_rank& tr, float* b) -> weft::status {
+      WEFT_TRY(w.register_symmetric(tr, b, 256));       // A: floats [0, 64)
+      WEFT_TRY(w.register_symmetric(tr, b + 128, 256)); // B: floats [128, 192)
+      // Rank 0 names A, the others B: refused everywhere, both stay registered.
+      weft::status const mixed = w.deregister_symmetric(tr, tr.rank() == 0 ? b : b + 128);
+      if (mixed != weft::status::invalid_argument) return weft::status::internal_error;
+      WEFT_TRY(w.deregister_symmetric(tr, b));
+      return w.deregister_symmetric(tr, b + 128);
+    });
+    for (int r = 0; r < n; ++r) CHECK(st[std::size_t(r)] == weft::status::success);
+    CHECK(w.last_error(1).find("no error") != std::string::npos);
   }
   SECTION("overlap with a registered buffer; then deregistering a buffer some rank never registered") {
     auto const st = run([&](weft::team_rank& tr, float* b) -> weft::status {

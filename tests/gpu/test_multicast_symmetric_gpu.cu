@@ -233,6 +233,27 @@ TEST_CASE("symmetric multicast memory: one rank through the switch", "[gpu][mult
   CHECK(zeros == count);  // this slot's own copy was never written through its unicast address
   CHECK(landed == count); // the multimem.st landed where the (shifted) multicast address points
   std::printf("negative control: the all-gather wrote through the multicast address (shifted address moved the data)\n");
+
+  // An input 4 bytes off alignment, alone on a fresh (zero) buffer: the all-gather
+  // must first copy it into its own piece, else it would multicast that piece's zeros.
+  std::vector<weft::symmetric_buffer> fresh2;
+  REQUIRE(weft::alloc_symmetric_all(weft::pointers(cs), 1 << 20, o, fresh2) == status::success);
+  weft::sym::device_handle const h2 = cs[0]->device_view(fresh2[0]);
+  REQUIRE(h2.mc_data != nullptr);
+  WEFT_TEST_CUDA(cudaMemcpy(dh.p, &h2, sizeof h2, cudaMemcpyHostToDevice));
+  WEFT_TEST_CUDA(cudaMemcpy(din.p + 1, hin.data(), (count - 1) * sizeof(float), cudaMemcpyHostToDevice));
+  WEFT_TEST_CUDA(cudaMemset(dgat.p, 0x7f, count * sizeof(float)));
+  mc_gather_only<<<1, 256>>>(dh.p, din.p + 1, dgat.p, count - 4, dst.p); // count - 4: whole vectors inside din
+  WEFT_TEST_CUDA(cudaGetLastError());
+  WEFT_TEST_CUDA(cudaDeviceSynchronize());
+  WEFT_TEST_CUDA(cudaMemcpy(&st, dst.p, sizeof st, cudaMemcpyDeviceToHost));
+  CHECK(st == int(status::success));
+  WEFT_TEST_CUDA(cudaMemcpy(gat.data(), dgat.p, count * sizeof(float), cudaMemcpyDeviceToHost));
+  std::size_t unaligned_wrong = 0;
+  for (std::size_t i = 0; i < count - 4; ++i) unaligned_wrong += std::memcmp(&gat[i], &hin[i], sizeof(float)) != 0;
+  INFO("unaligned input: " << unaligned_wrong << " wrong of " << count - 4);
+  CHECK(unaligned_wrong == 0);
+  REQUIRE(cs[0]->free_symmetric(fresh2[0]) == status::success);
   REQUIRE(cs[0]->free_symmetric(fresh[0]) == status::success);
   REQUIRE(cs[0]->free_symmetric(sb[0]) == status::success);
   CHECK(cs[0]->symmetric_bytes() == 0);
@@ -343,6 +364,8 @@ TEST_CASE("nvls through weft::comm, zero-copy on multicast symmetric memory", "[
         INFO("variant " << variant << ": " << c.last_call_error());
         REQUIRE(st == status::success);
         CHECK(c.last_nvls_zero_copy() == zero_copy);
+        // Out of place from plain memory the send is copied in; from multicast memory it is not.
+        CHECK(c.last_nvls_copied_in() == (zero_copy && variant == 1));
       }
       g.sync();
       std::size_t wrong = 0;

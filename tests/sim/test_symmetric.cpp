@@ -286,6 +286,24 @@ TEST_CASE("symmetric: zero-copy NVLS, a candidate only on multicast buffers, bea
   tune::prediction const o = tune::predict(t, odd, "nvls_zero_copy", protocol::simple, 4, zc);
   CHECK_FALSE(o.ok);
   CHECK(o.error.find("16-byte vectors") != std::string::npos);
+  // So is a reduction the switch does not run: doubles, or an operator other than a sum.
+  tune::request dbl = all_reduce(big, 8);
+  dbl.elem_bytes = 8;
+  tune::choice const d = tune::choose(t, dbl, {}, zc);
+  REQUIRE(d.ok);
+  CHECK(d.best.algo != "nvls_zero_copy");
+  tune::request mx = all_reduce(big, 8);
+  mx.switch_sum = false;
+  tune::prediction const m = tune::predict(t, mx, "nvls_zero_copy", protocol::simple, 16, zc);
+  CHECK_FALSE(m.ok);
+  CHECK(m.error.find("fp32, bf16 and fp16 only") != std::string::npos);
+  // An all-gather copies any type, but not a piece of 0 bytes.
+  tune::request ag;
+  ag.coll = collective::all_gather;
+  ag.nranks = 8;
+  ag.bytes = 4; // less than one element per rank
+  tune::prediction const empty = tune::predict(t, ag, "nvls_zero_copy", protocol::simple, 1, zc);
+  CHECK_FALSE(empty.ok);
   // The same on all-gather and reduce-scatter.
   for (auto c : {collective::all_gather, collective::reduce_scatter}) {
     tune::request rq;

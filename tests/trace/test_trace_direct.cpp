@@ -17,6 +17,7 @@
 #include <weft/sim/topology.hpp>
 #include <weft/team/cpu_team.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <vector>
@@ -296,25 +297,33 @@ TEST_CASE("trace nvls zero-copy: on the call's own buffers, nothing staged", "[t
   CHECK(staged.steps.size() > cases[0].s.steps.size());
 }
 
-TEST_CASE("trace nvls zero-copy: more ranks than one pass of sources, through the interpreter", "[trace][direct][zero-copy]") {
-  // Past 8 sources the reduction takes several passes; each rank's mc_ld_reduce reads
-  // its own output among the sources and writes it (the interpreter reduces into a copy).
+TEST_CASE("trace nvls zero-copy: more ranks than one pass of sources, in place, through the interpreter", "[trace][direct][zero-copy]") {
+  // In place, every rank's mc_ld_reduce reads its own range of its buffer among
+  // its sources and writes it; past 8 sources the reduction takes several passes,
+  // so the interpreter must reduce into a copy first. Counts of 3 x 16 elements
+  // per rank give every rank a slice (ranks 8 and up included).
   for (int n : {9, 12, 16})
     for (auto c : {collective::all_reduce, collective::reduce_scatter}) {
       trace_options o;
-      std::size_t const count = 16 * std::size_t(n) + 4;
-      schedule const s = c == collective::all_reduce ? trace_nvls_zero_copy_all_reduce(n, 2, count, o)
-                                                     : trace_nvls_zero_copy_reduce_scatter(n, 2, count, o);
+      std::size_t const count = 48 * std::size_t(n);
+      schedule s = c == collective::all_reduce ? trace_nvls_zero_copy_all_reduce(n, 1, count, o)
+                                               : trace_nvls_zero_copy_reduce_scatter(n, 1, count, o);
+      s.in_place = true;
       std::size_t const ni = buffer_elems(s, buf::input), no = buffer_elems(s, buf::output);
-      std::vector<std::vector<float>> in(static_cast<std::size_t>(n), std::vector<float>(ni)),
-          out(static_cast<std::size_t>(n), std::vector<float>(no, -1.0f));
+      std::vector<std::vector<float>> mem(static_cast<std::size_t>(n), std::vector<float>(std::max(ni, no)));
+      std::vector<std::vector<float>> in(static_cast<std::size_t>(n), std::vector<float>(ni));
       std::vector<float const*> send;
       std::vector<float*> recv;
       for (int r = 0; r < n; ++r) {
+        float* base = mem[std::size_t(r)].data();
         for (std::size_t j = 0; j < ni; ++j) in[std::size_t(r)][j] = float(1 + (r * 5 + int(j)) % 13);
-        send.push_back(in[std::size_t(r)].data());
-        recv.push_back(out[std::size_t(r)].data());
+        std::copy(in[std::size_t(r)].begin(), in[std::size_t(r)].end(), base + in_place_offset(s, buf::input, r));
+        send.push_back(base + in_place_offset(s, buf::input, r));
+        recv.push_back(base + in_place_offset(s, buf::output, r));
       }
+      std::size_t slices = 0; // mc_ld_reduce steps of ranks 8 and up
+      for (auto const& t : s.steps) slices += t.op == step_op::mc_ld_reduce && t.rank >= 8;
+      CHECK(slices == std::size_t(n - 8));
       std::string err;
       INFO(to_string(c) << " n " << n << ": " << err);
       REQUIRE(weft::sim::interpret(s, send, recv, weft::op::sum<float>{}, {}, &err) == weft::status::success);
@@ -324,7 +333,7 @@ TEST_CASE("trace nvls zero-copy: more ranks than one pass of sources, through th
           for (int q = 0; q < n; ++q)
             want += in[std::size_t(q)][c == collective::reduce_scatter ? std::size_t(r) * count + j : j];
           INFO("rank " << r << " element " << j);
-          REQUIRE(out[std::size_t(r)][j] == want);
+          REQUIRE(recv[std::size_t(r)][j] == want);
         }
     }
 }

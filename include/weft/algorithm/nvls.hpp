@@ -35,8 +35,8 @@
 //!   mb.ld_reduce_st(g, op, off, count, to)  every copy of buffer `to` gets, at
 //!       [off, off + count), the op-reduction over ranks of that range of `mb`
 //!       (`to` may be `mb`: in place)
-//!   mb.st(g, src, off, count)           every copy's [off, off + count) = src
-//!   mb.ld_reduce(g, op, off, count, dst)  dst = the reduction of that range
+//!   mb.st(g, src, off, count)           every copy's [off, off + count) = src (16-byte aligned)
+//!   mb.ld_reduce(g, op, off, count, dst)  dst (any alignment) = the reduction of that range
 //! `multimem_buffer` (runtime/nvls_multimem.cuh) runs them through the switch;
 //! `peer_multicast_buffer` (team/cpu_nvls.hpp) emulates them with peer pointers.
 //! Which calls qualify is `nvls_zero_copy_fits`, the same rule on both.
@@ -219,17 +219,26 @@ inline constexpr bool nvls_switch_reduces =
 //! Bytes of one multicast access: a zero-copy call moves whole 16-byte vectors.
 inline constexpr cuda::std::size_t nvls_vector_bytes = 16;
 
-//! Whether a call whose per-rank piece is `bytes` long, on buffers `send` and
-//! `recv`, can run zero-copy once its multicast buffer is found: a nonzero
-//! multiple of 16 bytes, both pointers 16-byte aligned, and (all-reduce,
-//! reduce-scatter) a reduction the switch runs. Every rank gets the same answer
-//! from the same call, so all take the same path.
+//! Whether `p` is 16-byte aligned (a multicast vector's alignment).
+WEFT_HOST_DEVICE bool nvls_vector_aligned(void const* p) noexcept {
+  return reinterpret_cast<cuda::std::uintptr_t>(p) % nvls_vector_bytes == 0;
+}
+
+//! Whether a call whose per-rank piece is `bytes` long can run zero-copy on
+//! `buffer`, its multicast buffer (recv for all-reduce and all-gather, send for
+//! reduce-scatter), once that is found in multicast symmetric memory: a nonzero
+//! multiple of 16 bytes, `buffer` 16-byte aligned, and (all-reduce,
+//! reduce-scatter) a reduction the switch runs. Only what every rank shares
+//! decides: the count, the type, the operator and the place of the multicast
+//! buffer (symmetric memory sits at the same offset, with the same alignment,
+//! on every rank). The rank's own buffers (an all-reduce's plain send, an
+//! all-gather's send, a reduce-scatter's recv) may have any alignment: the
+//! algorithms below handle them.
 template <coll_kind Coll, class Op>
-WEFT_HOST_DEVICE constexpr bool nvls_zero_copy_fits(cuda::std::size_t bytes, void const* send, void const* recv) noexcept {
+WEFT_HOST_DEVICE constexpr bool nvls_zero_copy_fits(cuda::std::size_t bytes, void const* buffer) noexcept {
   if constexpr (Coll != coll_kind::all_gather)
     if (!nvls_switch_reduces<Op>) return false;
-  auto aligned = [](void const* p) { return reinterpret_cast<cuda::std::uintptr_t>(p) % nvls_vector_bytes == 0; };
-  return bytes != 0 && bytes % nvls_vector_bytes == 0 && aligned(send) && aligned(recv);
+  return bytes != 0 && bytes % nvls_vector_bytes == 0 && nvls_vector_aligned(buffer);
 }
 
 namespace detail {
@@ -249,9 +258,9 @@ WEFT_HOST_DEVICE status mc_once(Group& g, Mc const& mc, int b, Body&& body) {
 
 //! Zero-copy NVLS all-reduce of [r.lo, r.hi) on block b. `to` is the multicast
 //! buffer over every rank's `recv`; `from` the one the sums are read from:
-//! `to` itself in place, or when `send` is not multicast memory (then `send` is
-//! first copied into `recv`, `copy_in`), else the multicast buffer over every
-//! rank's `send` (no copy at all). Barrier (every copy holds its input); each
+//! `to` itself in place, or when `send` is not 16-byte aligned multicast memory
+//! (then `send`, of any alignment, is first copied into `recv`, `copy_in`),
+//! else the multicast buffer over every rank's `send` (no copy at all). Barrier (every copy holds its input); each
 //! rank reduces its slice (`partition` of the range over the ranks) across
 //! every copy of `from` and stores the result into every copy of `to`; barrier
 //! (every result is in place). An empty range crosses no barrier (every rank
@@ -276,15 +285,24 @@ WEFT_HOST_DEVICE status nvls_zero_copy_all_reduce(Group& g, Mc const& mc, Mb con
 //! Zero-copy NVLS all-gather of [r.lo, r.hi) of every rank's `count` elements;
 //! `mb` is the multicast buffer over every rank's `recv` (nranks x count).
 //! Barrier (no rank still uses its recv); this rank stores its range of `send`
-//! into piece `rank` of every copy; barrier.
+//! into piece `rank` of every copy; barrier. A `send` that is not 16-byte
+//! aligned (the piece in `recv` is) is first copied into this rank's own piece
+//! and multicast from there: the same bytes land in its own copy twice.
 template <class Group, class Mc, class Mb, class T>
-WEFT_HOST_DEVICE status nvls_zero_copy_all_gather(Group& g, Mc const& mc, Mb const& mb, int b, T const* send,
+WEFT_HOST_DEVICE status nvls_zero_copy_all_gather(Group& g, Mc const& mc, Mb const& mb, int b, T const* send, T* recv,
                                                   cuda::std::size_t count, elem_range r) {
   if (r.size() == 0) return status::success;
   auto const& s = mc.sym();
+  cuda::std::size_t const piece = cuda::std::size_t(s.rank) * count + r.lo;
   return detail::mc_once(g, mc, b, [&](auto& barrier) {
     WEFT_TRY(barrier());
-    mb.st(g, send + r.lo, cuda::std::size_t(s.rank) * count + r.lo, r.size());
+    T const* src = send + r.lo;
+    if (!nvls_vector_aligned(src) && src != recv + piece) {
+      s.copy(g, src, recv + piece, r.size());
+      g.sync();
+      src = recv + piece;
+    }
+    mb.st(g, src, piece, r.size());
     return barrier();
   });
 }
@@ -292,7 +310,8 @@ WEFT_HOST_DEVICE status nvls_zero_copy_all_gather(Group& g, Mc const& mc, Mb con
 //! Zero-copy NVLS reduce-scatter of [r.lo, r.hi) of each rank's block; `mb` is
 //! the multicast buffer over every rank's `send` (nranks x count). Barrier
 //! (every send is ready); this rank reduces its block of every copy into
-//! `recv`; barrier (no send is reused before every rank has read it).
+//! `recv` (of any alignment); barrier (no send is reused before every rank has
+//! read it).
 template <class Group, class Mc, class Mb, class Op>
 WEFT_HOST_DEVICE status nvls_zero_copy_reduce_scatter(Group& g, Mc const& mc, Mb const& mb, int b, Op const& op,
                                                       typename Op::value_type* recv, cuda::std::size_t count,

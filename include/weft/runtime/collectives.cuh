@@ -287,7 +287,7 @@ __global__ void __launch_bounds__(512)
       multimem_buffer const from{mc_send ? mc_send : mc};
       (void)nvls_zero_copy_all_reduce(g, w, from, mb, mc_send == nullptr, b, op, send, recv, r);
     }
-    else if constexpr (Coll == coll_kind::all_gather) (void)nvls_zero_copy_all_gather(g, w, mb, b, send, count, r);
+    else if constexpr (Coll == coll_kind::all_gather) (void)nvls_zero_copy_all_gather(g, w, mb, b, send, recv, count, r);
     else (void)nvls_zero_copy_reduce_scatter(g, w, mb, b, op, recv, count, r);
     // a failed wait is in the window's failure record
   ), (
@@ -302,7 +302,8 @@ template <coll_kind Coll, class Op>
 unsigned char* nvls_zero_copy_address(comm const& c, void const* send, void* recv, std::size_t count) {
   using T = typename Op::value_type;
   std::size_t const bytes = count * sizeof(T), n = std::size_t(c.size());
-  if (!c.nvls_ready() || !nvls_zero_copy_fits<Coll, Op>(bytes, send, recv)) return nullptr;
+  void const* const buffer = Coll == coll_kind::reduce_scatter ? send : recv;
+  if (!c.nvls_ready() || !nvls_zero_copy_fits<Coll, Op>(bytes, buffer)) return nullptr;
   if constexpr (Coll == coll_kind::reduce_scatter) return static_cast<unsigned char*>(c.multicast_address(send, bytes * n));
   else if constexpr (Coll == coll_kind::all_gather) return static_cast<unsigned char*>(c.multicast_address(recv, bytes * n));
   else return static_cast<unsigned char*>(c.multicast_address(recv, bytes));
@@ -339,9 +340,11 @@ status launch(comm const& c, launch_plan const& plan, Op const& op, void const* 
       status* res = c.nvls_launch_status();
       if (unsigned char* zc = nvls_zero_copy_address<Coll, Op>(c, send, recv, count)) {
         c.note_nvls_path(true);
+        // An out-of-place all-reduce whose send is aligned multicast memory too copies nothing.
         unsigned char* zc_send = nullptr;
-        if (Coll == coll_kind::all_reduce && send != recv)
+        if (Coll == coll_kind::all_reduce && send != recv && nvls_vector_aligned(send))
           zc_send = static_cast<unsigned char*>(c.multicast_address(send, count * sizeof(T)));
+        c.note_nvls_copy_in(Coll == coll_kind::all_reduce && send != recv && zc_send == nullptr);
         void* zargs[] = {&op_copy, &mc, &in, &out, &zc, &zc_send, &n, &res};
         cudaError_t const e =
             cudaLaunchKernel(reinterpret_cast<void const*>(&comm_nvls_zero_copy_kernel<Coll, Op>), dim3(unsigned(plan.nchannels)),

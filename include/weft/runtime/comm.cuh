@@ -387,7 +387,11 @@ public:
   //! Whether this rank's last NVLS collective ran zero-copy on multicast
   //! symmetric memory (true) or was staged through the multicast window.
   bool last_nvls_zero_copy() const noexcept { return nvls_zero_copy_; }
+  //! Whether that zero-copy call was an out-of-place all-reduce whose send is not
+  //! multicast memory, so send was first copied into recv (false otherwise).
+  bool last_nvls_copied_in() const noexcept { return nvls_zero_copy_ && nvls_copy_in_; }
   void note_nvls_path(bool zero_copy) const noexcept { nvls_zero_copy_ = zero_copy; }
+  void note_nvls_copy_in(bool copy_in) const noexcept { nvls_copy_in_ = copy_in; }
   //! This rank's multicast address of the window (same layout as its unicast region).
   unsigned char* nvls_multicast() const noexcept { return nvls_part_.mc; }
   //! Where an NVLS kernel records a failed launch check (device memory).
@@ -474,6 +478,7 @@ private:
   status* nvls_status_ = nullptr;
   bool nvls_ready_ = false;
   mutable bool nvls_zero_copy_ = false;
+  mutable bool nvls_copy_in_ = false;
   status nvls_st_ = status::unsupported;
   std::string nvls_why_ = "not made";
   char const* last_call_ = "ok";

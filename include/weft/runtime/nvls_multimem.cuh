@@ -152,8 +152,9 @@ private:
 //! The multicast buffer of zero-copy NVLS (algorithm/nvls.hpp): `mc` is this
 //! rank's multicast address of the call's symmetric buffer (element offsets
 //! count from it). Every access is a 16-byte multimem vector; the caller made
-//! sure (`nvls_zero_copy_fits`) that ranges are whole vectors, addresses are
-//! aligned and the switch reduces the operator. sm_90+ only: elsewhere the
+//! sure (`nvls_zero_copy_fits`) that ranges are whole vectors, the buffer is
+//! aligned and the switch reduces the operator. `st` reads an aligned source;
+//! `ld_reduce` writes a destination of any alignment. sm_90+ only: elsewhere the
 //! operations do nothing (the launch refuses such a device first).
 struct multimem_buffer {
   unsigned char* mc = nullptr;
@@ -190,10 +191,18 @@ struct multimem_buffer {
     static_assert(nvls_switch_reduces<Op>, "zero-copy reductions run in the switch");
     NV_IF_TARGET(NV_PROVIDES_SM_90, (
       unsigned char const* const m = mc + off * sizeof(T);
-      auto* d = reinterpret_cast<detail::b128*>(dst);
       cuda::std::size_t const vecs = count * sizeof(T) / 16;
-      for (cuda::std::size_t i = cuda::std::size_t(g.thread_rank()); i < vecs; i += cuda::std::size_t(g.size()))
-        d[i] = detail::ptx::multimem_ld_reduce_add_v4<T>(m + 16 * i);
+      bool const aligned = reinterpret_cast<cuda::std::uintptr_t>(dst) % 16 == 0;
+      for (cuda::std::size_t i = cuda::std::size_t(g.thread_rank()); i < vecs; i += cuda::std::size_t(g.size())) {
+        detail::b128 const v = detail::ptx::multimem_ld_reduce_add_v4<T>(m + 16 * i);
+        if (aligned) {
+          reinterpret_cast<detail::b128*>(dst)[i] = v;
+        } else { // the rank's own recv, of any alignment: element by element
+          T e[16 / sizeof(T)];
+          memcpy(e, &v, 16);
+          for (cuda::std::size_t k = 0; k < 16 / sizeof(T); ++k) dst[i * (16 / sizeof(T)) + k] = e[k];
+        }
+      }
     ))
     (void)g; (void)off; (void)count; (void)dst;
   }

@@ -204,7 +204,7 @@ inline schedule trace_nvls_zero_copy_all_gather(int nranks, int nchannels, std::
                                       [](auto& g, auto const& mc, auto const& c) {
                                         using T = std::remove_const_t<std::remove_pointer_t<decltype(c.in)>>;
                                         trace_multicast_buffer<T> const mb{&mc.v, buf::output};
-                                        return nvls_zero_copy_all_gather(g, mc, mb, c.channel, c.in, c.count, c.range);
+                                        return nvls_zero_copy_all_gather(g, mc, mb, c.channel, c.in, c.out, c.count, c.range);
                                       }, error);
 }
 

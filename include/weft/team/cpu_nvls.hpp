@@ -19,16 +19,18 @@
 //! Zero-copy. Where the call's buffer (recv for all-reduce and all-gather, send
 //! for reduce-scatter) lies in a buffer registered with
 //! `cpu_window::register_symmetric`, at the same offset on every rank, and
-//! `nvls_zero_copy_fits` holds (whole 16-byte vectors, aligned pointers, a sum
-//! the switch runs), the call runs the zero-copy algorithms of
+//! `nvls_zero_copy_fits` holds (whole 16-byte vectors, that buffer aligned, a
+//! sum the switch runs), the call runs the zero-copy algorithms of
 //! weft/algorithm/nvls.hpp over `peer_multicast_buffer` -- what `weft::comm`
 //! does on a GPU over multicast symmetric memory -- and
 //! `cpu_window::last_nvls_zero_copy(rank)` says so. An out-of-place all-reduce
-//! whose send is registered too copies nothing; otherwise send is first copied
-//! into recv. Any other call is staged. Every rank decides alone, so the
-//! buffers must be placed alike on every rank (registered at the same offsets,
-//! or not at all), as symmetric memory requires anyway; ranks that decide
-//! differently time out or compute wrong sums.
+//! whose send is registered (and aligned) too copies nothing; otherwise send
+//! is first copied into recv (`last_nvls_copied_in`). Any other call is
+//! staged. Every rank decides alone, from what the ranks share (count, type,
+//! operator, the symmetric buffer's place), so the buffers must be placed alike
+//! on every rank (registered at the same offsets, or not at all), as symmetric
+//! memory requires anyway; ranks that decide differently time out or compute
+//! wrong sums.
 
 #include <weft/algorithm/nvls.hpp>
 #include <weft/team/cpu_direct.hpp>
@@ -92,18 +94,16 @@ struct peer_multicast_buffer {
 
 namespace detail {
 
-//! Whether rank `tr`'s NVLS call of Coll runs zero-copy: `buffer` (span
-//! `span_bytes`) in a registered symmetric buffer and `nvls_zero_copy_fits` for
-//! a per-rank piece of `piece_bytes`. Sets `mb` and records the path.
+//! Whether rank `tr`'s NVLS call of Coll runs zero-copy: `nvls_zero_copy_fits`
+//! for a per-rank piece of `piece_bytes` on `buffer` (span `span_bytes`), and
+//! `buffer` in a registered symmetric buffer. Sets `mb`.
 template <coll_kind Coll, class Op, class Rank>
-bool cpu_nvls_zero_copy(cpu_window& w, Rank& tr, void const* send, void const* recv, void const* buffer,
-                        std::size_t piece_bytes, std::size_t span_bytes, peer_multicast_buffer& mb) {
-  bool const zc = nvls_zero_copy_fits<Coll, Op>(piece_bytes, send, recv) &&
-                  w.find_symmetric(tr.rank(), buffer, span_bytes, mb.bases, mb.offset);
+bool cpu_nvls_zero_copy(cpu_window& w, Rank& tr, void const* buffer, std::size_t piece_bytes, std::size_t span_bytes,
+                        peer_multicast_buffer& mb) {
   mb.nranks = w.size();
   mb.rank = tr.rank();
-  w.note_nvls_path(tr.rank(), zc);
-  return zc;
+  return nvls_zero_copy_fits<Coll, Op>(piece_bytes, buffer) &&
+         w.find_symmetric(tr.rank(), buffer, span_bytes, mb.bases, mb.offset);
 }
 
 } // namespace detail
@@ -115,12 +115,15 @@ status nvls_all_reduce(cpu_window& w, Rank& tr, T const* send, T* recv, std::siz
   static_assert(std::is_same_v<typename Op::value_type, T>, "op's value type must match the buffers");
   std::size_t const bytes = count * sizeof(T);
   peer_multicast_buffer to;
-  bool const zc = detail::cpu_nvls_zero_copy<coll_kind::all_reduce, Op>(w, tr, send, recv, recv, bytes, bytes, to);
-  // Out of place with `send` symmetric too: the sums are read from the sends, nothing is copied.
+  bool const zc = detail::cpu_nvls_zero_copy<coll_kind::all_reduce, Op>(w, tr, recv, bytes, bytes, to);
+  // Out of place with `send` aligned symmetric memory too: the sums are read from
+  // the sends, nothing is copied.
   peer_multicast_buffer from = to;
-  bool const copy_in = !(zc && send != recv && w.find_symmetric(tr.rank(), send, bytes, from.bases, from.offset));
+  bool const copy_in = zc && send != recv &&
+                       !(nvls_vector_aligned(send) && w.find_symmetric(tr.rank(), send, bytes, from.bases, from.offset));
   return detail::cpu_window_run<T>(w, tr, "nvls_all_reduce", send, recv, count, 1, o,
                                    [&](auto& g, sym_view const& v, int b, elem_range r) {
+                                     if (b == 0) w.note_nvls_path(tr.rank(), zc, copy_in);
                                      peer_multicast const mc{v, w.counter_offset()};
                                      return zc ? nvls_zero_copy_all_reduce(g, mc, from, to, copy_in, b, op, send, recv, r)
                                                : nvls_all_reduce(g, mc, b, op, send, recv, r);
@@ -132,12 +135,13 @@ template <class T, class Rank>
 status nvls_all_gather(cpu_window& w, Rank& tr, T const* send, T* recv, std::size_t sendcount, direct_options o = {}) {
   std::size_t const piece = sendcount * sizeof(T);
   peer_multicast_buffer mb;
-  bool const zc = detail::cpu_nvls_zero_copy<coll_kind::all_gather, op::sum<T>>(
-      w, tr, send, recv, recv, piece, piece * std::size_t(w.size()), mb);
+  bool const zc = detail::cpu_nvls_zero_copy<coll_kind::all_gather, op::sum<T>>(w, tr, recv, piece,
+                                                                                piece * std::size_t(w.size()), mb);
   return detail::cpu_window_run<T>(w, tr, "nvls_all_gather", send, recv, sendcount, std::size_t(w.size()), o,
                                    [&](auto& g, sym_view const& v, int b, elem_range r) {
+                                     if (b == 0) w.note_nvls_path(tr.rank(), zc);
                                      peer_multicast const mc{v, w.counter_offset()};
-                                     return zc ? nvls_zero_copy_all_gather(g, mc, mb, b, send, sendcount, r)
+                                     return zc ? nvls_zero_copy_all_gather(g, mc, mb, b, send, recv, sendcount, r)
                                                : nvls_all_gather(g, mc, b, send, recv, sendcount, r);
                                    });
 }
@@ -149,10 +153,11 @@ status nvls_reduce_scatter(cpu_window& w, Rank& tr, T const* send, T* recv, std:
   static_assert(std::is_same_v<typename Op::value_type, T>, "op's value type must match the buffers");
   std::size_t const piece = recvcount * sizeof(T);
   peer_multicast_buffer mb;
-  bool const zc = detail::cpu_nvls_zero_copy<coll_kind::reduce_scatter, Op>(w, tr, send, recv, send, piece,
+  bool const zc = detail::cpu_nvls_zero_copy<coll_kind::reduce_scatter, Op>(w, tr, send, piece,
                                                                            piece * std::size_t(w.size()), mb);
   return detail::cpu_window_run<T>(w, tr, "nvls_reduce_scatter", send, recv, recvcount, std::size_t(w.size()), o,
                                    [&](auto& g, sym_view const& v, int b, elem_range r) {
+                                     if (b == 0) w.note_nvls_path(tr.rank(), zc);
                                      peer_multicast const mc{v, w.counter_offset()};
                                      return zc ? nvls_zero_copy_reduce_scatter(g, mc, mb, b, op, recv, recvcount, r)
                                                : nvls_reduce_scatter(g, mc, b, op, send, recv, recvcount, r);

@@ -29,6 +29,7 @@
 #include <weft/algorithm/direct.hpp>
 #include <weft/core/status.hpp>
 #include <cuda/atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -110,6 +111,13 @@ public:
         return refuse(tr, what, status::invalid_argument,
                       "rank " + std::to_string(q) + " registers " + std::to_string(e.bytes) + " bytes, rank " +
                           std::to_string(tr.rank()) + " " + std::to_string(bytes));
+      // Zero-copy decides from the symmetric buffer's alignment: it must be every rank's.
+      auto const mod16 = [](unsigned char const* p) { return reinterpret_cast<std::uintptr_t>(p) % 16; };
+      if (mod16(e.base) != mod16(all[0].base))
+        return refuse(tr, what, status::invalid_argument,
+                      "rank " + std::to_string(q) + "'s buffer sits " + std::to_string(mod16(e.base)) +
+                          " bytes past a 16-byte boundary, rank 0's " + std::to_string(mod16(all[0].base)) +
+                          " (symmetric buffers must be aligned alike)");
     }
     registered_buffer r{b, bytes, std::vector<unsigned char*>(static_cast<std::size_t>(n_))};
     for (int q = 0; q < n_; ++q) r.bases[std::size_t(q)] = all[std::size_t(q)].base;
@@ -117,24 +125,30 @@ public:
     return status::success;
   }
 
-  //! Undo `register_symmetric` (collective: every rank names its own base).
-  //! Nothing is removed unless every rank names a buffer it registered.
+  //! Undo `register_symmetric` (collective: every rank names its own base of
+  //! the same registration). Nothing is removed unless every rank names its
+  //! part of one registration; otherwise every rank refuses.
   template <class Rank>
   status deregister_symmetric(Rank& tr, void* base) {
+    char const* what = "deregister_symmetric";
     if (!valid_) return status::invalid_argument;
     if (tr.size() != n_ || tr.rank() < 0 || tr.rank() >= n_) return status::invalid_argument;
     rank_state& me = ranks_[std::size_t(tr.rank())];
     me.error.clear();
     std::size_t i = 0;
     while (i < me.symmetric.size() && me.symmetric[i].base != base) ++i;
-    unsigned char found = i < me.symmetric.size() ? 1 : 0;
-    std::vector<unsigned char> all(static_cast<std::size_t>(n_));
-    if (status s = tr.all_gather(&found, 1, all.data()); s != status::success)
-      return refuse(tr, "deregister_symmetric", s, "the exchange failed");
-    for (int q = 0; q < n_; ++q)
+    unsigned char* const mine = i < me.symmetric.size() ? me.symmetric[i].base : nullptr;
+    std::vector<unsigned char*> all(static_cast<std::size_t>(n_));
+    if (status s = tr.all_gather_ptr(mine, all.data()); s != status::success)
+      return refuse(tr, what, s, "the exchange failed");
+    for (int q = 0; q < n_; ++q) {
       if (!all[std::size_t(q)])
-        return refuse(tr, "deregister_symmetric", status::invalid_argument,
-                      "rank " + std::to_string(q) + " named a buffer it has not registered");
+        return refuse(tr, what, status::invalid_argument, "rank " + std::to_string(q) + " named a buffer it has not registered");
+      // Every rank checks the names against its own copy of one registration's bases.
+      if (!mine || all[std::size_t(q)] != me.symmetric[i].bases[std::size_t(q)])
+        return refuse(tr, what, status::invalid_argument,
+                      "the ranks named parts of different registrations (rank " + std::to_string(q) + ")");
+    }
     me.symmetric.erase(me.symmetric.begin() + std::ptrdiff_t(i));
     return status::success;
   }
@@ -154,16 +168,23 @@ public:
     return false;
   }
 
-  //! Whether `rank`'s last NVLS call ran zero-copy over a symmetric buffer.
+  //! Whether the last NVLS call `rank` ran went zero-copy over a symmetric buffer.
   bool last_nvls_zero_copy(int rank) const noexcept {
     return valid_ && rank >= 0 && rank < n_ && ranks_[std::size_t(rank)].zero_copy;
+  }
+  //! Whether that call was an out-of-place zero-copy all-reduce whose send is not
+  //! symmetric, so send was first copied into recv.
+  bool last_nvls_copied_in(int rank) const noexcept {
+    return last_nvls_zero_copy(rank) && ranks_[std::size_t(rank)].copied_in;
   }
 
   // ---- used by the collective entry points ----
 
   //! Record which path `rank`'s NVLS call takes (see last_nvls_zero_copy).
-  void note_nvls_path(int rank, bool zero_copy) noexcept {
-    if (valid_ && rank >= 0 && rank < n_) ranks_[std::size_t(rank)].zero_copy = zero_copy;
+  void note_nvls_path(int rank, bool zero_copy, bool copied_in = false) noexcept {
+    if (!valid_ || rank < 0 || rank >= n_) return;
+    ranks_[std::size_t(rank)].zero_copy = zero_copy;
+    ranks_[std::size_t(rank)].copied_in = copied_in;
   }
 
   //! Check a call of `what` on `nblocks` blocks; register the rank on its first call.
@@ -262,6 +283,7 @@ private:
     std::size_t bytes = 0;
     bool attached = false;
     bool zero_copy = false; //!< the last NVLS call's path
+    bool copied_in = false; //!< ... and whether its send was copied into recv first
   };
 
   static void* alloc_zero(std::size_t bytes) {

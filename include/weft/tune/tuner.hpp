@@ -51,6 +51,9 @@ struct request {
   std::size_t bytes = 0;      //!< nccl-tests' size: per rank, or the total for all-gather and reduce-scatter
   std::size_t elem_bytes = 4; //!< 1, 2, 4 or 8
   int root = 0;               //!< broadcast and reduce
+  //! The reduction is a sum of fp32, bf16 or fp16, what NVLS switches reduce
+  //! (zero-copy NVLS runs nothing else; weft-sim sets it from -d and -o).
+  bool switch_sum = true;
 };
 
 //! What the user fixed (the tuner chooses the rest).
@@ -126,18 +129,23 @@ inline sim::traced_algorithm const* find_algorithm(sim::collective c, std::strin
 //! Why zero-copy schedule `a` cannot run for `rq` ("" when it can, or `a` is
 //! not zero-copy): the buffers must be multicast symmetric memory, and the
 //! runtime takes the zero-copy path only for whole 16-byte vectors per rank
-//! (`nvls_zero_copy_fits`; other calls are staged).
+//! and, reducing, for sums of fp32, bf16 or fp16 (`nvls_zero_copy_fits`;
+//! other calls are staged).
 inline std::string zero_copy_reason(sim::traced_algorithm const& a, request const& rq, int nranks,
                                     tune_options const& o) {
   if (!a.zero_copy) return {};
   if (!o.zero_copy)
     return std::string(a.name) + " runs on the call's own buffers when they are multicast symmetric memory "
                                  "(tune_options::zero_copy; weft-sim --zero-copy)";
+  bool const reduces = rq.coll == sim::collective::all_reduce || rq.coll == sim::collective::reduce_scatter;
+  if (reduces && (!rq.switch_sum || (rq.elem_bytes != 2 && rq.elem_bytes != 4)))
+    return std::string(a.name) + " reduces in the switch, which adds fp32, bf16 and fp16 only (the runtime stages "
+                                 "other reductions)";
   std::size_t const per = rq.elem_bytes * (sim::size_is_total(rq.coll) ? std::size_t(nranks) : 1u);
   std::size_t const piece = per ? rq.bytes / per * rq.elem_bytes : 0;
-  if (piece % nvls_vector_bytes != 0)
+  if (piece == 0 || piece % nvls_vector_bytes != 0)
     return std::string(a.name) + " moves whole 16-byte vectors: " + std::to_string(piece) +
-           " bytes per rank is not a multiple of 16 (the runtime stages such a call)";
+           " bytes per rank is not a nonzero multiple of 16 (the runtime stages such a call)";
   return {};
 }
 
