@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <type_traits>
 #include <vector>
 
 using namespace trace_test;
@@ -336,4 +337,95 @@ TEST_CASE("trace nvls zero-copy: more ranks than one pass of sources, in place, 
           REQUIRE(recv[std::size_t(r)][j] == want);
         }
     }
+}
+
+TEST_CASE("trace direct/nvls: back-to-back calls verify, the ranks touching their buffers between them",
+          "[trace][direct][calls]") {
+  // Three calls on one window (trace_options::calls): staging parities, flag
+  // epochs, counters and the callers' own reads and writes of their buffers
+  // between calls must all be ordered by the algorithms' barriers -- the race
+  // analysis is exact at these sizes.
+  std::size_t checked = 0;
+  for (auto const& a : symmetric_list())
+    for (int n : {1, 2, 3, 5, 8})
+      for (int nch : {1, 2})
+        for (std::size_t count : {std::size_t(0), std::size_t(7), std::size_t(100), std::size_t(333)}) {
+          trace_options o;
+          o.proto = traces_under(a, weft::protocol::simple) ? weft::protocol::simple : weft::protocol::ll;
+          o.step_elems = 32; // several rounds of the staged paths at the larger counts
+          o.calls = 3;
+          schedule s = traced(a, n, nch, count, o);
+          verify_result const r = verify(s);
+          INFO(label(a) << " n " << n << " nch " << nch << " count " << count << "\n" << show(r));
+          REQUIRE(r.ok());
+          REQUIRE(r.races_exact);
+          REQUIRE(r.symbolic_checked);
+          ++checked;
+        }
+  CHECK(checked == symmetric_list().size() * 5 * 2 * 4);
+  // Schedules without symmetric memory trace one call only, and say so.
+  trace_options o;
+  o.calls = 2;
+  std::string err;
+  CHECK(trace_ring_all_reduce(4, 1, 100, o, &err).steps.empty());
+  CHECK(err.find("only symmetric-memory schedules") != std::string::npos);
+  o.calls = 0;
+  CHECK(trace_nvls_zero_copy_all_reduce(4, 1, 100, o, &err).steps.empty());
+  CHECK(err.find("calls must be at least 1") != std::string::npos);
+}
+
+namespace {
+
+// Zero-copy reduce-scatter and all-gather each missing one barrier: fine for one
+// call, a race across calls (the verifier must find it).
+schedule zero_copy_rs_without_last_barrier(int n, std::size_t count, trace_options const& o) {
+  return weft::sim::detail::trace_nvls_algorithm(
+      "rs_no_last_barrier", collective::reduce_scatter, n, 1, count, o, 1,
+      [](auto& g, auto const& mc, auto const& c) {
+        using T = std::remove_const_t<std::remove_pointer_t<decltype(c.in)>>;
+        trace_multicast_buffer<T> const mb{&mc.v, buf::input};
+        return weft::detail::mc_once(g, mc, c.channel, [&](auto& barrier) {
+          WEFT_TRY(barrier());
+          mb.ld_reduce(g, trace_op<T>{}, std::size_t(c.rank) * c.count + c.range.lo, c.range.size(), c.out + c.range.lo);
+          return weft::status::success; // no barrier: a send may be rewritten while a peer still reads it
+        });
+      },
+      nullptr);
+}
+
+schedule zero_copy_ag_without_first_barrier(int n, std::size_t count, trace_options const& o) {
+  return weft::sim::detail::trace_nvls_algorithm(
+      "ag_no_first_barrier", collective::all_gather, n, 1, count, o, 1,
+      [](auto& g, auto const& mc, auto const& c) {
+        using T = std::remove_const_t<std::remove_pointer_t<decltype(c.in)>>;
+        trace_multicast_buffer<T> const mb{&mc.v, buf::output};
+        return weft::detail::mc_once(g, mc, c.channel, [&](auto& barrier) {
+          // no barrier first: a peer's recv may still be in its caller's hands
+          mb.st(g, c.in + c.range.lo, std::size_t(c.rank) * c.count + c.range.lo, c.range.size());
+          return barrier();
+        });
+      },
+      nullptr);
+}
+
+} // namespace
+
+TEST_CASE("trace direct/nvls: a barrier missing across calls is a race the verifier names", "[trace][direct][calls]") {
+  trace_options o;
+  o.step_elems = 16;
+  for (int calls : {1, 2}) {
+    o.calls = calls;
+    verify_result const rs = verify(zero_copy_rs_without_last_barrier(4, 64, o));
+    verify_result const ag = verify(zero_copy_ag_without_first_barrier(4, 64, o));
+    INFO(calls << " calls\n" << show(rs) << "\n" << show(ag));
+    REQUIRE(rs.races_exact);
+    REQUIRE(ag.races_exact);
+    if (calls == 1) { // one call alone cannot show it
+      CHECK(rs.ok());
+      CHECK(ag.ok());
+    } else {
+      CHECK(rs.has(finding_kind::buffer_race));
+      CHECK(ag.has(finding_kind::buffer_race));
+    }
+  }
 }

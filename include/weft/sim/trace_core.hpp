@@ -44,6 +44,13 @@ struct trace_options {
   //! (`ring_order::local`); 0 or 1: the plain ring. nranks must be a multiple of
   //! it (or at most it: one node, the plain ring).
   int ring_local = 0;
+  //! Symmetric-memory schedules (direct, NVLS): trace this many calls back to
+  //! back on one window, each rank reading and rewriting (in place) its own part
+  //! of its input and output between two calls -- what a caller does before its
+  //! next call -- so that the verifier's race analysis covers what the
+  //! algorithms' barriers guard across calls (buffers and staging reused).
+  //! Every other schedule takes 1 only.
+  int calls = 1;
 };
 
 //! What one (rank, channel) of a traced algorithm is given.
@@ -140,6 +147,9 @@ schedule trace_algorithm(std::string name, collective coll, int nranks, int ncha
   if (nranks < 1 || nranks > max_ranks) return fail("nranks must be in 1.." + std::to_string(max_ranks));
   if (nchannels < 1 || nchannels > max_channels) return fail("nchannels must be in 1.." + std::to_string(max_channels));
   if (o.nslots < 1) return fail("nslots must be at least 1");
+  if (o.calls != 1)
+    return fail("calls " + std::to_string(o.calls) +
+                ": only symmetric-memory schedules (direct, NVLS) trace several calls, at least 1");
   if (o.root < 0 || o.root >= nranks) return fail("root outside 0..nranks-1");
   if (o.ring_local < 0 || (o.ring_local > 1 && o.ring_local < nranks && nranks % o.ring_local != 0))
     return fail("nranks " + std::to_string(nranks) + " is not a multiple of ring_local " + std::to_string(o.ring_local));

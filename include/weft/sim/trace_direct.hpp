@@ -194,12 +194,35 @@ namespace detail {
 
 //! Trace a direct/NVLS algorithm: `body(view, block, call)` for every (rank, block).
 //! `area_elems` / `ll_elems` size the trace's areas; the schedule's scratch is the whole layout.
+//! With `o.calls` > 1 the body runs that many times per (rank, block) on the
+//! same cursors, and between two calls the rank touches its own part of its
+//! input and output: a `local` step that reads and rewrites each range in place
+//! (values unchanged, so the symbolic check still holds), ordered after the
+//! call's steps of that block only -- which is all a caller's later accesses
+//! are ordered after on the block's elements.
+template <class T>
+void trace_touch_own_buffers(trace_sym<T>& v, trace_call<T> const& c, collective coll) {
+  host_group g;
+  elem_range const r = c.range;
+  auto touch = [&](T const* p, std::size_t off) { v.copy(g, p + off, const_cast<T*>(p) + off, r.size()); };
+  std::size_t const n = std::size_t(c.nranks);
+  bool const pieces_in = coll == collective::reduce_scatter, pieces_out = coll == collective::all_gather;
+  for (std::size_t q = 0; q < (pieces_in ? n : 1); ++q) touch(c.in, (pieces_in ? q * c.count : 0) + r.lo);
+  for (std::size_t q = 0; q < (pieces_out ? n : 1); ++q) touch(c.out, (pieces_out ? q * c.count : 0) + r.lo);
+}
+
 template <class Body>
 schedule trace_sym_algorithm(std::string name, collective coll, int nranks, int nchannels, std::size_t count,
                              trace_options const& o, std::size_t area_per_step, bool ll, Body&& body,
                              std::string* error) {
   std::size_t scratch = 0;
-  schedule s = trace_algorithm(std::move(name), coll, nranks, nchannels, count, o, [&](auto& p, auto const& c) {
+  if (o.calls < 1) {
+    if (error) *error = std::string(to_string(coll)) + " " + name + ": calls must be at least 1";
+    return schedule{};
+  }
+  trace_options one = o;
+  one.calls = 1;
+  schedule s = trace_algorithm(std::move(name), coll, nranks, nchannels, count, one, [&](auto& p, auto const& c) {
     using T = typename std::decay_t<decltype(p)>::value_type;
     std::vector<sym_cursor> cursors(std::size_t(c.nchannels));
     trace_sym<T> v;
@@ -213,7 +236,11 @@ schedule trace_sym_algorithm(std::string name, collective coll, int nranks, int 
     v.ll_bytes = ll ? p.step_elems() * sizeof(T) : 0;
     v.current_block = c.channel;
     scratch = v.scratch_elems();
-    return body(v, c);
+    for (int k = 0; k < o.calls; ++k) {
+      if (k > 0) trace_touch_own_buffers(v, c, coll);
+      WEFT_TRY(body(v, c));
+    }
+    return status::success;
   }, error);
   if (!s.steps.empty()) s.scratch_count = scratch;
   return s;

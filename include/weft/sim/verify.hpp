@@ -264,6 +264,11 @@ private:
     std::int32_t read = -1;  //!< a reader since that write (more in `extra_reads_`)
   };
   std::vector<access_state> main_acc_, scratch_acc_;
+  // Out of place, the input is a leaf (its values are computed, not stored); its
+  // accesses are tracked only when some step rewrites it in place (a caller's
+  // touch between traced calls, trace_options::calls).
+  std::vector<access_state> input_acc_;
+  std::size_t input_elems_ = 0;
   std::unordered_map<std::uint64_t, std::vector<std::int32_t>> extra_reads_;
   std::vector<std::pair<std::int32_t, std::int32_t>> race_pairs_; // (step, other) already reported
 
@@ -354,7 +359,11 @@ private:
       in_range(t.src, t.src_offset, (t.op == step_op::get || t.op == step_op::get_reduce) && peer_ok ? t.peer : t.rank,
                "reads");
       in_range(t.dst, t.dst_offset, t.op == step_op::put && peer_ok ? t.peer : t.rank, "writes");
-      if (t.dst == buf::input && !s_.in_place) bad("writes its input buffer (only an in-place schedule may)");
+      // A local step that rewrites a range of the input in place (identity: the
+      // caller's touch between traced calls, trace_options::calls) changes no value.
+      bool const identity = t.op == step_op::local && t.src == t.dst && t.src_offset == t.dst_offset;
+      if (t.dst == buf::input && !s_.in_place && !identity)
+        bad("writes its input buffer (only an in-place schedule may)");
       if (t.direct && tx && t.send_peer >= 0) in_range(buf::output, t.peer_offset, t.send_peer, "writes (direct)");
       if ((t.dep_program >= 0) != (t.dep_index >= 0)) bad("names half a dependency (dep_program and dep_index go together)");
       else if (t.dep_program >= 0) {
@@ -496,6 +505,12 @@ private:
       if (hazards_) {
         main_acc_.assign(main_.size(), access_state{});
         scratch_acc_.assign(scratch_.size(), access_state{});
+        bool const input_touched =
+            !s_.in_place && std::any_of(s_.steps.begin(), s_.steps.end(), [](step const& t) { return t.dst == buf::input; });
+        if (input_touched) {
+          input_elems_ = in;
+          input_acc_.assign(nr * in, access_state{});
+        }
       }
     }
   }
@@ -641,6 +656,10 @@ private:
       r.base = rk * s_.scratch_count;
     } else if (b == buf::input && !s_.in_place) {
       r.leaf_input = true;
+      if (!input_acc_.empty()) {
+        r.acc = &input_acc_;
+        r.base = rk * input_elems_;
+      }
     } else {
       r.vals = &main_;
       r.acc = &main_acc_;
@@ -665,28 +684,32 @@ private:
     add(std::move(f));
   }
 
+  // Which access table an element key belongs to (the extra readers' map is shared).
+  std::uint64_t acc_key(region const& r, std::size_t e) const {
+    std::uint64_t const space = r.acc == &scratch_acc_ ? 1u : r.acc == &input_acc_ ? 2u : 0u;
+    return (space << 62) | e;
+  }
+
   void track_read(std::size_t g, region const& r, std::size_t i, int rank, buf b) {
-    if (!hazards_ || r.leaf_input) return;
+    if (!hazards_ || !r.acc) return;
     std::size_t const e = r.base + i;
     access_state& a = (*r.acc)[e];
     std::int32_t const me = std::int32_t(g);
     if (a.write >= 0 && !hb(std::size_t(a.write), g)) race(g, std::size_t(a.write), true, false, rank, b, i);
     if (a.read < 0 || hb(std::size_t(a.read), g)) a.read = me;
     else if (a.read != me) {
-      std::uint64_t const key = (std::uint64_t(r.acc == &scratch_acc_) << 63) | e;
-      auto& extra = extra_reads_[key];
+      auto& extra = extra_reads_[acc_key(r, e)];
       if (std::find(extra.begin(), extra.end(), me) == extra.end()) extra.push_back(me);
     }
   }
 
   void track_write(std::size_t g, region const& r, std::size_t i, int rank, buf b) {
-    if (!hazards_ || r.leaf_input) return;
+    if (!hazards_ || !r.acc) return;
     std::size_t const e = r.base + i;
     access_state& a = (*r.acc)[e];
     if (a.write >= 0 && !hb(std::size_t(a.write), g)) race(g, std::size_t(a.write), true, true, rank, b, i);
     if (a.read >= 0 && !hb(std::size_t(a.read), g)) race(g, std::size_t(a.read), false, true, rank, b, i);
-    std::uint64_t const key = (std::uint64_t(r.acc == &scratch_acc_) << 63) | e;
-    if (auto it = extra_reads_.find(key); it != extra_reads_.end()) {
+    if (auto it = extra_reads_.find(acc_key(r, e)); it != extra_reads_.end()) {
       for (std::int32_t rd : it->second)
         if (!hb(std::size_t(rd), g)) race(g, std::size_t(rd), false, true, rank, b, i);
       extra_reads_.erase(it);
@@ -702,6 +725,7 @@ private:
     for (std::size_t i = 0; i < n; ++i) {
       if (r.leaf_input) {
         v[i] = leaf(rank, off + i);
+        track_read(g, r, off + i, rank, b);
         continue;
       }
       v[i] = (*r.vals)[r.base + off + i];
@@ -723,7 +747,9 @@ private:
     region const r = map(rank, b);
     for (std::size_t i = 0; i < v.size(); ++i) {
       track_write(g, r, off + i, rank, b);
-      (*r.vals)[r.base + off + i] = v[i];
+      // An out-of-place input is only ever rewritten in place (the structural
+      // check refuses anything else): its leaf values stand.
+      if (!r.leaf_input) (*r.vals)[r.base + off + i] = v[i];
     }
   }
 
