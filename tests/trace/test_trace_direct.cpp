@@ -78,16 +78,20 @@ TEST_CASE("trace direct/nvls: the steps are one-sided and flag steps", "[trace][
 }
 
 TEST_CASE("trace direct/nvls: every schedule verifies at 72 ranks", "[trace][direct][large]") {
-  for (auto const& a : symmetric_list()) {
-    trace_options o;
-    o.step_elems = a.coll == collective::all_reduce ? 16 * 72 : 32; // two rounds
-    std::size_t const count = a.coll == collective::all_reduce ? 72 * 16 + 5 : 32 + 5;
-    schedule s = traced(a, 72, 1, count, o);
-    verify_result const r = verify(s);
-    INFO(label(a) << "\n" << show(r));
-    REQUIRE(r.ok());
-    REQUIRE(r.symbolic_checked);
-  }
+  // One call, and two back to back with the callers touching their buffers between them.
+  for (auto const& a : symmetric_list())
+    for (int calls : {1, 2}) {
+      trace_options o;
+      o.step_elems = a.coll == collective::all_reduce ? 16 * 72 : 32; // two rounds
+      o.calls = calls;
+      std::size_t const count = a.coll == collective::all_reduce ? 72 * 16 + 5 : 32 + 5;
+      schedule s = traced(a, 72, 1, count, o);
+      verify_result const r = verify(s);
+      INFO(label(a) << " calls " << calls << "\n" << show(r));
+      REQUIRE(r.ok());
+      REQUIRE(r.symbolic_checked);
+      REQUIRE(r.races_exact); // the race analysis covers the callers' touches too
+    }
 }
 
 TEST_CASE("trace direct/nvls: every schedule verifies at 576 ranks", "[trace][direct][large]") {
