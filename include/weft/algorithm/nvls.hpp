@@ -260,10 +260,11 @@ WEFT_HOST_DEVICE status mc_once(Group& g, Mc const& mc, int b, Body&& body) {
 //! buffer over every rank's `recv`; `from` the one the sums are read from:
 //! `to` itself in place, or when `send` is not 16-byte aligned multicast memory
 //! (then `send`, of any alignment, is first copied into `recv`, `copy_in`),
-//! else the multicast buffer over every rank's `send` (no copy at all). Barrier (every copy holds its input); each
-//! rank reduces its slice (`partition` of the range over the ranks) across
-//! every copy of `from` and stores the result into every copy of `to`; barrier
-//! (every result is in place). An empty range crosses no barrier (every rank
+//! else the multicast buffer over every rank's `send` (no copy at all).
+//! Barrier (every copy holds its input); each rank reduces its slice
+//! (`partition` of the range over the ranks) across every copy of `from` and
+//! stores the result into every copy of `to`; barrier (every result is in
+//! place). An empty range crosses no barrier (every rank
 //! computes the same ranges). Slices start on multiples of 16 elements, so when
 //! the range is whole 16-byte vectors so is every slice; the algorithm itself
 //! is exact for any count.
