@@ -85,8 +85,9 @@ public:
   //! Make every rank's [base, base + bytes) one symmetric buffer (collective:
   //! every rank calls it, each with its own buffer; the sizes must agree).
   //! Refused on every rank, and nothing registered, when any rank's buffer is
-  //! null, empty, overlaps one it registered already, or the sizes differ.
-  //! Call outside a collective.
+  //! null, empty or overlaps one it registered already, when the sizes differ,
+  //! or when the bases are aligned differently (address mod 16). Call outside a
+  //! collective.
   template <class Rank>
   status register_symmetric(Rank& tr, void* base, std::size_t bytes) {
     char const* what = "register_symmetric";
@@ -96,8 +97,9 @@ public:
     me.error.clear();
     auto* const b = static_cast<unsigned char*>(base);
     bool ok = b && bytes > 0;
+    auto const at = [](unsigned char const* p) { return reinterpret_cast<std::uintptr_t>(p); };
     for (auto const& r : me.symmetric)
-      if (ok && b < r.base + r.bytes && r.base < b + bytes) ok = false;
+      if (ok && at(b) < at(r.base) + r.bytes && at(r.base) < at(b) + bytes) ok = false;
     symmetric_entry const mine{ok ? b : nullptr, bytes};
     std::vector<symmetric_entry> all(static_cast<std::size_t>(n_));
     if (status s = tr.all_gather(&mine, sizeof mine, all.data()); s != status::success)
@@ -158,13 +160,15 @@ public:
   bool find_symmetric(int rank, void const* p, std::size_t bytes, unsigned char* const*& bases,
                       std::size_t& offset) const noexcept {
     if (!valid_ || rank < 0 || rank >= n_ || !p) return false;
-    auto const* c = static_cast<unsigned char const*>(p);
-    for (auto const& r : ranks_[std::size_t(rank)].symmetric)
-      if (c >= r.base && bytes <= r.bytes && std::size_t(c - r.base) <= r.bytes - bytes) {
+    auto const c = reinterpret_cast<std::uintptr_t>(p);
+    for (auto const& r : ranks_[std::size_t(rank)].symmetric) {
+      auto const lo = reinterpret_cast<std::uintptr_t>(r.base);
+      if (c >= lo && bytes <= r.bytes && c - lo <= r.bytes - bytes) {
         bases = r.bases.data();
-        offset = std::size_t(c - r.base);
+        offset = std::size_t(c - lo);
         return true;
       }
+    }
     return false;
   }
 
