@@ -433,3 +433,42 @@ TEST_CASE("trace direct/nvls: a barrier missing across calls is a race the verif
     }
   }
 }
+
+TEST_CASE("trace direct/nvls: different all-reduces back to back on one window verify", "[trace][direct][calls]") {
+  // What the runtime does on one communicator: one-shot, two-shot, LL, staged
+  // NVLS and zero-copy NVLS all-reduces in a row, the callers touching their
+  // buffers between calls. The cursors (parities, epochs) carry from one
+  // algorithm to the next; every access must still be ordered.
+  for (int n : {2, 3, 5})
+    for (int nch : {1, 2})
+      for (std::size_t count : {std::size_t(7), std::size_t(100), std::size_t(333)}) {
+        trace_options o;
+        o.step_elems = 32;
+        schedule const s = weft::sim::detail::trace_sym_algorithm(
+            "mixed", collective::all_reduce, n, nch, count, o, 1, true,
+            [](auto& v, auto const& c) {
+              using T = std::remove_const_t<std::remove_pointer_t<decltype(c.in)>>;
+              weft::host_group g;
+              trace_multicast<T> const mc{v};
+              trace_multicast_buffer<T> const in{&mc.v, buf::input}, out{&mc.v, buf::output};
+              trace_op<T> const op{};
+              weft::status st = weft::direct_one_shot_all_reduce(g, v, c.channel, op, c.in, c.out, c.range);
+              for (int k = 1; k < 5 && st == weft::status::success; ++k) {
+                weft::sim::detail::trace_touch_own_buffers(v, c, collective::all_reduce);
+                if (k == 1) st = weft::direct_two_shot_all_reduce(g, v, c.channel, op, c.in, c.out, c.range);
+                if (k == 2) st = weft::direct_ll_all_reduce(g, v, c.channel, op, c.in, c.out, c.range);
+                if (k == 3) st = weft::nvls_all_reduce(g, mc, c.channel, op, c.in, c.out, c.range);
+                if (k == 4)
+                  st = weft::nvls_zero_copy_all_reduce(g, mc, in, out, false, c.channel, op, c.in, c.out, c.range);
+              }
+              return st;
+            },
+            nullptr);
+        verify_result const r = verify(s);
+        INFO("n " << n << " nch " << nch << " count " << count << "\n" << show(r));
+        REQUIRE_FALSE(s.steps.empty());
+        REQUIRE(r.ok());
+        REQUIRE(r.races_exact);
+        REQUIRE(r.symbolic_checked);
+      }
+}
