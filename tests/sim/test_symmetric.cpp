@@ -297,13 +297,19 @@ TEST_CASE("symmetric: zero-copy NVLS, a candidate only on multicast buffers, bea
   tune::prediction const m = tune::predict(t, mx, "nvls_zero_copy", protocol::simple, 16, zc);
   CHECK_FALSE(m.ok);
   CHECK(m.error.find("fp32, bf16 and fp16 only") != std::string::npos);
-  // An all-gather copies any type, but not a piece of 0 bytes.
+  // An all-gather copies any type, but not a piece of 0 bytes: listed with the reason.
   tune::request ag;
   ag.coll = collective::all_gather;
   ag.nranks = 8;
   ag.bytes = 4; // less than one element per rank
-  tune::prediction const empty = tune::predict(t, ag, "nvls_zero_copy", protocol::simple, 1, zc);
+  tune::overrides only;
+  only.algo = "nvls_zero_copy";
+  tune::choice const empty = tune::choose(t, ag, only, zc);
   CHECK_FALSE(empty.ok);
+  bool empty_said = false;
+  for (auto const& c : empty.considered)
+    empty_said = empty_said || c.error.find("0 bytes per rank is not a nonzero multiple of 16") != std::string::npos;
+  CHECK(empty_said);
   // The same on all-gather and reduce-scatter.
   for (auto c : {collective::all_gather, collective::reduce_scatter}) {
     tune::request rq;

@@ -339,12 +339,11 @@ status launch(comm const& c, launch_plan const& plan, Op const& op, void const* 
       cuda::std::size_t n = count;
       status* res = c.nvls_launch_status();
       if (unsigned char* zc = nvls_zero_copy_address<Coll, Op>(c, send, recv, count)) {
-        c.note_nvls_path(true);
         // An out-of-place all-reduce whose send is aligned multicast memory too copies nothing.
         unsigned char* zc_send = nullptr;
         if (Coll == coll_kind::all_reduce && send != recv && nvls_vector_aligned(send))
           zc_send = static_cast<unsigned char*>(c.multicast_address(send, count * sizeof(T)));
-        c.note_nvls_copy_in(Coll == coll_kind::all_reduce && send != recv && zc_send == nullptr);
+        c.note_nvls_path(true, Coll == coll_kind::all_reduce && send != recv && zc_send == nullptr);
         void* zargs[] = {&op_copy, &mc, &in, &out, &zc, &zc_send, &n, &res};
         cudaError_t const e =
             cudaLaunchKernel(reinterpret_cast<void const*>(&comm_nvls_zero_copy_kernel<Coll, Op>), dim3(unsigned(plan.nchannels)),

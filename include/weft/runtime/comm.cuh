@@ -389,9 +389,12 @@ public:
   bool last_nvls_zero_copy() const noexcept { return nvls_zero_copy_; }
   //! Whether that zero-copy call was an out-of-place all-reduce whose send is not
   //! multicast memory, so send was first copied into recv (false otherwise).
-  bool last_nvls_copied_in() const noexcept { return nvls_zero_copy_ && nvls_copy_in_; }
-  void note_nvls_path(bool zero_copy) const noexcept { nvls_zero_copy_ = zero_copy; }
-  void note_nvls_copy_in(bool copy_in) const noexcept { nvls_copy_in_ = copy_in; }
+  bool last_nvls_copied_in() const noexcept { return nvls_copy_in_; }
+  //! Record the path of this rank's NVLS call (see last_nvls_zero_copy / last_nvls_copied_in).
+  void note_nvls_path(bool zero_copy, bool copied_in = false) const noexcept {
+    nvls_zero_copy_ = zero_copy;
+    nvls_copy_in_ = copied_in;
+  }
   //! This rank's multicast address of the window (same layout as its unicast region).
   unsigned char* nvls_multicast() const noexcept { return nvls_part_.mc; }
   //! Where an NVLS kernel records a failed launch check (device memory).

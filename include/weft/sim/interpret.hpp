@@ -240,7 +240,7 @@ private:
         // which must not be one of the sources: reduce into a copy first.
         std::vector<T> tmp(n);
         weft::detail::reduce_sources(g, op_, s_.nranks, source_list<T>{srcs.data()}, tmp.data(), n, t.post);
-        reduce_copy(g, op_, ptr_list<T const, 1>{{tmp.data()}, 1}, ptr_list<T, 1>{{dst}, 1}, n, reduce_copy_flags{0u, false});
+        weft::detail::copy_to(g, static_cast<T const*>(tmp.data()), dst, n);
         break;
       }
       case step_op::mc_st:
