@@ -29,10 +29,26 @@ card=$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/n
 
 prefix=()
 [ -d .gpu-deps ] && prefix=(-DCMAKE_PREFIX_PATH="$PWD/.gpu-deps")
-cmake --preset $preset "${prefix[@]}" -DWEFT_HEADER_TESTS=OFF -DWEFT_BUILD_EXAMPLES=ON >"$OUT/build.txt" 2>&1
+fdir=build/$preset-fast
 build_rc=0
-# Only the GPU suite (tests labelled gpu, the GPU example and benchmarks).
-timeout $(lim 330) cmake --build $bdir -j"$jobs" --target weft_gpu_suite >>"$OUT/build.txt" 2>&1 || build_rc=$?
+prebuilt=0
+if [ -f .gpu-prebuilt/suite.tgz ]; then
+  # Binaries built elsewhere with the same toolkit (tests/gpu/pack.sh): unpack
+  # them and let their absolute paths (CTest files) resolve to this tree.
+  prebuilt=1
+  tar -C .gpu-prebuilt -xzf .gpu-prebuilt/suite.tgz
+  mkdir -p build && cp -a .gpu-prebuilt/build/. build/
+  src=$(sed -n 's/^# Source directory: //p' $bdir/CTestTestfile.cmake)
+  if [ -n "$src" ] && [ "$src" != "$PWD" ] && [ ! -e "$src" ]; then
+    mkdir -p "$(dirname "$src")" && ln -s "$PWD" "$src"
+  fi
+  export LD_LIBRARY_PATH="$PWD/.gpu-prebuilt/lib:/usr/local/cuda/lib64:/usr/local/cuda/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  echo "prebuilt binaries from .gpu-prebuilt (source directory $src)" >"$OUT/build.txt"
+else
+  cmake --preset $preset "${prefix[@]}" -DWEFT_HEADER_TESTS=OFF -DWEFT_BUILD_EXAMPLES=ON >"$OUT/build.txt" 2>&1
+  # Only the GPU suite (tests labelled gpu, the GPU example and benchmarks).
+  timeout $(lim 330) cmake --build $bdir -j"$jobs" --target weft_gpu_suite >>"$OUT/build.txt" 2>&1 || build_rc=$?
+fi
 t_build=$(( $(date +%s) - t_start ))
 
 # The table printed last (also on TERM, with what finished so far).
@@ -43,7 +59,7 @@ summary() {
     echo
     echo "================ weft GPU check ================"
     echo "card:   ${card:-unknown}"
-    echo "build:  rc=$build_rc (${t_build:-?}s)   tests: rc=$test_rc   memcheck: rc=$san_rc   runtime memcheck: rc=$rt_san_rc   racecheck: rc=$race_rc   total ${t_total}s"
+    echo "build:  rc=$build_rc (${t_build:-?}s$( [ "${prebuilt:-0}" = 1 ] && echo ", prebuilt"))   tests: rc=$test_rc   memcheck: rc=$san_rc   runtime memcheck: rc=$rt_san_rc   racecheck: rc=$race_rc   total ${t_total}s"
     echo "weft-bench --backend cuda (fast compile): rc=$bench_cuda_rc"
     grep -E 'PATH (gpu|no-gpu)|Test +#[0-9]+: bench_(cuda|mpi_cuda)|FAIL:|tests passed|tests failed' "$OUT/bench_cuda.txt" 2>/dev/null
     grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/sanitizer.txt" "$OUT/sanitizer_runtime.txt" "$OUT/racecheck.txt" 2>/dev/null
@@ -63,9 +79,12 @@ summary
 # -g: weft::comm ranks) in fast-compile mode (its CUDA translation unit takes
 # minutes at full optimisation), built in the background while the GPU tests
 # run; these runs check tables and #wrong, their timings are not figures.
-fdir=build/$preset-fast
+if [ $prebuilt = 1 ] && [ -x $fdir/bench/weft-bench ]; then
+  true &
+else
 ( cmake --preset $preset "${prefix[@]}" -B $fdir -DWEFT_CUDA_FAST_COMPILE=ON -DWEFT_HEADER_TESTS=OFF &&
   timeout $(lim 400) nice -n 10 cmake --build $fdir -j"$jobs" --target weft-bench ) >"$OUT/bench_cuda_build.txt" 2>&1 &
+fi
 fast_pid=$!
 
 timeout $(lim 240) ctest --test-dir $bdir -L gpu --output-on-failure --timeout $(lim 150) >"$OUT/tests.txt" 2>&1
