@@ -5,6 +5,8 @@
 #include "device_reduce_copy.cuh"
 #include "gpu_bench_util.cuh" // CK, median_us
 
+#include <thrust/count.h>
+#include <thrust/fill.h>
 #include <thrust/tabulate.h>
 #include <thrust/transform.h>
 
@@ -13,6 +15,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <type_traits>
 #include <vector>
 
 
@@ -72,14 +75,85 @@ int main(int argc, char** argv) {
     std::printf("  %12zu %12.1f %12.1f %12.1f %12.1f %9.3f %9.3f %9.3f\n", bytes, g_mc, g_cp, g_f, g_b, g_cp / g_mc,
                 g_f / g_mc, g_b / g_mc);
   }
-  // Check a whole fp32 sum on the device: c = a + b against Thrust's own a + b.
-  weft_test::launch_reduce_copy(weft::op::sum<float>{}, weft::srcs(static_cast<float const*>(a), static_cast<float const*>(b)),
-                                weft::dsts(c), max_n, {}, sms);
-  CK(cudaGetLastError());
+  // Launch sweep at large sizes: which block layout, packs in flight, block size
+  // and blocks per SM get closest to cudaMemcpy (the table above uses slices,
+  // Unroll 4, 512 threads, 4 blocks per SM).
+  std::printf("# launch sweep: layout (slice: one contiguous slice per block; interleaved: chunks of threads x unroll "
+              "packs, strided by the grid), unroll (16-byte packs in flight per thread), threads, blocks per SM\n");
+  std::printf("# %12s %6s %12s %6s %7s %5s %12s %9s\n", "size(B)", "op", "layout", "unroll", "threads", "b/SM", "GB/s",
+              "/memcpy");
+  for (std::size_t bytes : {std::size_t(64) << 20, std::size_t(256) << 20}) {
+    if (bytes > max_bytes) break;
+    std::size_t const n = bytes / 4;
+    float const t_mc = float(median_us([&] { cudaMemcpyAsync(m, a, bytes, cudaMemcpyDeviceToDevice); }, 10, 7));
+    double const g_mc = 2.0 * double(bytes) / (t_mc * 1e-6) / 1e9;
+    for (int opi = 0; opi < 3; ++opi) {
+      char const* opn = opi == 0 ? "copy" : opi == 1 ? "f32s2" : "bf16s2";
+      double const moved = (opi == 0 ? 2.0 : 3.0) * double(bytes);
+      double best = 0;
+      char best_cfg[96] = "";
+      auto one = [&](auto unroll_c, bool inter, int threads, int bps) -> int {
+        constexpr int U = decltype(unroll_c)::value;
+        using bf = weft::bfloat16_t;
+        auto launch = [&](auto const& op, auto sl, auto dl, std::size_t cnt) -> void {
+          if (inter)
+            weft_test::launch_reduce_copy_interleaved<U>(op, sl, dl, cnt, {}, sms, 0, threads, bps);
+          else
+            weft_test::launch_reduce_copy<U>(op, sl, dl, cnt, {}, sms, 0, threads, bps);
+        };
+        auto f = [&] {
+          if (opi == 0)
+            launch(weft::op::sum<float>{}, weft::srcs(static_cast<float const*>(a)), weft::dsts(c), n);
+          else if (opi == 1)
+            launch(weft::op::sum<float>{}, weft::srcs(static_cast<float const*>(a), static_cast<float const*>(b)),
+                   weft::dsts(c), n);
+          else
+            launch(weft::op::sum<bf>{}, weft::srcs(reinterpret_cast<bf const*>(a), reinterpret_cast<bf const*>(b)),
+                   weft::dsts(reinterpret_cast<bf*>(c)), bytes / 2);
+        };
+        double const g = moved / (median_us(f, 10, 7) * 1e-6) / 1e9;
+        CK(cudaGetLastError());
+        std::printf("  %12zu %6s %12s %6d %7d %5d %12.1f %9.3f\n", bytes, opn, inter ? "interleaved" : "slice", U,
+                    threads, bps, g, g / g_mc);
+        if (g > best) {
+          best = g;
+          std::snprintf(best_cfg, sizeof best_cfg, "%s unroll %d, %d threads, %d blocks/SM", inter ? "interleaved" : "slice",
+                        U, threads, bps);
+        }
+        return 0;
+      };
+      for (bool inter : {false, true})
+        for (int threads : {256, 512})
+          for (int bps : {1, 2, 4}) {
+            if (one(std::integral_constant<int, 4>{}, inter, threads, bps) != 0) return 1;
+            if (one(std::integral_constant<int, 8>{}, inter, threads, bps) != 0) return 1;
+          }
+      std::printf("# best %s at %zu B: %s: %.1f GB/s, %.3fx memcpy (%.1f GB/s)\n", opn, bytes, best_cfg, best,
+                  best / g_mc, g_mc);
+    }
+  }
+  // Check a whole fp32 sum on the device, both launches (slice, interleaved with
+  // Unroll 8 and a count that leaves a partial last chunk): c = a + b against
+  // Thrust's own a + b.
   thrust::transform(va.begin(), va.end(), vb.begin(), vm.begin(), thrust::plus<float>());
-  CK(cudaDeviceSynchronize());
-  std::size_t const wrong = weft_test::count_mismatches(vc.begin(), vm.begin(), max_n);
-  std::printf("# fp32 2-source sum of %zu elements checked on the device: %zu wrong\n", max_n, wrong);
+  std::size_t wrong = 0;
+  for (int k = 0; k < 2; ++k) {
+    std::size_t const cnt = k == 0 ? max_n : max_n - 1000;
+    thrust::fill(vc.begin(), vc.end(), -1.0f);
+    auto const sl = weft::srcs(static_cast<float const*>(a), static_cast<float const*>(b));
+    if (k == 0)
+      weft_test::launch_reduce_copy(weft::op::sum<float>{}, sl, weft::dsts(c), cnt, {}, sms);
+    else
+      weft_test::launch_reduce_copy_interleaved<8>(weft::op::sum<float>{}, sl, weft::dsts(c), cnt, {}, sms, 0, 256, 2);
+    CK(cudaGetLastError());
+    CK(cudaDeviceSynchronize());
+    std::size_t const w = weft_test::count_mismatches(vc.begin(), vm.begin(), cnt);
+    // Past the count nothing is written.
+    std::size_t const past = max_n - cnt - std::size_t(thrust::count(vc.begin() + cnt, vc.end(), -1.0f));
+    std::printf("# fp32 2-source sum of %zu elements (%s) checked on the device: %zu wrong, %zu written past the end\n",
+                cnt, k == 0 ? "slice" : "interleaved", w, past);
+    wrong += w + past;
+  }
   if (wrong != 0) return 1;
   std::printf("# worst f32 2-source ratio from 64 MiB up: %.3f (target >= 0.92): %s\n", worst,
               worst >= 0.92 ? "met" : "NOT met");
