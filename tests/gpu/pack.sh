@@ -42,6 +42,11 @@ for f in $exes $bdir/bench/*_gpu $bdir/examples/02_fused_allreduce_rmsnorm $fdir
   [ -x "$f" ] || { echo "pack: $f missing" >&2; exit 1; }
   mkdir -p "$stage/$(dirname "$f")" && cp -p "$f" "$stage/$f"
 done
+# weft-bench with MPI (the `cuda` preset's, as CI builds it), where one is
+# built: run.sh runs it under the GPU machine's mpirun if that machine has one.
+if [ -x build/cuda/bench/weft-bench ] && ldd build/cuda/bench/weft-bench | grep -q libmpi; then
+  mkdir -p $stage/mpi && cp -p build/cuda/bench/weft-bench $stage/mpi/
+fi
 # The CUDA runtime they were linked against (run.sh puts it on LD_LIBRARY_PATH).
 mkdir -p $stage/lib
 cudart=$(ls /usr/local/cuda/lib64/libcudart.so.* /usr/local/cuda/lib/libcudart.so.* 2>/dev/null | head -1)

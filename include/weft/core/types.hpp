@@ -184,11 +184,13 @@ WEFT_HOST_DEVICE constexpr std::uint32_t narrow_to_f32_bits(std::uint32_t h) noe
   return sign | (static_cast<std::uint32_t>(static_cast<int>(e) - Fmt::bias + 127) << 23) | (m << (23 - man));
 }
 
+// Device paths convert unconditionally and select the canonical NaN afterwards:
+// a branch around the conversion's inline asm costs more than the conversion, and
+// reductions of narrow types run these once per element.
 WEFT_HOST_DEVICE std::uint16_t f32_to_f16_bits(float f) noexcept {
 #if defined(__CUDA_ARCH__)
-  if (f32_bits_is_nan(__float_as_uint(f)))
-    return static_cast<std::uint16_t>(f16_format::nan_bits);
-  return __half_as_ushort(__float2half_rn(f));
+  std::uint16_t const r = __half_as_ushort(__float2half_rn(f));
+  return f32_bits_is_nan(__float_as_uint(f)) ? static_cast<std::uint16_t>(f16_format::nan_bits) : r;
 #else
   return static_cast<std::uint16_t>(narrow_from_f32_bits<f16_format>(f32_to_bits(f)));
 #endif
@@ -196,9 +198,8 @@ WEFT_HOST_DEVICE std::uint16_t f32_to_f16_bits(float f) noexcept {
 
 WEFT_HOST_DEVICE float f16_bits_to_f32(std::uint16_t h) noexcept {
 #if defined(__CUDA_ARCH__)
-  if (f16_format::is_nan(h))
-    return __uint_as_float(f32_canonical_nan_bits);
-  return __half2float(__ushort_as_half(h));
+  float const r = __half2float(__ushort_as_half(h));
+  return f16_format::is_nan(h) ? __uint_as_float(f32_canonical_nan_bits) : r;
 #else
   return f32_from_bits(narrow_to_f32_bits<f16_format>(h));
 #endif
@@ -206,17 +207,18 @@ WEFT_HOST_DEVICE float f16_bits_to_f32(std::uint16_t h) noexcept {
 
 WEFT_HOST_DEVICE std::uint16_t f32_to_bf16_bits(float f) noexcept {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  if (f32_bits_is_nan(__float_as_uint(f)))
-    return static_cast<std::uint16_t>(bf16_format::nan_bits);
-  return __bfloat16_as_ushort(__float2bfloat16_rn(f));
+  std::uint16_t const r = __bfloat16_as_ushort(__float2bfloat16_rn(f));
+  return f32_bits_is_nan(__float_as_uint(f)) ? static_cast<std::uint16_t>(bf16_format::nan_bits) : r;
 #else
   return static_cast<std::uint16_t>(narrow_from_f32_bits<bf16_format>(f32_to_bits(f)));
 #endif
 }
 
 WEFT_HOST_DEVICE float bf16_bits_to_f32(std::uint16_t h) noexcept {
-  // bfloat16 is the top half of a float: the software path is also the fastest.
-  return f32_from_bits(narrow_to_f32_bits<bf16_format>(h));
+  // bfloat16 is the top half of a float (same exponent, subnormals included), so
+  // narrow_to_f32_bits<bf16_format> is a shift except for NaNs: written so, with
+  // a select rather than its branches.
+  return f32_from_bits(bf16_format::is_nan(h) ? f32_canonical_nan_bits : static_cast<std::uint32_t>(h) << 16);
 }
 
 WEFT_HOST_DEVICE std::uint8_t f32_to_e4m3_bits(float f) noexcept {
