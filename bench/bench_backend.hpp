@@ -80,6 +80,14 @@ struct measurement {
   bool measured = true; // false (with ok): this placement does not exist here (printed N/A)
 };
 
+//! The copy every table is compared with at its largest size ("busbw/memcpy").
+struct copy_reference {
+  std::size_t bytes = 0;
+  double time_us = 0;
+  double gbps = 0;  //!< bytes copied per second / 1e9
+  std::string what; //!< "one thread", "cudaMemcpy device to device on device 0"
+};
+
 //! A way to run collectives on `nranks()` ranks.
 class backend {
 public:
@@ -115,6 +123,14 @@ public:
   }
   //! Whether -G (run_settings::graph_iters) is honoured: the timed iterations run as CUDA graph launches.
   virtual bool runs_graphs() const { return false; }
+  //! The copy of `bytes` to compare with where the ranks' data lives; false
+  //! (the default, host backends): one host thread's memcpy, which the driver
+  //! measures. The CUDA backends time cudaMemcpy device to device on their GPU.
+  virtual bool reference_copy(std::size_t bytes, copy_reference& out) {
+    (void)bytes;
+    (void)out;
+    return false;
+  }
 };
 
 //! The start of every backend's run(): `m` gets a zero time for each of `b`'s

@@ -240,6 +240,10 @@ public:
            " (-G n: the iterations captured in one CUDA graph per rank, launched n times)";
   }
   bool runs_graphs() const override { return true; }
+  //! On the printing process's first GPU.
+  bool reference_copy(std::size_t bytes, copy_reference& out) override {
+    return cuda_detail::device_copy_reference(devices_.front(), bytes, out);
+  }
   bool prints() const override { return first_ == 0; }
   weft::status sync() override {
     if (!process()) return weft::status::success;

@@ -105,6 +105,9 @@ public:
   }
 
   bool runs_graphs() const override { return true; }
+  bool reference_copy(std::size_t bytes, copy_reference& out) override {
+    return cuda_detail::device_copy_reference(0, bytes, out);
+  }
 
   std::string time_note(char const*) const override {
     return "CUDA events around the timed iterations on one stream; the ranks are partitions of one GPU in one "

@@ -187,5 +187,45 @@ weft::status check_runs(coll_spec const& s, run_settings const& how, int n, rank
   return weft::status::success;
 }
 
+//! cudaMemcpy device to device of `bytes` on device `dev`, timed with CUDA
+//! events: the median of 5 batches of about 5 ms each (the busbw/memcpy
+//! reference of the CUDA backends). False when the buffers cannot be had.
+inline bool device_copy_reference(int dev, std::size_t bytes, copy_reference& out) {
+  out.bytes = bytes;
+  out.what = "cudaMemcpy device to device on device " + std::to_string(dev);
+  if (bytes == 0) return true;
+  int prev = 0;
+  if (cudaGetDevice(&prev) != cudaSuccess || cudaSetDevice(dev) != cudaSuccess) return false;
+  void *a = nullptr, *b = nullptr;
+  cudaEvent_t e0 = nullptr, e1 = nullptr;
+  bool ok = cudaMalloc(&a, bytes) == cudaSuccess && cudaMalloc(&b, bytes) == cudaSuccess &&
+            cudaEventCreate(&e0) == cudaSuccess && cudaEventCreate(&e1) == cudaSuccess &&
+            cudaMemset(a, 1, bytes) == cudaSuccess && cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice) == cudaSuccess;
+  auto batch = [&](int reps) { // seconds per copy
+    float ms = 0;
+    ok = ok && cudaEventRecord(e0) == cudaSuccess;
+    for (int i = 0; ok && i < reps; ++i) ok = cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice) == cudaSuccess;
+    ok = ok && cudaEventRecord(e1) == cudaSuccess && cudaEventSynchronize(e1) == cudaSuccess &&
+         cudaEventElapsedTime(&ms, e0, e1) == cudaSuccess;
+    return ok ? std::max(double(ms) * 1e-3 / reps, 1e-9) : 0.0;
+  };
+  if (ok) {
+    int const reps = std::clamp(int(0.005 / batch(1)), 1, 100000);
+    std::vector<double> t;
+    for (int k = 0; ok && k < 5; ++k) t.push_back(batch(reps));
+    if (ok) {
+      std::sort(t.begin(), t.end());
+      out.time_us = t[2] * 1e6;
+      out.gbps = double(bytes) / t[2] / 1e9;
+    }
+  }
+  if (e0) cudaEventDestroy(e0);
+  if (e1) cudaEventDestroy(e1);
+  cudaFree(a);
+  cudaFree(b);
+  cudaSetDevice(prev);
+  return ok;
+}
+
 } // namespace cuda_detail
 } // namespace weft_bench
