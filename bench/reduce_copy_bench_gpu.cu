@@ -53,26 +53,30 @@ int main(int argc, char** argv) {
   thrust::tabulate(vb.begin(), vb.end(), pattern{2.0f});
   float *a = weft_test::raw(va), *b = weft_test::raw(vb), *c = weft_test::raw(vc), *m = weft_test::raw(vm);
   CK(cudaDeviceSynchronize());
+  // The table's launches (timed below, checked at the end), over `cnt` elements.
+  using bf = weft::bfloat16_t;
+  auto copy_launch = [&](std::size_t cnt) {
+    weft_test::launch_reduce_copy_interleaved<4>(weft::op::sum<float>{}, weft::srcs(static_cast<float const*>(a)),
+                                                 weft::dsts(c), cnt, weft::reduce_copy_flags{0u, false}, sms, 0, 512, 1);
+  };
+  auto f32_launch = [&](std::size_t cnt) {
+    weft_test::launch_reduce_copy_interleaved<4>(weft::op::sum<float>{},
+                                                 weft::srcs(static_cast<float const*>(a), static_cast<float const*>(b)),
+                                                 weft::dsts(c), cnt, {}, sms, 0, 512, 1);
+  };
+  auto bf16_launch = [&](std::size_t cnt) {
+    weft_test::launch_reduce_copy_interleaved<8>(weft::op::sum<bf>{},
+                                                 weft::srcs(reinterpret_cast<bf const*>(a), reinterpret_cast<bf const*>(b)),
+                                                 weft::dsts(reinterpret_cast<bf*>(c)), cnt, {}, sms, 0, 512, 1);
+  };
   double worst_cp = 1e9, worst_f = 1e9, worst_b = 1e9;
   for (std::size_t bytes = min_bytes; bytes <= max_bytes; bytes *= 4) {
     std::size_t const n = bytes / 4;
     int const iters = bytes >= (64u << 20) ? 10 : 50;
     auto mc = [&] { cudaMemcpyAsync(m, a, bytes, cudaMemcpyDeviceToDevice); };
-    auto cp = [&] {
-      weft_test::launch_reduce_copy_interleaved<4>(weft::op::sum<float>{}, weft::srcs(static_cast<float const*>(a)),
-                                                   weft::dsts(c), n, weft::reduce_copy_flags{0u, false}, sms, 0, 512, 1);
-    };
-    auto f32 = [&] {
-      weft_test::launch_reduce_copy_interleaved<4>(weft::op::sum<float>{},
-                                                   weft::srcs(static_cast<float const*>(a), static_cast<float const*>(b)),
-                                                   weft::dsts(c), n, {}, sms, 0, 512, 1);
-    };
-    using bf = weft::bfloat16_t;
-    auto bf16 = [&] {
-      weft_test::launch_reduce_copy_interleaved<8>(weft::op::sum<bf>{},
-                                                   weft::srcs(reinterpret_cast<bf const*>(a), reinterpret_cast<bf const*>(b)),
-                                                   weft::dsts(reinterpret_cast<bf*>(c)), bytes / 2, {}, sms, 0, 512, 1);
-    };
+    auto cp = [&] { copy_launch(n); };
+    auto f32 = [&] { f32_launch(n); };
+    auto bf16 = [&] { bf16_launch(bytes / 2); };
     auto median_ms = [&](auto&& f) { return float(median_us(f, iters, 7) / 1000.0); };
     float const t_mc = median_ms(mc), t_cp = median_ms(cp), t_f = median_ms(f32), t_b = median_ms(bf16);
     CK(cudaGetLastError());
@@ -106,7 +110,6 @@ int main(int argc, char** argv) {
       char best_cfg[96] = "";
       auto one = [&](auto unroll_c, bool inter, int threads, int bps) -> int {
         constexpr int U = decltype(unroll_c)::value;
-        using bf = weft::bfloat16_t;
         auto launch = [&](auto const& op, auto sl, auto dl, std::size_t cnt) -> void {
           if (inter)
             weft_test::launch_reduce_copy_interleaved<U>(op, sl, dl, cnt, {}, sms, 0, threads, bps);
@@ -144,17 +147,33 @@ int main(int argc, char** argv) {
                   best / g_mc, g_mc);
     }
   }
-  // Check a whole fp32 sum on the device, both launches (slice, interleaved with
-  // Unroll 8 and a count that leaves a partial last chunk): c = a + b against
-  // Thrust's own a + b.
-  thrust::transform(va.begin(), va.end(), vb.begin(), vm.begin(), thrust::plus<float>());
+  // Check on the device what was timed, over counts that leave a partial last
+  // chunk: the copy against a, the fp32 sums (the slice launch too, the one
+  // test_reduce_copy_gpu checks against the host) against Thrust's a + b.
   std::size_t wrong = 0;
-  for (int k = 0; k < 2; ++k) {
+  {
+    std::size_t const cnt = max_n - 1000;
+    thrust::fill(vc.begin(), vc.end(), -1.0f);
+    copy_launch(cnt);
+    CK(cudaGetLastError());
+    CK(cudaDeviceSynchronize());
+    std::size_t const w = weft_test::count_mismatches(vc.begin(), va.begin(), cnt);
+    std::size_t const past = max_n - cnt - std::size_t(thrust::count(vc.begin() + cnt, vc.end(), -1.0f));
+    std::printf("# copy of %zu floats (interleaved) checked on the device: %zu wrong, %zu written past the end\n", cnt,
+                w, past);
+    wrong += w + past;
+  }
+  thrust::transform(va.begin(), va.end(), vb.begin(), vm.begin(), thrust::plus<float>());
+  // k = 0: slice; 1: the table's interleaved launch; 2: interleaved, unroll 8, 256 threads, 2 blocks per SM.
+  char const* const fp32_launches[3] = {"slice", "interleaved", "interleaved, unroll 8"};
+  for (int k = 0; k < 3; ++k) {
     std::size_t const cnt = k == 0 ? max_n : max_n - 1000;
     thrust::fill(vc.begin(), vc.end(), -1.0f);
     auto const sl = weft::srcs(static_cast<float const*>(a), static_cast<float const*>(b));
     if (k == 0)
       weft_test::launch_reduce_copy(weft::op::sum<float>{}, sl, weft::dsts(c), cnt, {}, sms);
+    else if (k == 1)
+      f32_launch(cnt);
     else
       weft_test::launch_reduce_copy_interleaved<8>(weft::op::sum<float>{}, sl, weft::dsts(c), cnt, {}, sms, 0, 256, 2);
     CK(cudaGetLastError());
@@ -163,18 +182,16 @@ int main(int argc, char** argv) {
     // Past the count nothing is written.
     std::size_t const past = max_n - cnt - std::size_t(thrust::count(vc.begin() + cnt, vc.end(), -1.0f));
     std::printf("# fp32 2-source sum of %zu elements (%s) checked on the device: %zu wrong, %zu written past the end\n",
-                cnt, k == 0 ? "slice" : "interleaved", w, past);
+                cnt, fp32_launches[k], w, past);
     wrong += w + past;
   }
   // bf16: the table's launch (interleaved, unroll 8) gives the slice launch's bits
   // (the launch test_reduce_copy_gpu checks against the host), partial last chunk included.
   {
-    using bf = weft::bfloat16_t;
     std::size_t const cnt = max_n * 2 - 1000;
     auto const sl = weft::srcs(reinterpret_cast<bf const*>(a), reinterpret_cast<bf const*>(b));
     weft_test::launch_reduce_copy(weft::op::sum<bf>{}, sl, weft::dsts(reinterpret_cast<bf*>(m)), cnt, {}, sms);
-    weft_test::launch_reduce_copy_interleaved<8>(weft::op::sum<bf>{}, sl, weft::dsts(reinterpret_cast<bf*>(c)), cnt, {},
-                                                 sms, 0, 512, 1);
+    bf16_launch(cnt);
     CK(cudaGetLastError());
     CK(cudaDeviceSynchronize());
     auto const* cu = reinterpret_cast<std::uint16_t const*>(c);

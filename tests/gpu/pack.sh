@@ -25,6 +25,8 @@ if [ "${1:-}" != --no-build ]; then
   cmake --preset $preset "${prefix[@]}" -B $odir -DWEFT_HEADER_TESTS=OFF -DWEFT_BUILD_TESTS=OFF \
     -DWEFT_BUILD_EXAMPLES=OFF -DCMAKE_DISABLE_FIND_PACKAGE_MPI=ON -DCMAKE_DISABLE_FIND_PACKAGE_Gloo=ON >/dev/null
   cmake --build $odir -j"$(nproc)" --target weft-bench
+  # The MPI weft-bench below comes from the `cuda` preset's build, where there is one.
+  [ -f build/cuda/CMakeCache.txt ] && cmake --build build/cuda -j"$(nproc)" --target weft-bench
 fi
 stage=build/gpu-pack
 rm -rf $stage .gpu-prebuilt && mkdir -p $stage .gpu-prebuilt
@@ -49,7 +51,8 @@ else
   echo "pack: no $odir/bench/weft-bench: the GPU check will skip the full-optimisation tables" >&2
 fi
 # weft-bench with MPI (the `cuda` preset's, as CI builds it), where one is
-# built: run.sh runs it under the GPU machine's mpirun if that machine has one.
+# built (with --no-build: as last built; rebuild it after changing weft-bench):
+# run.sh runs it under the GPU machine's mpirun if that machine has one.
 if [ -x build/cuda/bench/weft-bench ] && ldd build/cuda/bench/weft-bench | grep -q libmpi; then
   mkdir -p $stage/mpi && cp -p build/cuda/bench/weft-bench $stage/mpi/
 fi

@@ -61,7 +61,7 @@ summary() {
     echo "card:   ${card:-unknown}"
     echo "build:  rc=$build_rc (${t_build:-?}s$( [ "${prebuilt:-0}" = 1 ] && echo ", prebuilt"))   tests: rc=$test_rc   memcheck: rc=$san_rc   runtime memcheck: rc=$rt_san_rc   racecheck: rc=$race_rc   total ${t_total}s"
     echo "weft-bench --backend cuda (fast compile): rc=$bench_cuda_rc"
-    grep -E 'PATH (gpu|no-gpu)|Test +#[0-9]+: bench_(cuda|mpi_cuda)|FAIL:|tests passed|tests failed' "$OUT/bench_cuda.txt" 2>/dev/null
+    grep -E 'PATH (gpu|no-gpu)|Test +#[0-9]+: bench_(cuda|mpi_cuda)|FAIL:|^[0-9]+% tests passed' "$OUT/bench_cuda.txt" 2>/dev/null
     echo "weft-bench --backend cuda under mpirun (2 processes): rc=${mpi_rc:-unrun}"
     grep -E 'PATH|FAIL' "$OUT/mpi_cuda.txt" 2>/dev/null
     [ -f "$OUT/weft_bench_gpu.txt" ] && echo "weft-bench (full optimisation): rc=${bench_full_rc:-unfinished}" &&
@@ -69,7 +69,8 @@ summary() {
     grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/sanitizer.txt" "$OUT/sanitizer_runtime.txt" "$OUT/racecheck.txt" 2>/dev/null
     grep -E 'worst error|PASSED|FAILED|SKIPPED|^exit' "$OUT/example_02.txt" 2>/dev/null
     grep -E '^\s*[0-9]+/[0-9]+ Test' "$OUT/tests.txt" 2>/dev/null | sed -E 's/ +/ /g'
-    grep -E 'tests passed|tests failed' "$OUT/tests.txt" 2>/dev/null
+    # ctest's own count (the tests' "All tests passed (...)" lines come below).
+    grep -E '^[0-9]+% tests passed' "$OUT/tests.txt" 2>/dev/null
     # The tests' own report lines (ctest -V prefixes them with the test number):
     # what the device offered, what was skipped and why, assertion counts.
     grep -iE '^[0-9]+: .*(multicast|skipped|not exercised|NOTE|checked|exact|zero-copy|negative control|assertions|failed)' \
